@@ -1,0 +1,40 @@
+"""vb-plugins: image generators as generalist vision learners.
+
+The core is importable without FiftyOne or ComfyUI; torch and diffusers load only when generation runs.
+
+    >>> import vb_plugins
+    >>> task = vb_plugins.get_task("depth")
+    >>> rgb = task.codec.encode(depth_in_metres)          # H x W x 3 uint8
+    >>> depth, residual = task.codec.decode(rgb)
+"""
+
+from vb_plugins.errors import CancelledError, InputError, ModelError, RegistryError, VBError
+from vb_plugins.hookspecs import hookimpl
+from vb_plugins.registry import (
+    get_dialect,
+    get_registry,
+    get_scheme,
+    get_task,
+    list_dialects,
+    list_schemes,
+    list_tasks,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "hookimpl",
+    "get_task",
+    "list_tasks",
+    "get_scheme",
+    "list_schemes",
+    "get_dialect",
+    "list_dialects",
+    "get_registry",
+    "VBError",
+    "InputError",
+    "ModelError",
+    "RegistryError",
+    "CancelledError",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from vb_plugins.cli import main
+
+sys.exit(main())

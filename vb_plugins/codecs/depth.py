@@ -1,0 +1,152 @@
+"""Metric depth <-> RGB: the published Vision Banana power curve and colour path.
+
+``f(d) = 1 - (1 - d / (lam * c)) ** (lam + 1)`` maps depth in metres from [0, inf) to [0, 1); with the
+defaults ``lam = -3, c = 10/3`` this is ``f = 1 - (1 + d / 10) ** -2``. A colour scheme then paints f;
+the default walks the RGB cube black -> red -> yellow -> green -> cyan -> blue -> magenta -> white.
+Decoding projects each pixel onto the path, inverts the curve, and reports the distance to the path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vb_plugins.codecs._arrays import as_rgb, check_hw, to_uint8
+from vb_plugins.codecs.schemes import ColorScheme, PolylineScheme
+from vb_plugins.errors import InputError
+
+DEFAULT_SCHEME = "vision-banana"
+# Residual (8-bit levels) at which confidence falls to exp(-1/2): 8-bit rounding alone stays below 1.
+CONFIDENCE_SCALE = 8.0
+
+
+@dataclass(frozen=True)
+class DepthCurve:
+    """The Vision Banana power curve with parameters ``lam`` (< -1) and ``c`` (> 0, metres)."""
+
+    lam: float = -3.0
+    c: float = 10.0 / 3.0
+
+    def __post_init__(self):
+        if not (np.isfinite(self.lam) and self.lam < -1.0):
+            raise InputError(f"depth curve lam={self.lam!r}: must be a finite number below -1")
+        if not (np.isfinite(self.c) and self.c > 0.0):
+            raise InputError(f"depth curve c={self.c!r}: must be a positive number of metres")
+
+    def forward(self, depth) -> np.ndarray:
+        """Depth in metres (>= 0, inf allowed) -> f in [0, 1] (inf -> 1)."""
+        depth = np.asarray(depth, dtype=np.float64)
+        return 1.0 - (1.0 - depth / (self.lam * self.c)) ** (self.lam + 1.0)
+
+    def inverse(self, f) -> np.ndarray:
+        """f in [0, 1] -> depth in metres (1 -> inf)."""
+        f = np.asarray(f, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            return self.lam * self.c * (1.0 - (1.0 - f) ** (1.0 / (self.lam + 1.0)))
+
+
+@dataclass(frozen=True, eq=False)
+class DepthDecoding:
+    """Decoded depth. Unpacks as ``depth, residual = codec.decode(image)``.
+
+    - ``depth``: float32 H x W metres (``inf`` where the colour is the far end of the path),
+    - ``residual``: float32 H x W distance from the pixel's colour to the path, in 8-bit levels,
+    - ``confidence``: float32 H x W in (0, 1], ``exp(-(residual / 8)**2 / 2)``.
+    """
+
+    depth: np.ndarray
+    residual: np.ndarray
+    confidence: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self):
+        if self.confidence is None:
+            object.__setattr__(self, "confidence", residual_confidence(self.residual))
+
+    @property
+    def values(self) -> np.ndarray:
+        return self.depth
+
+    def __iter__(self):
+        return iter((self.depth, self.residual))
+
+
+def residual_confidence(residual: np.ndarray, scale: float = CONFIDENCE_SCALE) -> np.ndarray:
+    """Map a colour residual (8-bit levels) to a confidence in (0, 1]."""
+    return np.exp(-0.5 * (np.asarray(residual, dtype=np.float32) / scale) ** 2).astype(np.float32)
+
+
+class DepthCodec:
+    """Encode metric depth as RGB and decode it back.
+
+    ``scheme`` is a registered colour-scheme name (``vision-banana``, ``plasma``, ``inferno``, ``viridis``,
+    ``gray`` or one from a plugin) or a :class:`ColorScheme`; ``lam`` and ``c`` shape the curve.
+    """
+
+    def __init__(self, scheme: str | ColorScheme = DEFAULT_SCHEME, lam: float = -3.0, c: float = 10.0 / 3.0):
+        if isinstance(scheme, str):
+            from vb_plugins.registry import get_scheme
+
+            scheme = get_scheme(scheme)
+        self.scheme = scheme
+        self.curve = DepthCurve(lam, c)
+        self._depth_table: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"DepthCodec(scheme={self.scheme.name!r}, lam={self.curve.lam:g}, c={self.curve.c:g})"
+
+    @property
+    def is_grayscale(self) -> bool:
+        return isinstance(self.scheme, PolylineScheme) and bool(np.all(np.ptp(self.scheme.vertices, axis=1) == 0))
+
+    def encode(self, depth, invalid: str = "raise", fill=(0, 0, 0), as_float: bool = False) -> np.ndarray:
+        """Depth (H x W metres) -> RGB (H x W x 3 uint8, or float64 0..1 with ``as_float``).
+
+        ``inf`` encodes to the end of the path (white for the default scheme). NaN and negative depths are
+        invalid: ``invalid="raise"`` (default) rejects them; ``invalid="fill"`` paints them ``fill``.
+        """
+        depth = np.asarray(depth)
+        if depth.ndim == 3 and depth.shape[2] == 1:
+            depth = depth[..., 0]
+        check_hw(depth, "depth", 2)
+        if not np.issubdtype(depth.dtype, np.number) or np.issubdtype(depth.dtype, np.complexfloating):
+            raise InputError(f"depth: expected real numbers in metres, got dtype {depth.dtype}")
+        depth = depth.astype(np.float64)
+        bad = np.isnan(depth) | (depth < 0)
+        if bad.any():
+            if invalid == "raise":
+                raise InputError(
+                    f"depth: {int(np.isnan(depth).sum())} NaN and {int((depth < 0).sum())} negative values; "
+                    "mask them or encode with invalid='fill'"
+                )
+            if invalid != "fill":
+                raise InputError(f"invalid={invalid!r}: expected 'raise' or 'fill'")
+        rgb = self.scheme.encode(self.curve.forward(np.where(bad, 0.0, depth)))
+        if bad.any():
+            from vb_plugins.codecs.colors import parse_colour
+
+            rgb[bad] = np.asarray(parse_colour(fill, "fill colour"), dtype=np.float64) / 255.0
+        return rgb if as_float else to_uint8(rgb)
+
+    def decode(self, image) -> DepthDecoding:
+        """RGB (H x W x 3 uint8 / uint16 / float 0..1; RGBA drops alpha) -> :class:`DepthDecoding`."""
+        rgb = as_rgb(image, "depth image", allow_gray=self.is_grayscale)
+        if rgb.dtype == np.uint8 and isinstance(self.scheme, PolylineScheme) and self.scheme.is_cube_walk:
+            # Fast exact path: integer position codes, then a lookup of the depth of each path step.
+            code, d2 = self.scheme.cube_codes(rgb)
+            return DepthDecoding(self.depth_table()[code], np.sqrt(d2.astype(np.float32)))
+        f, residual = self.scheme.decode(rgb)
+        return DepthDecoding(self.curve.inverse(f).astype(np.float32), residual.astype(np.float32, copy=False))
+
+    def depth_table(self) -> np.ndarray:
+        """Depth (float32 metres) of each 8-bit step along a cube-walk path, indexed by position code."""
+        if self._depth_table is None:
+            steps = 255 * self.scheme.segments
+            self._depth_table = self.curve.inverse(np.arange(steps + 1) / steps).astype(np.float32)
+        return self._depth_table
+
+    def path_position(self, depth) -> np.ndarray:
+        """Continuous position along the path in 8-bit steps (0 .. 255 * segments): the unit of the
+        round-trip guarantee (decoded position within half a step of the true one)."""
+        steps = 255 * getattr(self.scheme, "segments", 1)
+        return self.curve.forward(depth) * steps

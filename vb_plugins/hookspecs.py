@@ -1,0 +1,40 @@
+"""The plugin hooks. Built-in tasks, colour schemes, prompt dialects and generator backends are
+registered through these same hooks, so a third-party package drops in new ones with no core change.
+
+A plugin is a module (or object) with functions marked ``@vb_plugins.hookimpl`` and is found through the
+entry-point group ``vb_plugins``::
+
+    # pyproject.toml of a plugin package
+    [project.entry-points.vb_plugins]
+    my_plugin = "my_package.vb_plugin"
+
+Each hook returns a list of objects; names must be unique across all plugins.
+"""
+
+import pluggy
+
+PROJECT = "vb_plugins"
+ENTRY_POINT_GROUP = "vb_plugins"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def vb_tasks() -> list:
+    """Return :class:`vb_plugins.tasks.Task` instances to register."""
+
+
+@hookspec
+def vb_color_schemes() -> list:
+    """Return :class:`vb_plugins.codecs.ColorScheme` instances (scalar <-> colour schemes for depth-like tasks)."""
+
+
+@hookspec
+def vb_prompt_dialects() -> list:
+    """Return :class:`vb_plugins.prompts.PromptDialect` instances."""
+
+
+@hookspec
+def vb_generators() -> list:
+    """Return :class:`vb_plugins.generation.GeneratorBackend` instances (ways to load a generator)."""

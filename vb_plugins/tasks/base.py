@@ -1,0 +1,217 @@
+"""Tasks: what is predicted. A task owns a codec, validates its spec and builds its prompt."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vb_plugins.codecs.colors import RGB, parse_class_colours, parse_colour
+from vb_plugins.errors import InputError
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything a task needs besides the image: classes and their colours, a referring expression,
+    colours, a depth colour scheme, and task-specific options. Immutable and JSON-serialisable.
+
+    ``classes`` is an ordered tuple of ``(name, (r, g, b))``; label ``i + 1`` is class ``i``.
+    """
+
+    task: str
+    classes: tuple[tuple[str, RGB], ...] = ()
+    expression: str | None = None
+    colour: RGB | None = None
+    background: RGB | None = None
+    scheme: str | None = None
+    options: tuple[tuple[str, Any], ...] = field(default=())
+
+    def option(self, key: str, default=None):
+        return dict(self.options).get(key, default)
+
+    @property
+    def class_names(self) -> list[str]:
+        return [name for name, _ in self.classes]
+
+    @property
+    def class_colours(self) -> np.ndarray:
+        return np.array([colour for _, colour in self.classes], dtype=np.uint8).reshape(-1, 3)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-friendly dict (the form written to prediction records)."""
+        data: dict[str, Any] = {"task": self.task}
+        if self.classes:
+            data["classes"] = {name: list(colour) for name, colour in self.classes}
+        for key in ("expression", "scheme"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        for key in ("colour", "background"):
+            if getattr(self, key) is not None:
+                data[key] = list(getattr(self, key))
+        if self.options:
+            data["options"] = dict(self.options)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def with_classes(self, classes) -> TaskSpec:
+        """A copy with another legend (e.g. a permuted one for voting)."""
+        from dataclasses import replace
+
+        return replace(self, classes=tuple((name, tuple(colour)) for name, colour in classes))
+
+
+def spec_from_dict(data: dict) -> TaskSpec:
+    """Rebuild a spec written by :meth:`TaskSpec.to_dict` through its task (so it is validated again)."""
+    from vb_plugins.registry import get_task
+
+    data = dict(data)
+    task = get_task(data.pop("task"))
+    options = data.pop("options", {}) or {}
+    return task.make_spec(**data, **options)
+
+
+class Task:
+    """Base class of tasks. Subclasses set ``name``, ``description``, ``options`` and implement the codec
+    glue; the built-in tasks are registered through the same plugin hook as third-party ones.
+
+    ``value_kind`` tells adapters how to store decoded values: ``depth`` (H x W metres), ``normals``
+    (H x W x 3 unit vectors), ``labels`` (H x W class ids), ``instances`` (per-instance masks), ``mask``
+    (H x W bool), or ``image`` (H x W x 3) for anything else.
+    """
+
+    name: str = ""
+    description: str = ""
+    value_kind: str = "image"
+    # Spec options this task accepts beyond the common fields, with their defaults.
+    options: dict[str, Any] = {}
+    # Which common TaskSpec fields the task uses.
+    uses: frozenset[str] = frozenset()
+    # File suffixes `vb encode` reads values from / `vb decode` writes values to.
+    value_suffixes: tuple[str, ...] = (".npy",)
+
+    def __repr__(self) -> str:
+        return f"<task {self.name!r}>"
+
+    # -- spec ---------------------------------------------------------------------------------------
+    def make_spec(self, **given) -> TaskSpec:
+        """Validate options into a :class:`TaskSpec`. Unknown options are rejected by name.
+
+        Common fields: ``classes`` (mapping name -> colour, list of names, JSON or comma-separated text),
+        ``expression``, ``colour``, ``background``, ``scheme``; anything else must be in ``options``.
+        """
+        common = {"classes", "expression", "colour", "color", "background", "scheme"}
+        values = {k: v for k, v in given.items() if v is not None}
+        if "color" in values:
+            values["colour"] = values.pop("color")
+        unknown = sorted(k for k in values if k not in common and k not in self.options)
+        unused = sorted(k for k in values if k in common and k.replace("color", "colour") not in self.uses)
+        if unknown or unused:
+            accepted = sorted(self.uses | set(self.options))
+            raise InputError(f"task {self.name!r}: unknown option(s) {', '.join(unknown + unused)}; "
+                             f"accepted: {', '.join(accepted) or 'none'}")
+        kwargs: dict[str, Any] = {"task": self.name}
+        if "classes" in values:
+            kwargs["classes"] = self.resolve_classes(values["classes"])
+        if "expression" in values:
+            expression = str(values["expression"]).strip()
+            if not expression:
+                raise InputError(f"task {self.name!r}: expression is empty")
+            kwargs["expression"] = expression
+        for key in ("colour", "background"):
+            if key in values:
+                kwargs[key] = parse_colour(values[key], key)
+        if "scheme" in values:
+            from vb_plugins.registry import get_scheme
+
+            get_scheme(values["scheme"])  # validates the name
+            kwargs["scheme"] = values["scheme"]
+        options = {k: self.check_option(k, values[k]) for k in self.options if k in values}
+        kwargs["options"] = tuple(sorted(options.items()))
+        spec = TaskSpec(**kwargs)
+        self.validate_spec(spec)
+        return spec
+
+    def resolve_classes(self, classes) -> tuple[tuple[str, RGB], ...]:
+        """Parse a legend and give classes without a colour a well-separated one."""
+        from vb_plugins.codecs.colors import palette
+
+        legend = parse_class_colours(classes)
+        taken = [colour for _, colour in legend if colour is not None]
+        avoid = list(taken) + list(self.reserved_colours())
+        fresh = iter(palette(sum(colour is None for _, colour in legend), avoid=avoid))
+        return tuple((name, colour if colour is not None else next(fresh)) for name, colour in legend)
+
+    def reserved_colours(self) -> tuple[RGB, ...]:
+        """Colours auto-assigned class colours must keep away from (e.g. the background)."""
+        return ()
+
+    def check_option(self, key: str, value):
+        """Validate one task-specific option; the default coerces to the type of its default."""
+        default = self.options[key]
+        try:
+            if isinstance(default, bool):
+                if isinstance(value, str):
+                    if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                        raise ValueError
+                    return value.lower() in ("true", "1", "yes")
+                return bool(value)
+            if isinstance(default, int):
+                return int(value)
+            if isinstance(default, float):
+                return float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"task {self.name!r}: option {key}={value!r} is not a valid "
+                             f"{type(default).__name__}") from None
+        return value
+
+    def validate_spec(self, spec: TaskSpec) -> None:
+        """Raise :class:`InputError` if ``spec`` cannot be used (e.g. a required field is missing)."""
+
+    # -- prompt -------------------------------------------------------------------------------------
+    def prompt(self, spec: TaskSpec | None = None, dialect=None) -> str:
+        """The prompt for ``spec`` in ``dialect`` (a name or object; default: the Vision Banana wording)."""
+        from vb_plugins.prompts import DEFAULT_DIALECT
+        from vb_plugins.registry import get_dialect
+
+        spec = spec if spec is not None else self.make_spec()
+        dialect = get_dialect(dialect or DEFAULT_DIALECT) if not hasattr(dialect, "render") else dialect
+        text = dialect.render(self, spec)
+        return text if text is not None else self.default_prompt(spec)
+
+    def default_prompt(self, spec: TaskSpec) -> str:
+        """The prompt used when a dialect has no wording for this task."""
+        raise NotImplementedError(f"task {self.name!r} has no default prompt")
+
+    # -- codec glue ---------------------------------------------------------------------------------
+    @property
+    def codec(self):
+        """The task's codec with default settings (``task.codec.encode(...)`` / ``.decode(...)``)."""
+        raise NotImplementedError
+
+    def encode(self, values, spec: TaskSpec | None = None) -> np.ndarray:
+        """Ground-truth values -> the RGB visualization a generator should paint (uint8 H x W x 3)."""
+        raise NotImplementedError
+
+    def decode(self, image, spec: TaskSpec | None = None):
+        """A generated visualization -> a decoding object with ``.values`` and ``.confidence``."""
+        raise NotImplementedError
+
+    def preview(self, decoding, spec: TaskSpec | None = None) -> np.ndarray:
+        """A viewable uint8 RGB picture of decoded values."""
+        raise NotImplementedError
+
+    # -- files (used by `vb encode` / `vb decode`) ---------------------------------------------------
+    def load_values(self, path: Path, spec: TaskSpec) -> np.ndarray:
+        from vb_plugins.io import load_npy
+
+        return load_npy(path)
+
+    def save_values(self, decoding, path: Path, spec: TaskSpec, overwrite: bool = True) -> Path:
+        from vb_plugins.io import write_npy
+
+        return write_npy(path, np.asarray(decoding.values), overwrite=overwrite)

@@ -1,0 +1,184 @@
+"""Built-in segmentation tasks: semantic, instance and referring."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vb_plugins.codecs import instance as instance_codec
+from vb_plugins.codecs import referring as referring_codec
+from vb_plugins.codecs.instance import InstanceCodec
+from vb_plugins.codecs.referring import ReferringCodec
+from vb_plugins.codecs.semantic import SemanticCodec, label_dtype, paint_labels
+from vb_plugins.errors import InputError
+from vb_plugins.tasks.base import Task, TaskSpec
+
+
+def _read_label_image(path, name: str) -> np.ndarray:
+    from vb_plugins.io import read_image
+
+    array = read_image(path)
+    if array.ndim == 3:
+        # An 8-bit RGB(A) label image is accepted only when it is gray (all channels equal).
+        if not (np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 0], array[..., 2])):
+            raise InputError(f"{path}: expected a single-channel {name} image, got colour channels")
+        array = array[..., 0]
+    return array
+
+
+class SemanticTask(Task):
+    name = "semantic"
+    description = "open-vocabulary semantic segmentation: each class painted in the colour its legend names"
+    value_kind = "labels"
+    uses = frozenset({"classes"})
+    options = {"tolerance": 80.0, "space": "rgb", "passes": 1}
+    value_suffixes = (".png",)
+
+    @property
+    def codec(self) -> SemanticCodec:
+        return SemanticCodec()
+
+    def check_option(self, key, value):
+        if key == "space" and value not in ("rgb", "lab"):
+            raise InputError(f"task 'semantic': space {value!r} must be 'rgb' or 'lab'")
+        value = super().check_option(key, value)
+        if key == "passes" and value < 1:
+            raise InputError(f"task 'semantic': passes={value} must be at least 1")
+        if key == "tolerance" and value <= 0:
+            raise InputError(f"task 'semantic': tolerance={value} must be positive")
+        return value
+
+    def validate_spec(self, spec: TaskSpec) -> None:
+        if not spec.classes:
+            raise InputError("task 'semantic': needs classes, e.g. '{\"cat\": \"red\", \"background\": \"white\"}'")
+
+    def default_prompt(self, spec: TaskSpec) -> str:
+        from vb_plugins.prompts import json_legend
+
+        return f"Generate a semantic segmentation map of the input image using the color legend {json_legend(spec)}."
+
+    def _codec(self, spec):
+        return SemanticCodec(spec.option("tolerance", 80.0), spec.option("space", "rgb"))
+
+    def encode(self, values, spec=None) -> np.ndarray:
+        self._require(spec)
+        return self.codec.encode(values, list(spec.classes))
+
+    def decode(self, image, spec=None):
+        self._require(spec)
+        return self._codec(spec).decode(image, list(spec.classes))
+
+    def _require(self, spec):
+        if spec is None or not spec.classes:
+            raise InputError("task 'semantic': needs classes")
+
+    def preview(self, decoding, spec=None) -> np.ndarray:
+        return paint_labels(decoding.values, spec.class_colours)
+
+    def load_values(self, path, spec):
+        labels = _read_label_image(path, "label")
+        if labels.max() > len(spec.classes):
+            raise InputError(f"{path}: label {labels.max()} exceeds the {len(spec.classes)} classes given")
+        return labels
+
+    def save_values(self, decoding, path, spec, overwrite=True):
+        from vb_plugins.io import write_png
+
+        return write_png(path, np.asarray(decoding.values).astype(label_dtype(len(spec.classes))), overwrite)
+
+
+class InstanceTask(Task):
+    name = "instance"
+    description = "instance segmentation: each object of a class in a colour of its own"
+    value_kind = "instances"
+    uses = frozenset({"classes", "background"})
+    options = {"tolerance": instance_codec.DEFAULT_TOLERANCE, "min_area": instance_codec.DEFAULT_MIN_AREA}
+    value_suffixes = (".png",)
+
+    @property
+    def codec(self) -> InstanceCodec:
+        return InstanceCodec()
+
+    def check_option(self, key, value):
+        value = super().check_option(key, value)
+        if value <= 0:
+            raise InputError(f"task 'instance': {key}={value} must be positive")
+        return value
+
+    def reserved_colours(self):
+        return (instance_codec.DEFAULT_BACKGROUND,)
+
+    def default_prompt(self, spec: TaskSpec) -> str:
+        things = spec.class_names[0] if spec.classes else "object"
+        return (f"Generate an instance segmentation map of the input image. Each {things} is colored "
+                "differently, and everything else is rendered solid white.")
+
+    def _codec(self, spec):
+        if spec is None:
+            return self.codec
+        return InstanceCodec(spec.option("tolerance", instance_codec.DEFAULT_TOLERANCE),
+                             spec.option("min_area", instance_codec.DEFAULT_MIN_AREA),
+                             spec.background or instance_codec.DEFAULT_BACKGROUND)
+
+    def encode(self, values, spec=None) -> np.ndarray:
+        return self._codec(spec).encode(values)
+
+    def decode(self, image, spec=None):
+        return self._codec(spec).decode(image)
+
+    def preview(self, decoding, spec=None) -> np.ndarray:
+        return paint_labels(decoding.values, decoding.colours, unlabeled=(0, 0, 0))
+
+    def load_values(self, path, spec):
+        return _read_label_image(path, "instance-id")
+
+    def save_values(self, decoding, path, spec, overwrite=True):
+        from vb_plugins.io import write_png
+
+        return write_png(path, np.asarray(decoding.values).astype(np.uint16), overwrite)
+
+
+class ReferringTask(Task):
+    name = "referring"
+    description = "referring segmentation: the object a phrase names, painted in one colour"
+    value_kind = "mask"
+    uses = frozenset({"expression", "colour", "background"})
+    options = {"tolerance": referring_codec.DEFAULT_TOLERANCE}
+    value_suffixes = (".png",)
+
+    @property
+    def codec(self) -> ReferringCodec:
+        return ReferringCodec()
+
+    def default_prompt(self, spec: TaskSpec) -> str:
+        from vb_plugins.codecs.colors import format_colour
+
+        if not spec.expression:
+            raise InputError("task 'referring': needs an expression (the phrase naming the object)")
+        colour = format_colour(spec.colour or referring_codec.DEFAULT_COLOUR, "name")
+        return (f"Generate a segmentation mask of the input image in which {spec.expression} is colored "
+                f"{colour} and everything else is rendered solid white.")
+
+    def _codec(self, spec):
+        if spec is None:
+            return self.codec
+        return ReferringCodec(spec.colour or referring_codec.DEFAULT_COLOUR,
+                              spec.background or referring_codec.DEFAULT_BACKGROUND,
+                              spec.option("tolerance", referring_codec.DEFAULT_TOLERANCE))
+
+    def encode(self, values, spec=None) -> np.ndarray:
+        return self._codec(spec).encode(values)
+
+    def decode(self, image, spec=None):
+        return self._codec(spec).decode(image)
+
+    def preview(self, decoding, spec=None) -> np.ndarray:
+        mask = np.asarray(decoding.values, dtype=bool)
+        return np.repeat((mask * 255).astype(np.uint8)[..., None], 3, axis=2)
+
+    def load_values(self, path, spec):
+        return _read_label_image(path, "mask") > 0
+
+    def save_values(self, decoding, path, spec, overwrite=True):
+        from vb_plugins.io import write_png
+
+        return write_png(path, (np.asarray(decoding.values, dtype=bool) * 255).astype(np.uint8), overwrite)
