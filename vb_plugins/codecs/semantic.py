@@ -29,7 +29,7 @@ def legend_colours(classes) -> tuple[list[str], np.ndarray]:
     for i in range(len(colours)):
         for j in range(i):
             if np.array_equal(colours[i], colours[j]):
-                raise InputError(f"classes: {legend[j][0]!r} and {legend[i][0]!r} share the colour {tuple(colours[i])}")
+                raise InputError(f"classes: {legend[j][0]!r} and {legend[i][0]!r} share the colour {tuple(int(v) for v in colours[i])}")
     return [name for name, _ in legend], colours
 
 
