@@ -123,13 +123,15 @@ def find_colour_clusters(rgb: np.ndarray, background, tolerance: float, min_area
         if min(np.linalg.norm(colour - c) for c in centres) > tolerance:
             centres.append(colour)
     centres_array = np.array(centres)
+    pixels = rgb.reshape(-1, 3)
     for _ in range(2):
         index, d1, _ = nearest_colours(rgb, centres_array)
-        inside = d1 <= tolerance
-        for k in range(1, len(centres_array)):
-            members = inside & (index == k)
-            if members.any():
-                centres_array[k] = rgb[members].mean(axis=0)
+        members = np.where(d1.ravel() <= tolerance, index.ravel(), -1) + 1  # 0 = outside every cluster
+        counts = np.bincount(members, minlength=len(centres_array) + 1)[1:]
+        for c in range(3):
+            sums = np.bincount(members, weights=pixels[:, c], minlength=len(centres_array) + 1)[1:]
+            moved = (counts > 0) & (np.arange(len(centres_array)) > 0)  # the background centre stays put
+            centres_array[moved, c] = sums[moved] / counts[moved]
     return centres_array
 
 
