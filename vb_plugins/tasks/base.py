@@ -205,6 +205,35 @@ class Task:
         """A viewable uint8 RGB picture of decoded values."""
         raise NotImplementedError
 
+    # -- prediction (used by the engine) -------------------------------------------------------------
+    def passes(self, spec: TaskSpec) -> list[TaskSpec]:
+        """The specs to generate for one prediction (several for legend voting or one class per pass)."""
+        return [spec]
+
+    def combine(self, decodings: list[list], spec: TaskSpec):
+        """Combine decodings, ``decodings[pass][sample]``, into an :class:`vb_plugins.ensemble.Combined`.
+
+        The default picks the rule for ``value_kind`` (median depth, mean normals, majority labels, ...).
+        """
+        from vb_plugins import ensemble
+
+        flat = [d for per_pass in decodings for d in per_pass]
+        if self.value_kind == "depth":
+            return ensemble.combine_depth(flat)
+        if self.value_kind == "normals":
+            return ensemble.combine_normals(flat)
+        if self.value_kind == "labels":
+            return ensemble.combine_labels(flat)
+        if self.value_kind == "mask":
+            return ensemble.combine_masks(flat)
+        if self.value_kind == "instances":
+            return ensemble.combine_instances(decodings, [s.class_names[0] if s.classes else None
+                                                          for s in self.passes(spec)])
+        values = np.stack([np.asarray(d.values, dtype=np.float32) for d in flat])
+        spread = values.std(axis=0).mean(axis=-1) if values.ndim == 4 else values.std(axis=0)
+        return ensemble.Combined(np.median(values, axis=0), ensemble._mean_confidence(flat),
+                                 spread.astype(np.float32) if len(flat) > 1 else None)
+
     # -- files (used by `vb encode` / `vb decode`) ---------------------------------------------------
     def load_values(self, path: Path, spec: TaskSpec) -> np.ndarray:
         from vb_plugins.io import load_npy

@@ -59,6 +59,14 @@ class SemanticTask(Task):
     def _codec(self, spec):
         return SemanticCodec(spec.option("tolerance", 80.0), spec.option("space", "rgb"))
 
+    def passes(self, spec: TaskSpec) -> list[TaskSpec]:
+        """With ``passes`` > 1, the legend's colours are permuted among the classes for each extra pass;
+        labels keep the class order, so the passes can vote."""
+        from vb_plugins.codecs.semantic import permuted_legends
+
+        count = spec.option("passes", 1)
+        return [spec.with_classes(legend) for legend in permuted_legends(list(spec.classes), count)]
+
     def encode(self, values, spec=None) -> np.ndarray:
         self._require(spec)
         return self.codec.encode(values, list(spec.classes))
@@ -111,6 +119,12 @@ class InstanceTask(Task):
         things = spec.class_names[0] if spec.classes else "object"
         return (f"Generate an instance segmentation map of the input image. Each {things} is colored "
                 "differently, and everything else is rendered solid white.")
+
+    def passes(self, spec: TaskSpec) -> list[TaskSpec]:
+        """One pass per class: the model colours the instances of one class at a time."""
+        if len(spec.classes) <= 1:
+            return [spec]
+        return [spec.with_classes([entry]) for entry in spec.classes]
 
     def _codec(self, spec):
         if spec is None:
