@@ -11,6 +11,7 @@ from vb_plugins.errors import VBError
 # Modules that add sub-commands, in the order `vb --help` lists them.
 COMMAND_MODULES = (
     "vb_plugins.cli.codec_commands",
+    "vb_plugins.cli.predict_command",
 )
 
 
