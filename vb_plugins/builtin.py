@@ -23,3 +23,11 @@ def vb_prompt_dialects():
     from vb_plugins.prompts import builtin_dialects
 
     return builtin_dialects()
+
+
+@hookimpl
+def vb_generators():
+    from vb_plugins.generation.bundled import VBNetBackend
+    from vb_plugins.generation.gemini import GeminiBackend
+
+    return [VBNetBackend(), GeminiBackend()]

@@ -1,7 +1,9 @@
 """Prompt dialects: how a model family wants to be asked for each task.
 
-``vision-banana`` holds the published Vision Banana wordings (models instruction-tuned on them, like the
-bundled model or an Open Vision Banana LoRA, follow them exactly). ``zero-shot`` spells the colour code
+``vision-banana`` holds the published Vision Banana wordings (the paper's figures and project page;
+the paper does not publish its evaluation prompts), with JSON legends; ``vision-banana-sentences`` uses the
+paper's sentence legends for semantic segmentation. Models instruction-tuned on these wordings (the
+bundled model, a LoRA trained with `vb train`) follow them exactly. ``zero-shot`` spells the colour code
 out in plain language for general image-editing models that were never tuned on it.
 A dialect without a wording for a task returns None and the task's own default prompt is used.
 """
@@ -33,6 +35,17 @@ class PromptDialect:
         return f"<prompt dialect {self.name!r}>"
 
 
+def paper_legend(spec: TaskSpec) -> str:
+    """The legend as the paper writes it: ``{"cat": "red", "cat ears": <255, 165, 0>}`` (named colours
+    quoted, triplets bare)."""
+    items = []
+    for name, colour in spec.classes:
+        named = format_colour(colour, "name")
+        value = json.dumps(named) if not named.startswith("<") else named
+        items.append(f"{json.dumps(name)}: {value}")
+    return "{" + ", ".join(items) + "}"
+
+
 def json_legend(spec: TaskSpec, style: str = "name") -> str:
     """``{"cat": "red", "sky": "<135, 206, 235>"}``: names where the colour has a CSS name."""
     return json.dumps({name: format_colour(colour, style) for name, colour in spec.classes})
@@ -51,6 +64,15 @@ def _require_expression(spec: TaskSpec) -> str:
     return spec.expression
 
 
+def _scheme_clause(spec: TaskSpec) -> str:
+    """Alternative depth colour schemes are named in the prompt (the default path is not)."""
+    from vb_plugins.codecs.depth import DEFAULT_SCHEME
+
+    if not spec.scheme or spec.scheme == DEFAULT_SCHEME:
+        return ""
+    return f" Visualized in the {spec.scheme} color palette."
+
+
 def _instance_subject(spec: TaskSpec) -> str:
     return spec.class_names[0] if spec.classes else "object"
 
@@ -61,22 +83,50 @@ def _referring_colour(spec: TaskSpec) -> str:
     return format_colour(spec.colour or DEFAULT_COLOUR, "name")
 
 
+def _background(spec: TaskSpec, task: str) -> str:
+    from vb_plugins.codecs import instance, referring
+
+    default = instance.DEFAULT_BACKGROUND if task == "instance" else referring.DEFAULT_BACKGROUND
+    return format_colour(spec.background or default, "name")
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _with_article(name: str) -> str:
+    return name if name.lower().startswith(("the ", "a ", "an ")) else f"the {name}"
+
+
 VISION_BANANA = PromptDialect(
     "vision-banana",
-    "the published Vision Banana wordings",
+    "the published Vision Banana wordings (paper figures and project page); JSON colour legends",
     {
-        "depth": lambda spec: "Generate a metric depth map of the input image.",
+        "depth": lambda spec: "Generate a metric depth map of the input image." + _scheme_clause(spec),
         "normals": lambda spec: "Generate a surface normal map of the input image.",
         "semantic": lambda spec: (
-            f"Generate a semantic segmentation map of the input image using the color legend {json_legend(spec)}."
+            "Generate a semantic segmentation visualization image, using this color mapping: "
+            f"{paper_legend(spec)}."
         ),
         "instance": lambda spec: (
-            f"Generate an instance segmentation map of the input image. Each {_instance_subject(spec)} is "
-            "colored differently, and everything else is rendered solid white."
+            f"Generate an instance segmentation visualization of this image. Each {_instance_subject(spec)} "
+            f"is colored differently. The background is set to {_background(spec, 'instance')} color."
         ),
         "referring": lambda spec: (
-            f"Segment {_require_expression(spec)} in the input image: color it {_referring_colour(spec)}, "
-            "and everything else is rendered solid white."
+            "This image shows segmentation masks from the given image. The background is "
+            f"{_background(spec, 'referring')} color. {_capitalised(_require_expression(spec))} is "
+            f"represented by a solid {_referring_colour(spec)}."
+        ),
+    },
+)
+
+VISION_BANANA_SENTENCES = PromptDialect(
+    "vision-banana-sentences",
+    "the published Vision Banana sentence legends: 'The cat is represented by (255, 0, 0).'",
+    {
+        "semantic": lambda spec: "This image is a per-pixel class labeling of the input. " + " ".join(
+            f"{_capitalised(_with_article(name))} is represented by {format_colour(colour, 'paren')}."
+            for name, colour in spec.classes
         ),
     },
 )
@@ -89,6 +139,10 @@ ZERO_SHOT = PromptDialect(
             "Turn this photo into a false-color depth map with the same layout: the nearest surfaces black, "
             "then with growing distance red, yellow, green, cyan, blue and magenta, and the far distance and "
             "sky white. Smooth gradients, no text, no shading, no texture."
+            if not _scheme_clause(spec) else
+            f"Turn this photo into a depth map in the {spec.scheme} color map with the same layout: the "
+            "nearest surfaces at the dark end of the color map, the far distance and sky at the bright end. "
+            "Smooth gradients, no text, no shading, no texture."
         ),
         "normals": lambda spec: (
             "Turn this photo into a surface normal map with the same layout: surfaces facing left pinkish "
@@ -101,15 +155,17 @@ ZERO_SHOT = PromptDialect(
         ),
         "instance": lambda spec: (
             f"Paint each {_instance_subject(spec)} in this photo with its own distinct flat solid color and "
-            "paint everything else solid white. Same layout, no outlines, no text, no shading."
+            f"paint everything else solid {_background(spec, 'instance')}. Same layout, no outlines, no text, "
+            "no shading."
         ),
         "referring": lambda spec: (
             f"Paint {_require_expression(spec)} in this photo solid {_referring_colour(spec)} and paint "
-            "everything else solid white. Same layout, no outlines, no text, no shading."
+            f"everything else solid {_background(spec, 'referring')}. Same layout, no outlines, no text, "
+            "no shading."
         ),
     },
 )
 
 
 def builtin_dialects() -> list[PromptDialect]:
-    return [VISION_BANANA, ZERO_SHOT]
+    return [VISION_BANANA, VISION_BANANA_SENTENCES, ZERO_SHOT]

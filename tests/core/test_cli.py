@@ -66,7 +66,7 @@ def test_semantic_decode_writes_label_png(tmp_path, capsys):
 
 
 def test_instance_and_referring_decode(tmp_path, capsys):
-    rgb = np.full((30, 30, 3), 255, np.uint8)
+    rgb = np.zeros((30, 30, 3), np.uint8)  # black: the default background
     rgb[2:14, 2:14] = (255, 0, 0)
     rgb[16:28, 16:28] = (0, 0, 255)
     Image.fromarray(rgb).save(tmp_path / "i.png")
@@ -83,7 +83,7 @@ def test_prompt(capsys):
     code, out, _ = run(capsys, "prompt", "depth")
     assert code == 0 and out.strip() == "Generate a metric depth map of the input image."
     code, out, _ = run(capsys, "prompt", "referring", "--expression", "the cat on the left")
-    assert code == 0 and "the cat on the left" in out
+    assert code == 0 and "The cat on the left is represented by a solid white." in out
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def test_instance_codec_finds_each_colour_and_drops_background_and_specks():
     ids[0:3, 77:80] = 4  # 9 px: below min_area
     codec = InstanceCodec()
     rgb = codec.encode(ids)
-    assert (rgb[ids == 0] == 255).all()  # default background is white
+    assert (rgb[ids == 0] == 0).all()  # default background is black
     decoding = codec.decode(rgb)
     assert decoding.count == 3
     # Instances are numbered in raster order of their first pixel: 1 (row 5), 3 (row 10), 2 (row 30).
@@ -67,7 +67,7 @@ def test_instance_clustering_merges_shades_within_tolerance():
     rgb[:20, :20] = (200, 30, 30)
     rgb[:20, 10:20] = (210, 40, 35)  # same instance, slightly different shade (< 30 levels)
     rgb[25:, 25:] = (30, 30, 200)
-    decoding = InstanceCodec(min_area=50).decode(rgb)
+    decoding = InstanceCodec(min_area=50, background="white").decode(rgb)
     assert decoding.count == 2
     assert decoding.masks[0][:20, :20].all()
 
@@ -77,13 +77,13 @@ def test_referring_round_trip():
     mask[5:20, 8:25] = True
     codec = ReferringCodec()
     rgb = codec.encode(mask)
-    assert rgb[mask].tolist()[0] == [255, 0, 0] and rgb[~mask].tolist()[0] == [255, 255, 255]
+    assert rgb[mask].tolist()[0] == [255, 255, 255] and rgb[~mask].tolist()[0] == [0, 0, 0]  # white on black
     decoded, distance = codec.decode(rgb)
     assert np.array_equal(decoded, mask)
     green = ReferringCodec(colour="lime").encode(mask)
     assert np.array_equal(codec.decode(green, colour="lime").mask, mask)
     with pytest.raises(InputError, match="equals the background"):
-        ReferringCodec(colour="white")
+        ReferringCodec(colour="black")
 
 
 def test_tasks_expose_codecs_through_the_public_api():

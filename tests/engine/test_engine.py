@@ -6,7 +6,7 @@ import pytest
 
 import vb_plugins
 from vb_plugins.errors import CancelledError
-from vb_plugins.generation import Engine, GenerationSettings, Job
+from vb_plugins.generation import Engine, Job
 from vb_plugins.predict import Predictor
 from vb_plugins.testing.generators import PaintingGenerator, TinyTorchGenerator
 

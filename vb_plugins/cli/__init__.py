@@ -12,6 +12,7 @@ from vb_plugins.errors import VBError
 COMMAND_MODULES = (
     "vb_plugins.cli.codec_commands",
     "vb_plugins.cli.predict_command",
+    "vb_plugins.cli.train_command",
 )
 
 

@@ -66,16 +66,18 @@ def _checked_triplet(values: list[int], original, name: str) -> RGB:
 
 def format_colour(rgb: RGB, style: str = "triplet") -> str:
     """Write a colour for a prompt: ``triplet`` -> ``<r, g, b>``, ``hex`` -> ``#rrggbb``,
-    ``name`` -> the CSS name when the colour has one (else the triplet)."""
+    ``paren`` -> ``(r, g, b)``, ``name`` -> the CSS name when the colour has one (else the triplet)."""
     r, g, b = (int(v) for v in rgb)
     if style == "hex":
         return f"#{r:02x}{g:02x}{b:02x}"
+    if style == "paren":
+        return f"({r}, {g}, {b})"
     if style == "name":
         named = colour_name(rgb)
         if named is not None:
             return named
     elif style != "triplet":
-        raise InputError(f"colour style {style!r}: expected 'triplet', 'hex' or 'name'")
+        raise InputError(f"colour style {style!r}: expected 'triplet', 'paren', 'hex' or 'name'")
     return f"<{r}, {g}, {b}>"
 
 

@@ -18,7 +18,7 @@ from vb_plugins.errors import InputError
 
 DEFAULT_TOLERANCE = 30.0
 DEFAULT_MIN_AREA = 100
-DEFAULT_BACKGROUND = (255, 255, 255)
+DEFAULT_BACKGROUND = (0, 0, 0)  # "leave the background black" (Open Vision Banana; one of the paper's)
 _BIN = 8  # histogram bin width (8-bit levels) for finding colour modes
 
 

@@ -11,8 +11,10 @@ from vb_plugins.codecs._nearest import nearest_colours
 from vb_plugins.codecs.colors import parse_colour
 from vb_plugins.errors import InputError
 
-DEFAULT_COLOUR = (255, 0, 0)
-DEFAULT_BACKGROUND = (255, 255, 255)
+# The paper's referring examples paint the target in a named colour on black ("The background is black
+# color. The game control device is represented by a solid yellow."); white on black is a plain mask.
+DEFAULT_COLOUR = (255, 255, 255)
+DEFAULT_BACKGROUND = (0, 0, 0)
 DEFAULT_TOLERANCE = 100.0
 
 

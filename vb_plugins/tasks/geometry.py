@@ -32,7 +32,9 @@ class DepthTask(Task):
         self.codec_for(spec)  # checks lam and c
 
     def default_prompt(self, spec: TaskSpec) -> str:
-        return "Generate a metric depth map of the input image."
+        from vb_plugins.prompts import VISION_BANANA
+
+        return VISION_BANANA.render(self, spec)
 
     def encode(self, values, spec=None) -> np.ndarray:
         return self.codec_for(spec).encode(values)
@@ -83,7 +85,9 @@ class NormalsTask(Task):
         return super().check_option(key, value)
 
     def default_prompt(self, spec: TaskSpec) -> str:
-        return "Generate a surface normal map of the input image."
+        from vb_plugins.prompts import VISION_BANANA
+
+        return VISION_BANANA.render(self, spec)
 
     def encode(self, values, spec=None) -> np.ndarray:
         convention = spec.option("convention", "camera") if spec else "camera"

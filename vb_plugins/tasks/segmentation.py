@@ -52,9 +52,9 @@ class SemanticTask(Task):
             raise InputError("task 'semantic': needs classes, e.g. '{\"cat\": \"red\", \"background\": \"white\"}'")
 
     def default_prompt(self, spec: TaskSpec) -> str:
-        from vb_plugins.prompts import json_legend
+        from vb_plugins.prompts import VISION_BANANA
 
-        return f"Generate a semantic segmentation map of the input image using the color legend {json_legend(spec)}."
+        return VISION_BANANA.render(self, spec)
 
     def _codec(self, spec):
         return SemanticCodec(spec.option("tolerance", 80.0), spec.option("space", "rgb"))
@@ -116,9 +116,9 @@ class InstanceTask(Task):
         return (instance_codec.DEFAULT_BACKGROUND,)
 
     def default_prompt(self, spec: TaskSpec) -> str:
-        things = spec.class_names[0] if spec.classes else "object"
-        return (f"Generate an instance segmentation map of the input image. Each {things} is colored "
-                "differently, and everything else is rendered solid white.")
+        from vb_plugins.prompts import VISION_BANANA
+
+        return VISION_BANANA.render(self, spec)
 
     def passes(self, spec: TaskSpec) -> list[TaskSpec]:
         """One pass per class: the model colours the instances of one class at a time."""
@@ -164,13 +164,9 @@ class ReferringTask(Task):
         return ReferringCodec()
 
     def default_prompt(self, spec: TaskSpec) -> str:
-        from vb_plugins.codecs.colors import format_colour
+        from vb_plugins.prompts import VISION_BANANA
 
-        if not spec.expression:
-            raise InputError("task 'referring': needs an expression (the phrase naming the object)")
-        colour = format_colour(spec.colour or referring_codec.DEFAULT_COLOUR, "name")
-        return (f"Generate a segmentation mask of the input image in which {spec.expression} is colored "
-                f"{colour} and everything else is rendered solid white.")
+        return VISION_BANANA.render(self, spec)
 
     def _codec(self, spec):
         if spec is None:

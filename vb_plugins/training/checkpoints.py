@@ -1,0 +1,77 @@
+"""Checkpoints as safetensors: model, EMA and optimizer tensors, plus a JSON of the scalars.
+
+``OUTPUT/checkpoints/step-000500/`` holds ``model.safetensors``, ``ema.safetensors`` (if any),
+``optimizer.safetensors`` and ``state.json`` (step, config fingerprint, optimizer hyper-parameters, RNG
+state). A checkpoint directory is written under a temporary name and renamed when complete, so an
+interrupted save never looks like a checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    state = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for index, values in state["state"].items():
+        for name, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"state.{index}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{index}.{name}"] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        _, index, name = key.split(".", 2)
+        state.setdefault(int(index), {})[name] = value
+    for key, value in meta["scalars"].items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save_checkpoint(directory: Path, step: int, model_state: dict, optimizer, extra_states: dict | None = None,
+                    state: dict | None = None, keep: int = 2) -> Path:
+    directory = Path(directory) / "checkpoints"
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / f"step-{step:06d}"
+    temporary = directory / f".step-{step:06d}.partial"
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir()
+    save_file({k: v.detach().cpu().contiguous() for k, v in model_state.items()}, str(temporary / "model.safetensors"))
+    for name, tensors in (extra_states or {}).items():
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(temporary / f"{name}.safetensors"))
+    tensors, meta = optimizer_tensors(optimizer)
+    save_file(tensors, str(temporary / "optimizer.safetensors"))
+    (temporary / "state.json").write_text(json.dumps({"step": step, "optimizer": meta, **(state or {})}, indent=1))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(temporary, final)
+    for old in sorted(directory.glob("step-*"))[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(directory: Path) -> Path | None:
+    found = sorted((Path(directory) / "checkpoints").glob("step-*"))
+    return found[-1] if found else None
+
+
+def load_checkpoint(path: Path) -> dict:
+    path = Path(path)
+    state = json.loads((path / "state.json").read_text())
+    loaded = {"state": state, "model": load_file(str(path / "model.safetensors")),
+              "optimizer": load_file(str(path / "optimizer.safetensors"))}
+    for extra in path.glob("*.safetensors"):
+        if extra.stem not in ("model", "optimizer"):
+            loaded[extra.stem] = load_file(str(extra))
+    return loaded
