@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "vb_plugins.cli.codec_commands",
     "vb_plugins.cli.predict_command",
     "vb_plugins.cli.train_command",
+    "vb_plugins.cli.pointcloud_command",
 )
 
 

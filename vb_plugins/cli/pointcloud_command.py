@@ -1,0 +1,61 @@
+"""`vb pointcloud DEPTH.npy OUT.ply [--image RGB] [--fov DEG | --intrinsics fx,fy,cx,cy]`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from vb_plugins.errors import InputError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("pointcloud", help="unproject a metric depth map to a coloured point cloud (PLY)")
+    parser.add_argument("depth", type=Path, help="depth in metres: .npy (from `vb decode depth` / `vb predict`) "
+                                                 "or a depth visualization PNG (decoded first)")
+    parser.add_argument("output", type=Path, help="PLY file to write")
+    parser.add_argument("--image", type=Path, help="RGB image for point colours (resized to the depth's size)")
+    camera = parser.add_mutually_exclusive_group()
+    camera.add_argument("--fov", type=float, help="assumed horizontal field of view in degrees (default 60)")
+    camera.add_argument("--intrinsics", help="fx,fy,cx,cy in pixels of the depth map")
+    parser.add_argument("--max-depth", type=float, help="leave out points beyond this distance (metres)")
+    parser.add_argument("--overwrite", action="store_true")
+    parser.set_defaults(handler=run_pointcloud)
+
+
+def run_pointcloud(args) -> int:
+    import numpy as np
+
+    from vb_plugins.io import load_npy, read_image, read_rgb
+    from vb_plugins.pointcloud import DEFAULT_FOV_DEGREES, Intrinsics, unproject, write_ply
+    from vb_plugins.predict import resize_image
+
+    if args.output.suffix.lower() != ".ply":
+        raise InputError(f"{args.output}: point clouds are written as .ply")
+    if args.output.exists() and not args.overwrite:
+        raise InputError(f"{args.output}: already exists (pass --overwrite to replace it)")
+    if args.depth.suffix.lower() == ".npy":
+        depth = load_npy(args.depth)
+    else:
+        from vb_plugins.registry import get_task
+
+        depth = get_task("depth").codec.decode(read_image(args.depth)).depth
+    if depth.ndim != 2:
+        raise InputError(f"{args.depth}: expected an H x W depth map, got shape {depth.shape}")
+    height, width = depth.shape
+    if args.intrinsics:
+        intrinsics = Intrinsics.parse(args.intrinsics)
+    else:
+        intrinsics = Intrinsics.from_fov(height, width, args.fov or DEFAULT_FOV_DEGREES)
+    colours = None
+    if args.image:
+        colours = resize_image(read_rgb(args.image, exif_transpose=True), (height, width))
+    points, picked = unproject(depth, intrinsics, colours, args.max_depth)
+    if not len(points):
+        raise InputError(f"{args.depth}: no valid depth pixels to unproject")
+    comments = [f"vb-plugins point cloud from {args.depth.name}", f"camera {intrinsics.describe()}",
+                "frame x right, y up, z towards the camera (metres)"]
+    write_ply(args.output, points, picked, comments, overwrite=args.overwrite)
+    note = "assumed" if intrinsics.assumed else "given"
+    print(f"{len(points)} points written to {args.output}; intrinsics {note}: {intrinsics.describe()}",
+          file=sys.stderr)
+    return 0
