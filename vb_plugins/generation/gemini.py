@@ -1,0 +1,541 @@
+"""Google's Gemini image models ("Nano Banana": ``gemini-2.5-flash-image``, ``gemini-3-pro-image-preview``, ...)
+as a remote generator, over the Generative Language REST API (standard library only).
+
+Wire format (https://ai.google.dev/api/generate-content, https://ai.google.dev/gemini-api/docs/image-generation):
+
+- ``POST {base}/v1beta/models/{model}:generateContent`` with the API key in the ``x-goog-api-key`` header
+  (https://ai.google.dev/api, "Authentication").
+- Request: ``contents[0].parts`` = a ``text`` part (the prompt) and an ``inline_data {mime_type, data}`` part
+  (the input image, base64 PNG); ``generationConfig`` = ``responseModalities`` (``["IMAGE"]``: image only),
+  ``imageConfig.aspectRatio`` (one of a fixed list) and ``seed`` (an int32; Google's reference calls output
+  with a seed "mostly deterministic", not guaranteed).
+- Response: ``candidates[0].content.parts[].inlineData {mimeType, data}``; ``finishReason`` says why a
+  candidate stopped (``IMAGE_SAFETY``, ``NO_IMAGE``, ...) and ``promptFeedback.blockReason`` why a prompt
+  was refused outright.
+- Errors: ``{"error": {"code", "message", "status", "details"}}`` (the google.rpc.Status shape of
+  https://cloud.google.com/apis/design/errors); a 429 ``RESOURCE_EXHAUSTED`` may carry a
+  ``google.rpc.RetryInfo`` detail whose ``retryDelay`` is a duration string such as ``"53s"``.
+
+Remote outputs come back at the model's own resolution for the chosen aspect ratio (e.g. 1184 x 864 for
+4:3 with ``gemini-2.5-flash-image``), not at the requested ``size``: the Predictor decodes them at the size
+they have and resizes the decoded values, never the colours. Outputs are not bit-reproducible: the job
+seed is sent, but the service only promises best-effort determinism and the model behind a name changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import io
+import json
+import logging
+import math
+import os
+import random
+import re
+import socket
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vb_plugins.errors import CancelledError, InputError, RemoteAPIError
+from vb_plugins.generation.base import GenerationSettings, Generator, GeneratorBackend, StepCallback
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+API_VERSION = "v1beta"
+KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")  # first one set wins
+BASE_URL_VARIABLE = "VB_GEMINI_BASE_URL"
+
+# imageConfig.aspectRatio values the Gemini image models accept (width:height).
+ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+
+# Transient HTTP statuses, the same set Google's own python-genai client retries.
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+AUTH_STATUSES = frozenset({401, 403})
+# finishReason / blockReason values that mean a safety or policy filter removed the image.
+SAFETY_REASONS = frozenset({"SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT", "BLOCKLIST",
+                            "SPII", "RECITATION", "IMAGE_RECITATION", "MODEL_ARMOR", "JAILBREAK"})
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_MESSAGE_LIMIT = 300  # characters of a server message kept in an error
+
+
+# -- small helpers --------------------------------------------------------------------------------------
+class _Secret:
+    """Holds the API key so that reprs, logs and tracebacks never show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    __str__ = __repr__
+
+
+def closest_aspect_ratio(height: int, width: int, ratios: Sequence[str] = ASPECT_RATIOS) -> str:
+    """The ``"W:H"`` string in ``ratios`` nearest to width/height (compared on a log scale, so 2:1 and 1:2 are
+    equally far from 1:1)."""
+    if height <= 0 or width <= 0:
+        raise InputError(f"image size {height} x {width}: height and width must be positive")
+    target = math.log(width / height)
+
+    def distance(ratio: str) -> float:
+        w, h = (float(x) for x in ratio.split(":"))
+        return abs(math.log(w / h) - target)
+
+    return min(ratios, key=distance)
+
+
+def parse_duration(text: Any) -> float | None:
+    """Seconds in a protobuf JSON duration (``"53s"``, ``"45.837906927s"``) or a Retry-After header value
+    (``"3"``); None if absent or unreadable (HTTP-date Retry-After values are ignored)."""
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*s?\s*", str(text))
+    return float(match.group(1)) if match else None
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """uint8 H x W x 3 RGB -> PNG bytes."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8), "RGB").save(buffer, format="PNG", compress_level=3)
+    return buffer.getvalue()
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Image bytes (PNG, JPEG, WebP, ...) -> uint8 H x W x 3 RGB; raises ValueError/OSError if unreadable."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+
+
+def _one_line(text: Any, limit: int = _MESSAGE_LIMIT) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with jitter for transient failures (429, 5xx, timeouts, dropped connections).
+
+    Attempt ``k`` (1-based) waits ``min(max_delay, initial_delay * 2**(k-1))``, or the server's hint
+    (RetryInfo ``retryDelay`` / ``Retry-After``) when that is longer, times ``1 + U(0, jitter)`` so that
+    concurrent requests do not retry in lock step. A hint longer than ``max_delay`` (seconds) ends the
+    retries at once: the quota will not come back within a wait worth making.
+    """
+
+    max_retries: int = 4
+    initial_delay: float = 1.0
+    max_delay: float = 60.0
+    jitter: float = 0.25
+
+    def delay(self, attempt: int, hint: float | None, rng: random.Random) -> float:
+        backoff = min(self.max_delay, self.initial_delay * 2 ** (attempt - 1))
+        base = max(backoff, hint or 0.0)
+        return min(self.max_delay * (1 + self.jitter), base * (1 + self.jitter * rng.random()))
+
+
+def _interruptible_sleep(seconds: float, should_stop: Callable[[], bool]) -> None:
+    """Sleep ``seconds``, waking early when ``should_stop()`` turns true (checked every 0.25 s)."""
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        if should_stop():
+            return
+        time.sleep(min(0.25, remaining))
+
+
+def _retry_hint(details: list[dict], headers) -> float | None:
+    """Seconds to wait that the server suggests: a google.rpc.RetryInfo ``retryDelay``, else ``Retry-After``."""
+    for detail in details:
+        if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            hint = parse_duration(detail.get("retryDelay"))
+            if hint is not None:
+                return hint
+    return parse_duration(headers.get("Retry-After")) if headers is not None else None
+
+
+def _daily_quota(details: list[dict]) -> bool:
+    """Whether a google.rpc.QuotaFailure names a per-day quota, which no backoff worth waiting outlasts
+    (quota ids name their window, e.g. ``GenerateRequestsPerDayPerProjectPerModel-FreeTier``)."""
+    for detail in details:
+        violations = detail.get("violations") if str(detail.get("@type", "")).endswith("QuotaFailure") else None
+        for violation in violations if isinstance(violations, list) else []:
+            if isinstance(violation, dict) and "PerDay" in str(violation.get("quotaId", "")):
+                return True
+    return False
+
+
+class _Transient(Exception):
+    """A failure worth retrying; ``final`` builds the error to raise once retries are spent."""
+
+    def __init__(self, describe: str, final: Callable[[int], RemoteAPIError], hint: float | None = None,
+                 retry: bool = True):
+        super().__init__(describe)
+        self.describe, self.final, self.hint, self.retry = describe, final, hint, retry
+
+
+# -- the generator --------------------------------------------------------------------------------------
+class GeminiGenerator(Generator):
+    """Paints with a Gemini image model through ``models/{model}:generateContent``.
+
+    - One request per image, ``concurrency`` at a time in a thread pool (``max_batch_size`` = concurrency,
+      so the engine hands over that many images per call); ``should_stop`` is checked before each request
+      and during backoff waits.
+    - Inputs go up as PNG; outputs are uint8 RGB at whatever size the API returns (see module docstring).
+    - ``aspectRatio`` is the supported ratio closest to the input's; ``seed`` is the job seed (mod 2**31).
+    - Transient failures are retried per ``retry`` (:class:`RetryPolicy`); every failure ends in a one-line
+      :class:`RemoteAPIError`. The API key never appears in messages, logs, ``repr`` or :meth:`describe`.
+
+    ``api_key``: default ``$GEMINI_API_KEY``, else ``$GOOGLE_API_KEY``; ``base_url``: default
+    ``$VB_GEMINI_BASE_URL``, else ``https://generativelanguage.googleapis.com``; ``timeout``: seconds per
+    request; ``image_size``: ``imageConfig.imageSize`` (``"1K"``, ``"2K"``, ``"4K"`` on models that take it);
+    ``response_modalities``: default ``["IMAGE"]`` (``["TEXT", "IMAGE"]`` for the 2.0 preview models, which
+    cannot answer with an image alone); ``generation_config``: extra ``generationConfig`` fields;
+    ``send_seed``: send the job seed as ``generationConfig.seed`` (turn off for a model that refuses it);
+    ``sleep(seconds, should_stop)``: the backoff wait, injectable for tests.
+    """
+
+    dialect = "zero-shot"  # an API model never tuned on the colour codes needs them spelled out
+    multiple = 16
+    megapixels = 1.0  # the Gemini image models paint about 1 MP at their default size
+    default_steps = None  # not applicable: the service chooses its own sampling
+    default_guidance = None
+
+    def __init__(
+        self,
+        model: str = "gemini-2.5-flash-image",
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        api_version: str = API_VERSION,
+        timeout: float = 180.0,
+        concurrency: int = 4,
+        retry: RetryPolicy | None = None,
+        image_size: str | None = None,
+        response_modalities: Sequence[str] | None = None,
+        generation_config: dict | None = None,
+        send_seed: bool = True,
+        aspect_ratios: Sequence[str] = ASPECT_RATIOS,
+        sleep: Callable[[float, Callable[[], bool]], None] | None = None,
+        rng: random.Random | None = None,
+    ):
+        model = model.strip()
+        model = model.removeprefix("models/")
+        if not _MODEL_NAME.fullmatch(model):
+            raise InputError(f"model {model!r}: not a Gemini model name (letters, digits, '.', '_', '-')")
+        if concurrency < 1:
+            raise InputError(f"concurrency={concurrency}: must be at least 1")
+        if timeout <= 0:
+            raise InputError(f"timeout={timeout}: must be positive")
+        key = api_key if api_key is not None else next(
+            (os.environ[v] for v in KEY_VARIABLES if os.environ.get(v, "").strip()), "")
+        if not key.strip():
+            raise RemoteAPIError(f"gemini:{model}: no API key; set GEMINI_API_KEY (or GOOGLE_API_KEY) or pass api_key")
+        base = (base_url or os.environ.get(BASE_URL_VARIABLE, "").strip() or DEFAULT_BASE_URL).rstrip("/")
+        if urllib.parse.urlsplit(base).scheme not in ("http", "https"):
+            raise InputError(f"base_url {base!r}: must start with http:// or https://")
+        self.model = model
+        self.name = f"gemini:{model}"
+        self._key = _Secret(key.strip())
+        self.base_url = base
+        self.url = f"{base}/{api_version}/models/{model}:generateContent"
+        self.timeout = float(timeout)
+        self.concurrency = self.max_batch_size = int(concurrency)
+        self.retry = retry or RetryPolicy()
+        self.image_size = image_size
+        if response_modalities is None:
+            response_modalities = ["TEXT", "IMAGE"] if model.startswith("gemini-2.0") else ["IMAGE"]
+        self.response_modalities = [m.upper() for m in response_modalities]
+        self.generation_config = dict(generation_config or {})
+        self.send_seed = bool(send_seed)
+        self.aspect_ratios = tuple(aspect_ratios)
+        self._sleep = sleep or _interruptible_sleep
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()  # guards the rng and the request counter across worker threads
+        self.requests_sent = 0  # HTTP requests, retries included
+
+    def __repr__(self) -> str:
+        return f"GeminiGenerator(model={self.model!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
+
+    def describe(self) -> dict:
+        return {"generator": self.name, "dialect": self.dialect, "remote": "generativelanguage " + API_VERSION,
+                "reproducible": False}
+
+    # -- protocol ---------------------------------------------------------------------------------------
+    def size_for(self, height: int, width: int, megapixels: float | None = None) -> tuple[int, int]:
+        """Upload size: the input's own size up to ``megapixels`` (default ~1 MP), shrunk beyond that.
+        Upscaling would only cost bandwidth: the service paints at its own resolution either way."""
+        if height * width <= (megapixels or self.megapixels) * 1e6:
+            return height, width
+        return super().size_for(height, width, megapixels)
+
+    def encode_prompt(self, prompt: str) -> str:
+        return prompt
+
+    def generate(
+        self,
+        images: Sequence[np.ndarray],
+        prompt_embedding: Any,
+        seeds: Sequence[int],
+        size: tuple[int, int],
+        settings: GenerationSettings,
+        on_step: StepCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[np.ndarray]:
+        """One request per image, concurrently; returns uint8 RGB at the size the API painted."""
+        if len(images) != len(seeds):
+            raise InputError(f"{len(images)} images but {len(seeds)} seeds: need one seed per image")
+        prompt = str(prompt_embedding)
+        user_stop = should_stop or (lambda: False)
+        failed = threading.Event()  # one failure stops requests that have not started yet
+
+        def stopped() -> bool:
+            return failed.is_set() or user_stop()
+
+        def job(index: int) -> np.ndarray:
+            try:
+                return self.request_image(images[index], prompt, int(seeds[index]), stopped)
+            except BaseException:
+                failed.set()  # at once, before this worker picks up the next image
+                raise
+
+        results: list[np.ndarray | None] = [None] * len(images)
+        errors: list[BaseException] = []
+        done = 0
+        with ThreadPoolExecutor(max_workers=min(len(images), self.concurrency) or 1,
+                                thread_name_prefix="gemini") as pool:
+            futures = {pool.submit(job, i): i for i in range(len(images))}
+            for future in as_completed(futures):
+                try:
+                    results[futures[future]] = future.result()
+                except BaseException as error:  # noqa: BLE001 - re-raised below, the most telling one first
+                    errors.append(error)
+                    continue
+                done += 1
+                if on_step:
+                    on_step(done, len(images))
+        if errors:
+            real = [e for e in errors if not isinstance(e, CancelledError)]
+            raise (real or errors)[0]
+        return results  # type: ignore[return-value]
+
+    # -- one request ------------------------------------------------------------------------------------
+    def request_body(self, image: np.ndarray, prompt: str, seed: int) -> dict:
+        """The generateContent JSON body for one image."""
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise InputError(f"image of shape {image.shape} and dtype {image.dtype}: need uint8 H x W x 3 RGB")
+        image_config = {"aspectRatio": closest_aspect_ratio(*image.shape[:2], self.aspect_ratios)}
+        if self.image_size:
+            image_config["imageSize"] = self.image_size
+        config: dict[str, Any] = {"responseModalities": list(self.response_modalities), "imageConfig": image_config}
+        if self.send_seed:
+            config["seed"] = int(seed) % 2**31
+        config.update(self.generation_config)
+        return {
+            "contents": [{"role": "user", "parts": [
+                {"text": prompt},
+                {"inline_data": {"mime_type": "image/png", "data": base64.b64encode(encode_png(image)).decode()}},
+            ]}],
+            "generationConfig": config,
+        }
+
+    def request_image(self, image: np.ndarray, prompt: str, seed: int,
+                      should_stop: Callable[[], bool] | None = None) -> np.ndarray:
+        """Send one image (with retries) and return the painted image."""
+        stop = should_stop or (lambda: False)
+        payload = json.dumps(self.request_body(image, prompt, seed)).encode()
+        attempt = 0
+        while True:
+            if stop():
+                raise CancelledError(f"{self.name}: cancelled before request {attempt + 1}")
+            attempt += 1
+            try:
+                return self._image_from(self._post(payload))
+            except _Transient as failure:
+                hint_too_long = failure.hint is not None and failure.hint > self.retry.max_delay
+                if not failure.retry or attempt > self.retry.max_retries or hint_too_long:
+                    raise failure.final(attempt) from None
+                with self._lock:
+                    delay = self.retry.delay(attempt, failure.hint, self._rng)
+                log.warning("%s: %s; retrying in %.1f s (attempt %d of %d)", self.name, failure.describe, delay,
+                            attempt + 1, self.retry.max_retries + 1)
+                self._sleep(delay, stop)
+
+    def _post(self, payload: bytes) -> dict:
+        request = urllib.request.Request(self.url, data=payload, method="POST", headers={
+            "Content-Type": "application/json", "x-goog-api-key": self._key.reveal()})
+        with self._lock:
+            self.requests_sent += 1
+        log.debug("%s: POST %s (%d bytes)", self.name, self.url, len(payload))
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as error:
+            try:
+                body = error.read()
+            except (OSError, http.client.HTTPException):
+                body = b""
+            raise self._http_failure(error.code, body, error.headers) from None
+        except (TimeoutError, socket.timeout):
+            raise self._timeout() from None
+        except urllib.error.URLError as error:
+            if isinstance(error.reason, (TimeoutError, socket.timeout)):
+                raise self._timeout() from None
+            raise self._connection_failure(error.reason) from None
+        except (OSError, http.client.HTTPException) as error:
+            raise self._connection_failure(error) from None
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise self._error(f"malformed response: not JSON ({len(raw)} bytes)") from None
+        if not isinstance(data, dict):
+            raise self._error("malformed response: JSON is not an object")
+        return data
+
+    # -- failures ---------------------------------------------------------------------------------------
+    def _redact(self, text: str) -> str:
+        key = self._key.reveal()
+        return text.replace(key, "[redacted]") if key else text
+
+    def _error(self, message: str) -> RemoteAPIError:
+        return RemoteAPIError(self._redact(_one_line(f"{self.name}: {message}", 2 * _MESSAGE_LIMIT)))
+
+    def _timeout(self) -> _Transient:
+        return _Transient(f"no answer within {self.timeout:g} s",
+                          lambda n: self._error(f"timed out: no answer within {self.timeout:g} s "
+                                                f"({n} attempt{'s' * (n > 1)})"))
+
+    def _connection_failure(self, reason: Any) -> _Transient:
+        what = self._redact(_one_line(reason, 120))
+        host = urllib.parse.urlsplit(self.base_url).netloc
+        return _Transient(f"connection failed ({what})",
+                          lambda n: self._error(f"could not reach {host}: {what} ({n} attempt{'s' * (n > 1)})"))
+
+    def _http_failure(self, code: int, body: bytes, headers) -> Exception:
+        """An HTTP error status -> a _Transient (to retry) or a RemoteAPIError (to raise now)."""
+        error: dict = {}
+        try:
+            parsed = json.loads(body)
+            # The API answers {"error": {...}}; some Google endpoints wrap that in a one-element list.
+            if isinstance(parsed, list) and parsed:
+                parsed = parsed[0]
+            if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+                error = parsed["error"]
+        except (ValueError, UnicodeDecodeError):
+            pass
+        status = str(error.get("status") or http.client.responses.get(code, "")).strip()
+        message = self._redact(_one_line(error.get("message") or body[:200].decode("utf-8", "replace")
+                                          or "no message"))
+        details = [d for d in error.get("details", []) if isinstance(d, dict)] if isinstance(
+            error.get("details"), list) else []
+        reasons = {str(d.get("reason", "")) for d in details if str(d.get("@type", "")).endswith("ErrorInfo")}
+        label = f"HTTP {code} {status}".strip()
+
+        if code in AUTH_STATUSES or "API_KEY_INVALID" in reasons:
+            return self._error(f"authentication failed ({label}): {message}; check GEMINI_API_KEY / GOOGLE_API_KEY")
+        if code == 404:
+            return self._error(f"model not found ({label}): {message}")
+        if code in RETRYABLE_STATUSES:
+            hint = _retry_hint(details, headers)
+            per_day = _daily_quota(details)
+            kind = ("daily quota exhausted" if per_day else "quota exhausted" if code == 429
+                    else "service unavailable" if code in (500, 502, 503) else "server timed out")
+            waited = f"; the server asks to wait {hint:g} s" if hint and hint > self.retry.max_delay else ""
+            return _Transient(f"{label}: {message}",
+                              lambda n: self._error(f"{kind} ({label}) after {n} attempt{'s' * (n > 1)}"
+                                                    f"{waited}: {message}"),
+                              hint=hint, retry=not per_day)
+        if code == 400 or status == "INVALID_ARGUMENT":
+            return self._error(f"invalid argument ({label}): {message}")
+        return self._error(f"request failed ({label}): {message}")
+
+    # -- responses --------------------------------------------------------------------------------------
+    def _image_from(self, response: dict) -> np.ndarray:
+        """The painted image in a generateContent response, or a RemoteAPIError saying why there is none."""
+        feedback = response.get("promptFeedback") or {}
+        candidates = response.get("candidates")
+        if not candidates:
+            if isinstance(feedback, dict) and feedback.get("blockReason"):
+                reason = feedback["blockReason"]
+                note = f": {_one_line(feedback['blockReasonMessage'], 160)}" if feedback.get("blockReasonMessage") \
+                    else ""
+                raise self._error(f"prompt blocked by the service (blockReason={reason}){note}")
+            raise self._error("malformed response: no candidates")
+        candidate = candidates[0] if isinstance(candidates, list) and isinstance(candidates[0], dict) else None
+        if candidate is None:
+            raise self._error("malformed response: candidates is not a list of objects")
+        content = candidate.get("content") or {}
+        parts = content.get("parts") if isinstance(content, dict) else None
+        parts = [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
+        # The last image that is not a "thought" (models that think may show interim images first).
+        images = [p.get("inlineData") or p.get("inline_data") for p in parts if not p.get("thought")]
+        images = [i for i in images if isinstance(i, dict) and str(i.get("mimeType") or i.get("mime_type") or
+                                                                    "image/").startswith("image/")]
+        finish = str(candidate.get("finishReason") or "")
+        if not images:
+            text = " ".join(str(p["text"]) for p in parts if isinstance(p.get("text"), str) and not p.get("thought"))
+            said = f"; the model said: {_one_line(text, 160)!r}" if text.strip() else ""
+            if finish in SAFETY_REASONS:
+                raise self._error(f"image blocked by the safety filter (finishReason={finish}){said}")
+            raise self._error(f"no image in the response (finishReason={finish or 'unset'}){said}")
+        data = images[-1].get("data")
+        if not isinstance(data, str) or not data:
+            raise self._error("malformed response: inlineData without data")
+        try:
+            decoded = decode_image(base64.b64decode(data, validate=False))
+        except Exception as error:  # noqa: BLE001 - bad base64, unknown format, truncated or oversized image
+            raise self._error(f"malformed response: image data does not decode ({type(error).__name__})") from None
+        return decoded
+
+
+# -- backend --------------------------------------------------------------------------------------------
+_OPTIONS = {"api_key", "base_url", "api_version", "timeout", "concurrency", "retry", "image_size",
+            "response_modalities", "generation_config", "send_seed", "aspect_ratios", "sleep", "rng"}
+_LOCAL_ONLY = ("device", "dtype", "cpu_offload", "compile")
+
+
+class GeminiBackend(GeneratorBackend):
+    """``gemini:<model>`` or a bare ``gemini-...image...`` model name -> :class:`GeminiGenerator`."""
+
+    name = "gemini"
+    description = ("Google Gemini image models (Nano Banana) over the Generative Language REST API; "
+                   "needs GEMINI_API_KEY")
+
+    def can_load(self, model: str) -> bool:
+        model = (model or "").strip()
+        return model.startswith("gemini-") and "image" in model and _MODEL_NAME.fullmatch(model) is not None
+
+    def load(self, model: str, **options) -> GeminiGenerator:
+        if options.pop("lora", None):
+            raise InputError(f"gemini:{model}: --lora applies to local diffusers pipelines, not to a remote model")
+        for name in _LOCAL_ONLY:
+            if options.pop(name, None) is not None:
+                log.info("gemini:%s: option %r does not apply to a remote model; ignored", model, name)
+        unknown = sorted(set(options) - _OPTIONS)
+        if unknown:
+            raise InputError(f"gemini:{model}: unknown option(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(_OPTIONS))}")
+        return GeminiGenerator(model or "gemini-2.5-flash-image", **options)
+
+
+__all__ = ["GeminiGenerator", "GeminiBackend", "RetryPolicy", "closest_aspect_ratio", "parse_duration",
+           "ASPECT_RATIOS", "DEFAULT_BASE_URL"]
