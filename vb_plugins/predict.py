@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.ensemble import resize_combined, resize_nearest
 from vb_plugins.errors import InputError
 from vb_plugins.generation.base import GenerationSettings, Generator
 from vb_plugins.generation.engine import Engine, Job
@@ -271,14 +272,18 @@ class Predictor:
         predictions = []
         for i, key in enumerate(keys):
             visualizations = [outputs[(i, p, j)] for p in range(len(prompts)) for j in range(self.ensemble)]
-            decodings = [[self.task.decode(outputs[(i, p, j)], spec) for j in range(self.ensemble)]
+            generated = visualizations[0].shape[:2]
+            # Remote APIs choose their own output size; samples of one image must share one grid to be
+            # combined. Nearest-neighbour keeps every colour a colour the model painted.
+            aligned = {k: (v if v.shape[:2] == generated else resize_nearest(v, generated))
+                       for k, v in outputs.items() if k[0] == i}
+            decodings = [[self.task.decode(aligned[(i, p, j)], spec) for j in range(self.ensemble)]
                          for p, spec in enumerate(self.passes)]
-            from vb_plugins.ensemble import resize_combined
 
             combined = resize_combined(self.task.combine(decodings, self.spec), self.task.value_kind,
                                        inputs[i].shape[:2])
-            record = dict(settings, input_size=list(inputs[i].shape[:2]), generated_size=list(sizes[i]),
-                          seconds=round(seconds, 4))
+            record = dict(settings, input_size=list(inputs[i].shape[:2]), generated_size=list(generated),
+                          requested_size=list(sizes[i]), seconds=round(seconds, 4))
             predictions.append(Prediction(self.task.name, self.spec, combined.values, combined.confidence,
                                           combined.uncertainty, visualizations, list(prompts), record,
                                           combined.extras, key))

@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "vb_plugins.cli.predict_command",
     "vb_plugins.cli.train_command",
     "vb_plugins.cli.pointcloud_command",
+    "vb_plugins.cli.demo_command",
 )
 
 

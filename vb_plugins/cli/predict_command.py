@@ -91,6 +91,7 @@ def run_predict(args) -> int:
                           guidance=args.guidance, megapixels=args.megapixels, ensemble=args.ensemble,
                           batch_size=args.batch_size, seed=args.seed, device=args.device, dtype=args.dtype,
                           lora=args.lora)
+    predictor.generator  # load (and fail on a bad model or a missing key) before any progress is drawn
     progress_bar = None
     if not args.quiet:
         from tqdm import tqdm
