@@ -17,6 +17,10 @@ class RegistryError(VBError):
     """A plugin registration problem: unknown names, duplicates, broken plugins."""
 
 
+class UnknownNameError(RegistryError, InputError):
+    """A task, colour scheme, dialect or backend name that no plugin registered."""
+
+
 class ModelError(VBError):
     """A generator cannot be loaded or cannot do what was asked."""
 

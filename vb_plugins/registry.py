@@ -9,7 +9,7 @@ from typing import Any
 import pluggy
 
 from vb_plugins import hookspecs
-from vb_plugins.errors import RegistryError
+from vb_plugins.errors import RegistryError, UnknownNameError
 
 BUILTIN_PLUGIN = "vb_plugins.builtin"
 
@@ -93,7 +93,7 @@ class Registry:
         if name not in table:
             known = ", ".join(table) or "none"
             hint = f" (some plugins failed to load: {'; '.join(self.load_errors)})" if self.load_errors else ""
-            raise RegistryError(f"unknown {kind} {name!r}; registered: {known}{hint}")
+            raise UnknownNameError(f"unknown {kind} {name!r}; registered: {known}{hint}")
         return table[name][0]
 
     def names(self, kind: str) -> list[str]:

@@ -180,27 +180,56 @@ class FolderSource:
 
 
 class SyntheticSource:
-    """Endless rendered scenes (rooms and outdoor layouts) with exact ground truth; reproducible by seed."""
+    """Endless rendered scenes (rooms and outdoor layouts) with exact ground truth; reproducible by seed.
 
-    def __init__(self, size: int = 64, seed_offset: int = 0, kinds: tuple[str, ...] | None = None):
+    Scene ``i`` is rendered from seed ``seed_offset + i``. With ``cache_dir`` each rendered scene is kept
+    as a compressed ``.npz`` and reused by later epochs and runs.
+    """
+
+    def __init__(self, size: int = 64, seed_offset: int = 0, kinds: tuple[str, ...] | None = None,
+                 cache_dir: str | Path | None = None, scenes: int | None = None):
         self.size = size
         self.seed_offset = seed_offset
         self.kinds = kinds
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.scenes = scenes  # cycle through this many distinct scenes (None: a new scene every time)
 
     def check(self, tasks) -> None:
         unsupported = [t for t in tasks if t not in ("depth", "normals", "semantic", "instance")]
         if unsupported:
             raise InputError(f"synthetic scenes have no ground truth for {', '.join(unsupported)}")
 
-    def load(self, index: int) -> GroundTruth:
-        from vb_plugins.training.synthetic import SEMANTIC_CLASSES, render_scene
+    def render(self, seed: int) -> dict:
+        from vb_plugins.training.synthetic import render_scene
 
-        seed = self.seed_offset + index
-        kind = None if not self.kinds else self.kinds[index % len(self.kinds)]
+        kind = None if not self.kinds else self.kinds[seed % len(self.kinds)]
         scene = render_scene(seed, height=self.size, width=self.size, kind=kind)
-        normals = np.where(scene.valid[..., None], scene.normals, 0.0) if hasattr(scene, "valid") else scene.normals
-        return GroundTruth(scene.image, scene.depth, normals, scene.semantic, list(SEMANTIC_CLASSES)[1:],
-                           scene.instance, key=f"synthetic-{seed}")
+        normals = np.where(scene.valid[..., None], scene.normals, 0.0)
+        return {"image": scene.image, "depth": scene.depth.astype(np.float32),
+                "normals": normals.astype(np.float16), "semantic": scene.semantic.astype(np.uint8),
+                "instance": scene.instance.astype(np.uint16)}
+
+    def arrays(self, seed: int) -> dict:
+        if self.cache_dir is None:
+            return self.render(seed)
+        path = self.cache_dir / f"{self.size}" / f"{seed:08d}.npz"
+        if path.is_file():
+            with np.load(path) as data:
+                return {k: data[k] for k in data.files}
+        arrays = self.render(seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".partial.npz")
+        np.savez_compressed(temporary, **arrays)
+        temporary.replace(path)
+        return arrays
+
+    def load(self, index: int) -> GroundTruth:
+        from vb_plugins.training.synthetic import SEMANTIC_CLASSES
+
+        seed = self.seed_offset + (index % self.scenes if self.scenes else index)
+        a = self.arrays(seed)
+        return GroundTruth(a["image"], a["depth"], a["normals"].astype(np.float32), a["semantic"],
+                           list(SEMANTIC_CLASSES)[1:], a["instance"].astype(np.int32), key=f"synthetic-{seed}")
 
 
 def examples(source, tasks, seed: int, dialect: str = "vision-banana", augment: Augmentation | None = None,
@@ -219,7 +248,8 @@ def source_from_config(config: Mapping) -> object:
     kind = config.get("type", "synthetic")
     if kind == "synthetic":
         return SyntheticSource(int(config.get("size", 64)), int(config.get("seed_offset", 0)),
-                               tuple(config["kinds"]) if config.get("kinds") else None)
+                               tuple(config["kinds"]) if config.get("kinds") else None,
+                               config.get("cache_dir"), config.get("scenes"))
     if kind == "folder":
         return FolderSource(config["path"])
     if kind == "fiftyone":

@@ -50,8 +50,12 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def train_vbnet(config: TrainConfig, progress=True, log=print) -> Path:
-    """Train; resumes from the latest checkpoint in ``output_dir``. Returns the exported model directory."""
+def train_vbnet(config: TrainConfig, progress=True, log=print, should_stop=None) -> Path:
+    """Train; resumes from the latest checkpoint in ``output_dir``. Returns the exported model directory.
+
+    ``should_stop(step)`` is polled after every step; a stop raises :class:`CancelledError` and a later
+    run resumes from the newest checkpoint (as after a crash or Ctrl-C).
+    """
     import torch
 
     from vb_plugins.generation.bundled import load_vbnet, pick_device, save_vbnet
@@ -67,7 +71,10 @@ def train_vbnet(config: TrainConfig, progress=True, log=print) -> Path:
         source.check(config.tasks)  # missing ground truth is an error before any training
     device = pick_device(config.device)
     if config.model in ("vbnet", "", None):
-        model = VBNet(VBNetConfig.from_dict({**config.vbnet, "tasks": list(config.tasks), "dialect": config.dialect}))
+        with torch.random.fork_rng(devices=[]):  # initial weights follow the config's seed
+            torch.manual_seed(config.seed)
+            model = VBNet(VBNetConfig.from_dict({**config.vbnet, "tasks": list(config.tasks),
+                                                 "dialect": config.dialect}))
     else:
         model, _, _ = load_vbnet(Path(config.model), device)
     model.to(device)
@@ -145,6 +152,10 @@ def train_vbnet(config: TrainConfig, progress=True, log=print) -> Path:
             if step % config.checkpoint_every == 0 or step == config.steps:
                 save_checkpoint(output, step, model.state_dict(), optimizer, {"ema": ema.state_dict()},
                                 {"fingerprint": config.fingerprint()}, config.keep_checkpoints)
+            if should_stop and should_stop(step):
+                from vb_plugins.errors import CancelledError
+
+                raise CancelledError(f"training stopped at step {step}; run again to resume")
     finally:
         if bar:
             bar.close()
