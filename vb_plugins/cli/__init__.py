@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "vb_plugins.cli.train_command",
     "vb_plugins.cli.pointcloud_command",
     "vb_plugins.cli.demo_command",
+    "vb_plugins.cli.eval_command",
 )
 
 

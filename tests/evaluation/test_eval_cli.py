@@ -1,0 +1,251 @@
+"""`vb eval` on small directories written here: reports, tables, exit codes and one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vb_plugins.cli import main
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("vb eval: error:")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def write_png(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+@pytest.fixture
+def depth_dirs(tmp_path):
+    """vb-predict-like outputs for two images (+ the files written beside the values) and .npy ground truth."""
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir()
+    gt.mkdir()
+    for stem, factor in (("a", 1.0), ("b", 2.0)):
+        truth = np.full((4, 5), 2.0, np.float32)
+        np.save(gt / f"{stem}.npy", truth)
+        np.save(pred / f"{stem}.depth.npy", truth * factor)
+        np.save(pred / f"{stem}.confidence.npy", np.ones((4, 5), np.float32))
+        write_png(pred / f"{stem}.depth.png", np.zeros((4, 5, 3), np.uint8))
+        write_png(pred / f"{stem}.generated.png", np.zeros((4, 5, 3), np.uint8))
+        (pred / f"{stem}.json").write_text(json.dumps({"task": "depth", "spec": {"task": "depth"}}))
+    return pred, gt
+
+
+def test_depth_report_table_and_plot(depth_dirs, tmp_path, capsys):
+    pred, gt = depth_dirs
+    code, out, err = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt, "-o", tmp_path / "r.json",
+                         "--plot", tmp_path / "p.png")
+    assert code == 0, err
+    report = json.loads((tmp_path / "r.json").read_text())
+    # a: perfect; b: twice too far -> AbsRel 1, delta1 0. Means over the two images:
+    assert report["aggregate"]["metrics"]["abs_rel"] == pytest.approx(0.5)
+    assert report["aggregate"]["metrics"]["delta1"] == pytest.approx(0.5)
+    assert [r["key"] for r in report["per_image"]] == ["a", "b"]
+    assert report["per_image"][1]["ground_truth"].endswith("b.npy")
+    assert report["protocol"]["alignment"] == "none"
+    assert report["protocol"]["dataset"]["name"] == "none"
+    assert "AbsRel" in out and "0.5000" in out and "vb eval depth: 2 images" in out
+    assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_depth_alignment_recovers_scale(depth_dirs, capsys):
+    pred, gt = depth_dirs
+    code, out, _ = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt, "--align", "median", "--per-image")
+    assert code == 0
+    assert "alignment median" in out
+    assert "b\tvalid_pixels=20" in out and "align_scale=0.5000" in out
+
+
+def test_png_depth_needs_a_scale(tmp_path, capsys):
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir()
+    np.save(pred / "x.depth.npy", np.full((3, 3), 1.5, np.float32))
+    write_png(gt / "x.png", np.full((3, 3), 1500, np.uint16))
+    code, _, err = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt)
+    assert_one_line_error(code, err, "x.png", "--depth-scale")
+    code, out, _ = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt, "--depth-scale", "1000")
+    assert code == 0 and "AbsRel" in out and "0.0000" in out
+
+
+def test_image_without_valid_ground_truth_is_skipped_and_counted(depth_dirs, tmp_path, capsys):
+    pred, gt = depth_dirs
+    np.save(gt / "b.npy", np.zeros((4, 5), np.float32))
+    code, out, _ = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt, "-o", tmp_path / "r.json")
+    assert code == 0
+    assert "vb eval depth: 1 image (1 skipped: no valid ground-truth pixel)" in out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["skipped"] == [{"key": "b", "reason": "no valid ground-truth pixel"}]
+    assert report["aggregate"]["images"] == 1
+
+
+def test_nothing_evaluable_is_an_error(depth_dirs, capsys):
+    pred, gt = depth_dirs
+    for stem in ("a", "b"):
+        np.save(gt / f"{stem}.npy", np.zeros((4, 5), np.float32))
+    code, _, err = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt)
+    assert_one_line_error(code, err, "no image could be evaluated", "2 skipped")
+
+
+def test_missing_ground_truth(depth_dirs, tmp_path, capsys):
+    pred, gt = depth_dirs
+    (gt / "b.npy").unlink()
+    code, _, err = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt)
+    assert_one_line_error(code, err, "1 of 2 predictions have no ground truth", "(b;", "--skip-missing")
+    code, _, err = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt, "--skip-missing", "-o", tmp_path / "r.json")
+    assert code == 0 and "no ground truth" in err
+    assert json.loads((tmp_path / "r.json").read_text())["missing_ground_truth"] == ["b"]
+
+
+def test_shape_mismatch_error_and_resize(depth_dirs, capsys):
+    pred, gt = depth_dirs
+    np.save(gt / "a.npy", np.full((8, 10), 2.0, np.float32))
+    code, _, err = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt)
+    assert_one_line_error(code, err, "a: prediction is 4 x 5 but ground truth is 8 x 10", "--resize")
+    code, out, _ = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt, "--resize")
+    assert code == 0 and "0.5000" in out
+
+
+def test_options_that_do_not_apply_are_errors(depth_dirs, tmp_path, capsys):
+    pred, gt = depth_dirs
+    code, _, err = run(capsys, "eval", "semantic", "--pred", pred, "--gt", gt, "--align", "scale")
+    assert_one_line_error(code, err, "alignment: only for depth")
+    code, _, err = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt, "--dataset", "cityscapes")
+    assert_one_line_error(code, err, "dataset 'cityscapes' does not apply to depth")
+    code, _, err = run(capsys, "eval", "depth", "--pred", tmp_path / "nowhere", "--gt", gt)
+    assert_one_line_error(code, err, "prediction directory does not exist")
+    (tmp_path / "r.json").write_text("{}")
+    code, _, err = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt, "-o", tmp_path / "r.json")
+    assert_one_line_error(code, err, "already exists")
+
+
+def test_semantic_cityscapes_layout(tmp_path, capsys):
+    pred, gt = tmp_path / "pred", tmp_path / "gt" / "val" / "frankfurt"
+    pred.mkdir()
+    labels = np.array([[0, 0, 13, 13], [10, 10, 255, 13]], np.uint8)       # road, car, sky, one ignored
+    write_png(gt / "frankfurt_000000_000294_gtFine_labelTrainIds.png", labels)
+    predicted = np.array([[1, 1, 14, 14], [11, 0, 3, 14]], np.uint8)       # vb predict: class i -> i + 1
+    np.save(pred / "frankfurt_000000_000294_leftImg8bit.semantic.npy", predicted)
+    code, out, err = run(capsys, "eval", "semantic", "--pred", pred, "--gt", tmp_path / "gt", "--dataset",
+                         "cityscapes", "-o", tmp_path / "r.json", "--plot", tmp_path / "iou.png")
+    assert code == 0, err
+    report = json.loads((tmp_path / "r.json").read_text())
+    iou = report["aggregate"]["per_class_iou"]
+    # road 2/2, car 3/3, sky: 1 of 2 pixels (the other unlabeled) -> 1/2; other classes absent.
+    assert (iou["road"], iou["car"], iou["sky"]) == (1.0, 1.0, 0.5)
+    assert iou["person"] is None
+    assert report["aggregate"]["metrics"]["miou"] == pytest.approx(2.5 / 3)
+    assert report["protocol"]["ignore_index"] == 255
+    assert "mIoU" in out and "traffic light" in out
+    assert (tmp_path / "iou.png").stat().st_size > 1000
+
+
+def test_semantic_classes_from_records_and_mismatch(tmp_path, capsys):
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir()
+    np.save(pred / "s.semantic.npy", np.array([[1, 2]], np.uint8))
+    (pred / "s.json").write_text(json.dumps({"spec": {"task": "semantic", "classes": {"cat": [255, 0, 0],
+                                                                                       "dog": [0, 0, 255]}}}))
+    write_png(gt / "s.png", np.array([[0, 1]], np.uint8))
+    code, out, _ = run(capsys, "eval", "semantic", "--pred", pred, "--gt", gt)
+    assert code == 0 and "cat" in out and "1.0000" in out
+    code, _, err = run(capsys, "eval", "semantic", "--pred", pred, "--gt", gt, "--classes", "dog,cat")
+    assert_one_line_error(code, err, "predicted with classes ['cat', 'dog'] but evaluated with ['dog', 'cat']")
+    (pred / "s.json").unlink()
+    code, _, err = run(capsys, "eval", "semantic", "--pred", pred, "--gt", gt)
+    assert_one_line_error(code, err, "needs the class list")
+    write_png(gt / "s.png", np.array([[0, 5]], np.uint8))
+    code, _, err = run(capsys, "eval", "semantic", "--pred", pred, "--gt", gt, "--classes", "cat,dog")
+    assert_one_line_error(code, err, "label 5 is not one of the 2 classes")
+
+
+def test_normals_use_the_prediction_record_convention(tmp_path, capsys):
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir()
+    gt.mkdir()
+    up_camera = np.tile([0.0, 1.0, 0.0], (2, 2, 1)).astype(np.float32)
+    np.save(gt / "n.npy", up_camera)
+    np.save(pred / "n.normals.npy", up_camera * [1, -1, 1])  # the same vectors in the OpenCV convention
+    (pred / "n.json").write_text(json.dumps({"spec": {"task": "normals", "options": {"convention": "opencv"}}}))
+    code, out, _ = run(capsys, "eval", "normals", "--pred", pred, "--gt", gt, "-o", tmp_path / "r.json")
+    assert code == 0 and "pooled (DSINE)" in out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["aggregate"]["pooled"]["mean"] == pytest.approx(0.0, abs=1e-4)
+    assert report["per_image"][0]["pred_convention"] == "opencv"
+
+
+def test_referring_masks(tmp_path, capsys):
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    write_png(pred / "r1.png", np.array([[255, 255, 0, 0]], np.uint8))
+    write_png(gt / "r1.png", np.array([[0, 255, 255, 255]], np.uint8))
+    write_png(pred / "r2.png", np.zeros((1, 4), np.uint8))
+    write_png(gt / "r2.png", np.zeros((1, 4), np.uint8))
+    code, out, _ = run(capsys, "eval", "referring", "--pred", pred, "--gt", gt, "-o", tmp_path / "r.json")
+    assert code == 0 and "cIoU" in out and "2 samples" in out
+    metrics = json.loads((tmp_path / "r.json").read_text())["aggregate"]["metrics"]
+    assert metrics["ciou"] == pytest.approx(1 / 4) and metrics["giou"] == pytest.approx((0.25 + 1) / 2)
+
+
+def test_instance_ids_with_two_annotations(tmp_path, capsys):
+    pred, gt_a, gt_b = tmp_path / "pred", tmp_path / "a", tmp_path / "b"
+    pred.mkdir()
+    ids = np.array([[1, 1, 0, 2, 2, 0]], np.int32)
+    np.save(pred / "img.instance.npy", ids)
+    write_png(gt_a / "img.png", np.array([[1, 0, 0, 0, 0, 0]], np.uint8))      # worse annotation
+    write_png(gt_b / "img.png", np.array([[3, 3, 0, 7, 7, 0]], np.uint8))      # matches exactly
+    write_png(pred / "neg.png", np.zeros((1, 6), np.uint8))
+    write_png(gt_a / "neg.png", np.zeros((1, 6), np.uint8))
+    write_png(gt_b / "neg.png", np.zeros((1, 6), np.uint8))
+    np.save(pred / "neg.instance.npy", np.zeros((1, 6), np.int32))
+    code, out, err = run(capsys, "eval", "instance", "--pred", pred, "--gt", gt_a, "--gt", gt_b, "-o",
+                         tmp_path / "r.json", "--plot", tmp_path / "f1.png")
+    assert code == 0, err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["aggregate"]["metrics"]["pmF1"] == pytest.approx(1.0)
+    assert report["aggregate"]["image_level"] == {"TP": 1, "FP": 0, "TN": 1, "FN": 0}
+    assert report["aggregate"]["metrics"]["cgF1"] == pytest.approx(100.0)
+    assert "cgF1" in out
+    code, _, err = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt_a, "--gt", gt_b)
+    assert_one_line_error(code, err, "several ground-truth directories are only for instance")
+
+
+def test_vb_predict_outputs_evaluate_end_to_end(tmp_path, capsys):
+    """A 'perfect' generator painting the encoded ground truth, saved exactly as `vb predict` saves it."""
+    import vb_plugins
+    from vb_plugins.cli.predict_command import save_prediction
+    from vb_plugins.io import write_npy, write_png as save_png, write_text
+    from vb_plugins.predict import Predictor
+    from vb_plugins.testing.generators import PaintingGenerator
+
+    def truth(shape):  # a floor-like ramp from 1 m to 7 m
+        rows = np.linspace(0.0, 1.0, shape[0])[:, None]
+        return np.broadcast_to(1.0 + 6.0 * rows, shape).astype(np.float32)
+
+    codec = vb_plugins.get_task("depth").codec
+    generator = PaintingGenerator(lambda image, prompt: codec.encode(truth(image.shape[:2])))
+    images = [np.full((48, 64, 3), 90 + k, np.uint8) for k in range(2)]
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir()
+    gt.mkdir()
+    task = vb_plugins.get_task("depth")
+    for k, prediction in enumerate(Predictor("depth", generator).predict(images)):
+        save_prediction(prediction, pred, f"img{k}", task, write_npy, save_png, write_text)
+        np.save(gt / f"img{k}.npy", truth((48, 64)))
+    code, out, err = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt, "-o", tmp_path / "r.json")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "r.json").read_text())["aggregate"]["metrics"]
+    assert metrics["delta1"] == 1.0 and metrics["abs_rel"] < 0.02
