@@ -28,6 +28,7 @@ def vb_prompt_dialects():
 @hookimpl
 def vb_generators():
     from vb_plugins.generation.bundled import VBNetBackend
+    from vb_plugins.generation.diffusers_backend import DiffusersBackend
     from vb_plugins.generation.gemini import GeminiBackend
 
-    return [VBNetBackend(), GeminiBackend()]
+    return [VBNetBackend(), DiffusersBackend(), GeminiBackend()]

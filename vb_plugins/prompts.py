@@ -133,35 +133,31 @@ VISION_BANANA_SENTENCES = PromptDialect(
 
 ZERO_SHOT = PromptDialect(
     "zero-shot",
-    "plain-language instructions for image-editing models never tuned on the colour codes",
+    "short plain-language instructions for image-editing models never tuned on the colour codes "
+    "(kept under CLIP's 77 tokens)",
     {
         "depth": lambda spec: (
-            "Turn this photo into a false-color depth map with the same layout: the nearest surfaces black, "
-            "then with growing distance red, yellow, green, cyan, blue and magenta, and the far distance and "
-            "sky white. Smooth gradients, no text, no shading, no texture."
+            "Turn this photo into a false-color depth map, same layout: nearest surfaces black, then red, "
+            "yellow, green, cyan, blue, magenta with distance, farthest and sky white. Flat colors, no text."
             if not _scheme_clause(spec) else
-            f"Turn this photo into a depth map in the {spec.scheme} color map with the same layout: the "
-            "nearest surfaces at the dark end of the color map, the far distance and sky at the bright end. "
-            "Smooth gradients, no text, no shading, no texture."
+            f"Turn this photo into a depth map in the {spec.scheme} color map, same layout: nearest surfaces "
+            "at its dark end, farthest and sky at its bright end. No text."
         ),
         "normals": lambda spec: (
-            "Turn this photo into a surface normal map with the same layout: surfaces facing left pinkish "
-            "red, surfaces facing up light green, surfaces facing the camera light blue, smooth shading "
-            "between them. No text, no texture."
+            "Turn this photo into a surface normal map, same layout: surfaces facing left pinkish red, facing "
+            "up light green, facing the camera light blue, smooth shading between. No text."
         ),
         "semantic": lambda spec: (
-            f"Turn this photo into a flat-color segmentation map with the same layout: paint "
-            f"{sentence_legend(spec)}. Flat solid colors only, no outlines, no text, no shading."
+            f"Turn this photo into a flat-color segmentation map, same layout: {sentence_legend(spec)}. "
+            "Solid colors only, no outlines, no text."
         ),
         "instance": lambda spec: (
-            f"Paint each {_instance_subject(spec)} in this photo with its own distinct flat solid color and "
-            f"paint everything else solid {_background(spec, 'instance')}. Same layout, no outlines, no text, "
-            "no shading."
+            f"Paint each {_instance_subject(spec)} in this photo a different solid color and everything else "
+            f"solid {_background(spec, 'instance')}. Same layout, no outlines, no text."
         ),
         "referring": lambda spec: (
-            f"Paint {_require_expression(spec)} in this photo solid {_referring_colour(spec)} and paint "
-            f"everything else solid {_background(spec, 'referring')}. Same layout, no outlines, no text, "
-            "no shading."
+            f"Paint {_require_expression(spec)} in this photo solid {_referring_colour(spec)} and everything "
+            f"else solid {_background(spec, 'referring')}. Same layout, no outlines, no text."
         ),
     },
 )

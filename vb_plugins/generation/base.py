@@ -40,6 +40,7 @@ class Generator:
     dialect: str = "vision-banana"
     multiple: int = 16
     megapixels: float = 1.0
+    min_side: int = 0  # smallest height or width the model accepts
     default_steps: int = 4
     default_guidance: float | None = None
     # Largest batch worth trying (None: limited only by memory).
@@ -73,17 +74,20 @@ class Generator:
 
     def size_for(self, height: int, width: int, megapixels: float | None = None) -> tuple[int, int]:
         """Generation size for an input: same aspect ratio, about ``megapixels``, multiples of ``multiple``."""
-        return fit_size(height, width, megapixels or self.megapixels, self.multiple)
+        return fit_size(height, width, megapixels or self.megapixels, self.multiple, self.min_side)
 
     def close(self) -> None:
         """Release memory (GPU) held by the generator."""
 
 
-def fit_size(height: int, width: int, megapixels: float, multiple: int) -> tuple[int, int]:
-    """Scale (height, width) to about ``megapixels`` keeping the aspect ratio, rounded to ``multiple``."""
+def fit_size(height: int, width: int, megapixels: float, multiple: int, min_side: int = 0) -> tuple[int, int]:
+    """Scale (height, width) to about ``megapixels`` keeping the aspect ratio, rounded to ``multiple``;
+    scaled up further where a side would fall below ``min_side``."""
     scale = math.sqrt(megapixels * 1e6 / (height * width))
-    return (max(multiple, int(round(height * scale / multiple)) * multiple),
-            max(multiple, int(round(width * scale / multiple)) * multiple))
+    scale = max(scale, min_side / min(height, width))
+    floor = max(multiple, -(-min_side // multiple) * multiple)
+    return (max(floor, int(round(height * scale / multiple)) * multiple),
+            max(floor, int(round(width * scale / multiple)) * multiple))
 
 
 class GeneratorBackend:

@@ -1,0 +1,360 @@
+"""Any image-conditioned diffusers pipeline as a generator, by Hub id or local path.
+
+Families with known defaults and fast paths: FLUX.2 klein (``Flux2KleinPipeline``, the recommended open
+default and the base of Open Vision Banana), Qwen-Image-Edit, FLUX.1 Kontext and InstructPix2Pix. Any
+other pipeline whose ``__call__`` takes an ``image`` runs through a generic path (one image per call,
+prompt as text). Weights load as safetensors only; remote code is never trusted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vb_plugins.errors import CancelledError, InputError, ModelError
+from vb_plugins.generation.base import GenerationSettings, Generator, GeneratorBackend
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Family:
+    """How to drive one pipeline family: defaults and the calls that differ between families."""
+
+    name: str
+    classes: tuple[str, ...]
+    steps: int
+    guidance: float | None
+    megapixels: float
+    dialect: str = "zero-shot"
+    min_side: int = 0
+    # Distinct input images can share one pipeline call (each with its own latents and seed).
+    batches: bool = True
+    # Prompt embeddings do not depend on the input image, so one encoding serves the whole run.
+    caches_prompt: bool = True
+
+    def multiple(self, pipe) -> int:
+        return int(getattr(pipe, "vae_scale_factor", 8)) * 2
+
+    def defaults(self, pipe) -> tuple[int, float | None]:
+        """(steps, guidance) for this pipeline."""
+        return self.steps, self.guidance
+
+    def encode(self, pipe, prompt: str) -> dict:
+        return {"prompt": prompt}
+
+    def call_kwargs(self, pipe, images, embedding: dict, count: int, settings: GenerationSettings) -> dict:
+        kwargs = {"image": images}
+        kwargs.update(_repeat(embedding, count))
+        return kwargs
+
+    @contextlib.contextmanager
+    def batch_context(self, pipe):
+        yield
+
+
+def _repeat(embedding: dict, count: int) -> dict:
+    """Prompt embeddings encoded once (batch 1) repeated for a batch; text stays text."""
+    import torch
+
+    out = {}
+    for key, value in embedding.items():
+        if torch.is_tensor(value) and value.shape[0] == 1 and not key.endswith("text_ids"):
+            out[key] = value.expand(count, *value.shape[1:])
+        elif isinstance(value, str):
+            out[key] = [value] * count
+        else:
+            out[key] = value
+    return out
+
+
+class Flux2Klein(Family):
+    def defaults(self, pipe) -> tuple[int, float | None]:
+        # The step-distilled klein models sample in 4 steps without guidance; the base models need CFG.
+        return (4, 1.0) if pipe.config.get("is_distilled", False) else (28, 4.0)
+
+    def encode(self, pipe, prompt: str) -> dict:
+        embeds, _ = pipe.encode_prompt(prompt=prompt, device=pipe._execution_device)
+        return {"prompt_embeds": embeds}
+
+    def call_kwargs(self, pipe, images, embedding, count, settings):
+        kwargs = super().call_kwargs(pipe, images, embedding, count, settings)
+        if "negative" in embedding:
+            kwargs["negative_prompt_embeds"] = kwargs.pop("negative")
+        return kwargs
+
+    @contextlib.contextmanager
+    def batch_context(self, pipe):
+        """FLUX.2 reads a list of images as several references for every output. To batch different
+        inputs, give each sample its own reference latents instead (same tokens, same positions)."""
+        import torch
+
+        original = pipe.prepare_image_latents
+
+        def per_sample(images, batch_size, generator, device, dtype):
+            if len(images) == 1 or len(images) != batch_size:
+                return original(images, batch_size, generator, device, dtype)
+            latents, ids = zip(*(original([image], 1, None, device, dtype) for image in images))
+            return torch.cat(latents, dim=0), torch.cat(ids, dim=0)
+
+        pipe.prepare_image_latents = per_sample
+        try:
+            yield
+        finally:
+            del pipe.prepare_image_latents  # back to the class method
+
+
+class QwenImageEdit(Family):
+    # Qwen-Image-Edit's text encoder is a vision-language model that reads the input image with the
+    # prompt, so embeddings cannot be shared between images: the prompt goes in as text.
+    def call_kwargs(self, pipe, images, embedding, count, settings):
+        kwargs = {"image": images, "prompt": [embedding["prompt"]] * count}
+        true_cfg = settings.extra.get("true_cfg_scale", 4.0)
+        if true_cfg and true_cfg > 1:
+            kwargs["negative_prompt"] = [" "] * count
+            kwargs["true_cfg_scale"] = true_cfg
+        return kwargs
+
+
+class FluxKontext(Family):
+    def encode(self, pipe, prompt: str) -> dict:
+        embeds, pooled, _ = pipe.encode_prompt(prompt=prompt, prompt_2=None, device=pipe._execution_device)
+        return {"prompt_embeds": embeds, "pooled_prompt_embeds": pooled}
+
+    def call_kwargs(self, pipe, images, embedding, count, settings):
+        kwargs = super().call_kwargs(pipe, images, embedding, count, settings)
+        # The engine already chose a size that keeps the aspect ratio: no snapping to Kontext's list,
+        # and no rescaling to its default 1 MP area.
+        kwargs["_auto_resize"] = False
+        width, height = images[0].size
+        kwargs["max_area"] = width * height
+        return kwargs
+
+
+class InstructPix2Pix(Family):
+    def multiple(self, pipe) -> int:
+        return int(getattr(pipe, "vae_scale_factor", 8))
+
+    def encode(self, pipe, prompt: str) -> dict:
+        device = pipe._execution_device
+        embeds = pipe._encode_prompt(prompt, device, 1, False)
+        negative = pipe._encode_prompt("", device, 1, False)
+        return {"prompt_embeds": embeds, "negative_prompt_embeds": negative}
+
+
+FAMILIES = (
+    Flux2Klein("flux2-klein", ("Flux2KleinPipeline", "Flux2KleinKVPipeline"), steps=4, guidance=1.0,
+               megapixels=1.0, min_side=64),  # its image processor rejects smaller inputs
+    QwenImageEdit("qwen-image-edit", ("QwenImageEditPipeline", "QwenImageEditPlusPipeline"), steps=40,
+                  guidance=None, megapixels=1.0, caches_prompt=False),
+    FluxKontext("flux-kontext", ("FluxKontextPipeline",), steps=28, guidance=2.5, megapixels=1.0),
+    InstructPix2Pix("instruct-pix2pix", ("StableDiffusionInstructPix2PixPipeline",), steps=20, guidance=7.5,
+                    megapixels=0.26),
+)
+GENERIC = Family("generic", (), steps=28, guidance=None, megapixels=1.0, batches=False, caches_prompt=False)
+
+
+def family_for(class_name: str) -> Family:
+    return next((f for f in FAMILIES if class_name in f.classes), GENERIC)
+
+
+def pick_dtype(device: str, dtype: str | None):
+    import torch
+
+    if dtype:
+        try:
+            value = getattr(torch, dtype)
+        except AttributeError:
+            value = None
+        if not isinstance(value, torch.dtype):
+            raise InputError(f"dtype {dtype!r}: expected float32, bfloat16 or float16")
+        return value
+    return torch.bfloat16 if device.startswith("cuda") else torch.float32
+
+
+def _pil(image: np.ndarray):
+    from PIL import Image
+
+    return Image.fromarray(np.ascontiguousarray(image))
+
+
+class DiffusersGenerator(Generator):
+    """A loaded diffusers pipeline driven by the engine."""
+
+    def __init__(self, pipe, family: Family, model: str, device: str):
+        self.pipe = pipe
+        self.family = family
+        self.model = model
+        self.device = device
+        self.name = f"diffusers:{type(pipe).__name__}"
+        self.dialect = family.dialect
+        self.multiple = family.multiple(pipe)
+        self.megapixels = family.megapixels
+        self.min_side = family.min_side
+        self.default_steps, self.default_guidance = family.defaults(pipe)
+        self.max_batch_size = None if family.batches else 1
+        self.prompt_encodings = 0
+        self._negative = None
+
+    def describe(self) -> dict:
+        return {"generator": self.name, "family": self.family.name, "model_source": self.model, "dialect": self.dialect}
+
+    def encode_prompt(self, prompt: str):
+        import torch
+
+        self.prompt_encodings += 1
+        if not self.family.caches_prompt:
+            return {"prompt": prompt}
+        with torch.no_grad():
+            return self.family.encode(self.pipe, prompt)
+
+    def _negative_embedding(self):
+        """Klein base models guide against the empty prompt: encode it once per generator."""
+        import torch
+
+        if self._negative is None:
+            with torch.no_grad():
+                self._negative = self.family.encode(self.pipe, "")["prompt_embeds"]
+            self.prompt_encodings += 1
+        return self._negative
+
+    def generate(self, images, prompt_embedding, seeds, size, settings: GenerationSettings, on_step=None,
+                 should_stop=None) -> list[np.ndarray]:
+        import torch
+
+        height, width = size
+        count = len(images)
+        generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
+        steps = settings.steps or self.default_steps
+        guidance = settings.guidance if settings.guidance is not None else self.default_guidance
+        if (isinstance(self.family, Flux2Klein) and guidance and guidance > 1
+                and not self.pipe.config.get("is_distilled", False)):
+            prompt_embedding = dict(prompt_embedding, negative=self._negative_embedding())
+        kwargs = self.family.call_kwargs(self.pipe, [_pil(i) for i in images], prompt_embedding, count, settings)
+        parameters = inspect.signature(self.pipe.__call__).parameters
+        if guidance is not None and "guidance_scale" in parameters:
+            kwargs["guidance_scale"] = guidance
+        for key, value in settings.extra.items():
+            if key in parameters:
+                kwargs[key] = value
+        stopped = []
+
+        def step_end(pipe, step, timestep, tensors):
+            if on_step:
+                on_step(step + 1, steps)
+            if should_stop and should_stop():
+                stopped.append(step)
+                pipe._interrupt = True  # diffusers skips the remaining steps
+            return tensors
+
+        with self.family.batch_context(self.pipe), torch.no_grad():
+            output = self.pipe(**kwargs, height=height, width=width, num_inference_steps=steps, generator=generators,
+                               output_type="np", callback_on_step_end=step_end)
+        if stopped:
+            raise CancelledError(f"cancelled at denoising step {stopped[0] + 1} of {steps}")
+        array = np.asarray(output.images)
+        return [np.rint(np.clip(a, 0, 1) * 255).astype(np.uint8) for a in array]
+
+    def close(self) -> None:
+        import gc
+
+        import torch
+
+        self.pipe = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _read_model_index(model: str) -> dict | None:
+    path = Path(model)
+    if path.is_dir():
+        index = path / "model_index.json"
+        if not index.is_file():
+            raise ModelError(f"model {model!r}: directory has no model_index.json (not a diffusers pipeline)")
+        return json.loads(index.read_text())
+    return None
+
+
+def check_pipeline_class(class_name: str, model: str) -> None:
+    """Reject pipelines that take no input image before any weights are loaded."""
+    import diffusers
+
+    cls = getattr(diffusers, class_name, None)
+    if cls is None:
+        raise ModelError(f"model {model!r}: pipeline class {class_name!r} is not in diffusers {diffusers.__version__}")
+    if "image" not in inspect.signature(cls.__call__).parameters:
+        raise ModelError(
+            f"model {model!r}: {class_name} takes no input image (text-to-image); use an image-editing pipeline "
+            "such as Flux2KleinPipeline, QwenImageEditPipeline, FluxKontextPipeline or "
+            "StableDiffusionInstructPix2PixPipeline"
+        )
+
+
+def load_diffusers_generator(model: str, device: str | None = None, dtype: str | None = None, lora: str | None = None,
+                             cpu_offload: bool = False, trust_remote_code: bool = False, **options) -> DiffusersGenerator:
+    """Load a pipeline by Hub id or local path (safetensors only) and wrap it as a generator."""
+    import diffusers
+
+    from vb_plugins.generation.bundled import pick_device
+
+    if options:
+        raise InputError(f"unknown generator option(s): {', '.join(sorted(options))}")
+    index = _read_model_index(model)
+    if index is not None:
+        check_pipeline_class(index.get("_class_name", ""), model)
+    device = pick_device(device)
+    torch_dtype = pick_dtype(device, dtype)
+    from packaging.version import Version
+
+    # diffusers 0.37 renamed torch_dtype to dtype.
+    dtype_key = "dtype" if Version(diffusers.__version__) >= Version("0.37") else "torch_dtype"
+    try:
+        pipe = diffusers.DiffusionPipeline.from_pretrained(
+            model, use_safetensors=True, trust_remote_code=trust_remote_code, **{dtype_key: torch_dtype})
+    except (OSError, ValueError, EnvironmentError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelError(f"model {model!r}: cannot load the pipeline ({first})") from None
+    check_pipeline_class(type(pipe).__name__, model)
+    if lora:
+        lora_path = Path(lora)
+        if lora_path.is_file() and lora_path.suffix != ".safetensors":
+            raise InputError(f"--lora {lora}: LoRA weights must be .safetensors")
+        try:
+            if lora_path.is_file():
+                pipe.load_lora_weights(str(lora_path.parent), weight_name=lora_path.name, use_safetensors=True)
+            else:
+                pipe.load_lora_weights(lora, use_safetensors=True)
+        except (OSError, ValueError) as error:
+            raise ModelError(f"--lora {lora}: cannot load ({str(error).splitlines()[0]})") from None
+    if cpu_offload:
+        pipe.enable_model_cpu_offload()
+    else:
+        pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return DiffusersGenerator(pipe, family_for(type(pipe).__name__), model, device)
+
+
+class DiffusersBackend(GeneratorBackend):
+    name = "diffusers"
+    description = "image-editing diffusers pipelines by Hugging Face Hub id or local directory"
+
+    def can_load(self, model: str) -> bool:
+        if not model:
+            return False
+        path = Path(model)
+        if path.is_dir():
+            return (path / "model_index.json").is_file()
+        # A Hub id: "org/name" without a scheme.
+        parts = model.split("/")
+        return len(parts) == 2 and all(parts) and ":" not in model and not path.exists()
+
+    def load(self, model: str, **options) -> Generator:
+        return load_diffusers_generator(model, **options)
