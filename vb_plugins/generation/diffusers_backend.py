@@ -244,21 +244,18 @@ class DiffusersGenerator(Generator):
         for key, value in settings.extra.items():
             if key in parameters:
                 kwargs[key] = value
-        stopped = []
-
         def step_end(pipe, step, timestep, tensors):
             if on_step:
                 on_step(step + 1, steps)
             if should_stop and should_stop():
-                stopped.append(step)
-                pipe._interrupt = True  # diffusers skips the remaining steps
+                # Raising here leaves the denoising loop at once, whatever the family supports
+                # (InstructPix2Pix ignores the pipeline's own interrupt flag).
+                raise CancelledError(f"cancelled at denoising step {step + 1} of {steps}")
             return tensors
 
         with self.family.batch_context(self.pipe), torch.no_grad():
             output = self.pipe(**kwargs, height=height, width=width, num_inference_steps=steps, generator=generators,
                                output_type="np", callback_on_step_end=step_end)
-        if stopped:
-            raise CancelledError(f"cancelled at denoising step {stopped[0] + 1} of {steps}")
         array = np.asarray(output.images)
         return [np.rint(np.clip(a, 0, 1) * 255).astype(np.uint8) for a in array]
 
