@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from vb_plugins.cli.options import add_task_options, task_and_spec
+from vb_plugins.codecs._modes import decode_mode, lossy_suffix
 from vb_plugins.errors import InputError
 
 
@@ -29,6 +30,10 @@ def register(subparsers) -> None:
     decode.add_argument("input", type=Path, help="generated image (PNG, JPEG, WebP, ...)")
     decode.add_argument("output", type=Path, help="values: .npy (depth, normals) or PNG (labels, ids, masks)")
     decode.add_argument("--confidence", type=Path, help="also write the per-pixel confidence (.npy float32)")
+    decode.add_argument("--mode", choices=("auto", "exact", "robust"), default="auto",
+                        help="exact: every pixel on its own (lossless PNGs); robust: read compressed, noisy or "
+                             "colour-cast images (JPEG, WebP, generator output); auto (default): robust for "
+                             ".jpg/.jpeg/.webp inputs, else decided from the image")
     decode.add_argument("--overwrite", action="store_true", help="replace existing output files")
     add_task_options(decode)
     decode.set_defaults(handler=run_decode)
@@ -88,8 +93,10 @@ def run_decode(args) -> int:
     if args.confidence is not None:
         _check_output(args.confidence, (".npy",), args.overwrite, "confidences")
     image = read_image(args.input)
+    mode = "robust" if args.mode == "auto" and lossy_suffix(args.input) else args.mode
     try:
-        decoding = task.decode(image, spec)
+        with decode_mode(mode):
+            decoding = task.decode(image, spec)
     except InputError as error:
         raise InputError(f"{args.input}: {error}") from None
     task.save_values(decoding, args.output, spec, overwrite=args.overwrite)

@@ -1,5 +1,7 @@
 """Exact, vectorised codecs: values <-> RGB. numpy in, numpy out."""
 
+from vb_plugins.codecs._modes import MODES as DECODE_MODES
+from vb_plugins.codecs._modes import decode_mode
 from vb_plugins.codecs.colors import format_colour, palette, parse_class_colours, parse_colour
 from vb_plugins.codecs.depth import DepthCodec, DepthCurve, DepthDecoding
 from vb_plugins.codecs.instance import InstanceCodec, InstanceDecoding
@@ -16,4 +18,5 @@ __all__ = [
     "InstanceCodec", "InstanceDecoding",
     "ReferringCodec", "ReferringDecoding",
     "parse_colour", "parse_class_colours", "format_colour", "palette",
+    "decode_mode", "DECODE_MODES",
 ]

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vb_plugins.codecs._arrays import as_rgb, check_hw, to_uint8
+from vb_plugins.codecs._modes import resolve_mode
+from vb_plugins.codecs._robust import looks_lossy
 from vb_plugins.codecs.schemes import ColorScheme, PolylineScheme
 from vb_plugins.errors import InputError
 
@@ -52,12 +54,18 @@ class DepthDecoding:
 
     - ``depth``: float32 H x W metres (``inf`` where the colour is the far end of the path),
     - ``residual``: float32 H x W distance from the pixel's colour to the path, in 8-bit levels,
-    - ``confidence``: float32 H x W in (0, 1], ``exp(-(residual / 8)**2 / 2)``.
+    - ``confidence``: float32 H x W in (0, 1]. Exact decoding: ``exp(-(residual / 8)**2 / 2)``. Robust
+      decoding: ``exp(-r / 0.01)`` with ``r`` the expected relative depth error (see
+      :func:`vb_plugins.codecs._robust.robust_depth`), so it ranks pixels by expected error,
+    - ``mode``: ``"exact"`` or ``"robust"``, the decoding that produced ``depth``,
+    - ``repaired``: bool H x W (robust only, else None): pixels that took a neighbouring surface's value.
     """
 
     depth: np.ndarray
     residual: np.ndarray
     confidence: np.ndarray = field(default=None)  # type: ignore[assignment]
+    mode: str = "exact"
+    repaired: np.ndarray | None = None
 
     def __post_init__(self):
         if self.confidence is None:
@@ -128,15 +136,38 @@ class DepthCodec:
             rgb[bad] = np.asarray(parse_colour(fill, "fill colour"), dtype=np.float64) / 255.0
         return rgb if as_float else to_uint8(rgb)
 
-    def decode(self, image) -> DepthDecoding:
-        """RGB (H x W x 3 uint8 / uint16 / float 0..1; RGBA drops alpha) -> :class:`DepthDecoding`."""
+    def decode(self, image, mode: str | None = None) -> DepthDecoding:
+        """RGB (H x W x 3 uint8 / uint16 / float 0..1; RGBA drops alpha) -> :class:`DepthDecoding`.
+
+        ``mode``: ``"exact"`` projects every pixel on its own (exact on lossless input);
+        ``"robust"`` reads compressed, noisy or colour-cast images (JPEG, WebP, generator output) with
+        edge-aware smoothing and repair of colours smeared across depth edges; ``"auto"`` (default, or
+        what :func:`vb_plugins.codecs.decode_mode` set) is robust when the image looks damaged
+        (:func:`vb_plugins.codecs._robust.looks_lossy`) and exact otherwise, so lossless PNGs decode exactly.
+        """
+        mode = resolve_mode(mode)
         rgb = as_rgb(image, "depth image", allow_gray=self.is_grayscale)
-        if rgb.dtype == np.uint8 and isinstance(self.scheme, PolylineScheme) and self.scheme.is_cube_walk:
+        cube = rgb.dtype == np.uint8 and isinstance(self.scheme, PolylineScheme) and self.scheme.is_cube_walk
+        if cube:
             # Fast exact path: integer position codes, then a lookup of the depth of each path step.
             code, d2 = self.scheme.cube_codes(rgb)
-            return DepthDecoding(self.depth_table()[code], np.sqrt(d2.astype(np.float32)))
-        f, residual = self.scheme.decode(rgb)
-        return DepthDecoding(self.curve.inverse(f).astype(np.float32), residual.astype(np.float32, copy=False))
+            residual = np.sqrt(d2.astype(np.float32))
+            exact = DepthDecoding(self.depth_table()[code], residual)
+        else:
+            f, residual = self.scheme.decode(rgb)
+            residual = residual.astype(np.float32, copy=False)
+            exact = DepthDecoding(self.curve.inverse(f).astype(np.float32), residual)
+        if mode == "exact" or not isinstance(self.scheme, PolylineScheme):
+            return exact
+        if mode == "auto" and not looks_lossy(residual):
+            return exact
+        from vb_plugins.codecs._robust import _Path, depth_confidence, robust_depth
+
+        path = _Path(self)
+        s0 = code.astype(np.float32) if cube else (f * path.steps).astype(np.float32)
+        s, error, repaired = robust_depth(self, rgb, s0, residual)
+        # inf only where the robust estimate itself rounds to the far end of the path
+        return DepthDecoding(path.depth(s), residual, depth_confidence(path, s, error), "robust", repaired)
 
     def depth_table(self) -> np.ndarray:
         """Depth (float32 metres) of each 8-bit step along a cube-walk path, indexed by position code."""

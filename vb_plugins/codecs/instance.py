@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vb_plugins.codecs._arrays import as_rgb, check_hw
+from vb_plugins.codecs._modes import resolve_mode
 from vb_plugins.codecs._nearest import nearest_colours
 from vb_plugins.codecs.colors import palette, parse_colour
 from vb_plugins.errors import InputError
@@ -30,7 +31,9 @@ class InstanceDecoding:
     - ``masks``: bool N x H x W, one mask per instance,
     - ``colours``: uint8 N x 3, the mean colour of each instance,
     - ``distance``: float32 H x W distance to the assigned cluster colour (8-bit levels),
-    - ``confidence``: float32 H x W in [0, 1], ``1 - distance / tolerance`` (0 where unassigned).
+    - ``confidence``: float32 H x W in [0, 1], ``1 - distance / tolerance`` (0 where unassigned); robust
+      decoding multiplies by the share of the pixel's 3 x 3 neighbourhood with the same id (edges),
+    - ``mode``: ``"exact"`` or ``"robust"``.
     """
 
     ids: np.ndarray
@@ -38,6 +41,7 @@ class InstanceDecoding:
     colours: np.ndarray
     distance: np.ndarray
     confidence: np.ndarray
+    mode: str = "exact"
 
     @property
     def values(self) -> np.ndarray:
@@ -89,14 +93,28 @@ class InstanceCodec:
         return rgb
 
     def decode(self, image, background=None, tolerance: float | None = None,
-               min_area: int | None = None) -> InstanceDecoding:
-        """RGB -> :class:`InstanceDecoding`."""
+               min_area: int | None = None, mode: str | None = None) -> InstanceDecoding:
+        """RGB -> :class:`InstanceDecoding`.
+
+        ``mode``: ``"robust"`` (and ``"auto"``, the default) groups connected regions of similar colour
+        (:func:`vb_plugins.codecs._instances.cluster_instances`): touching regions within ``tolerance``
+        are one instance, separate regions only when their mean colours match within
+        ``SAME_COLOUR`` levels — so instances in close but distinct colours stay apart;
+        ``"exact"`` clusters colours globally (every colour within ``tolerance`` of a histogram mode is
+        one instance, wherever it lies).
+        """
+        mode = resolve_mode(mode)
         rgb = as_rgb(image, "instance image")
         if rgb.dtype != np.uint8:
             rgb = np.rint(rgb * 255.0).astype(np.uint8)
         background = self.background if background is None else parse_colour(background, "background colour")
         tolerance = self.tolerance if tolerance is None else float(tolerance)
         min_area = self.min_area if min_area is None else int(min_area)
+        if mode != "exact":
+            from vb_plugins.codecs._instances import cluster_instances
+
+            labels, colours, distance = cluster_instances(rgb, background, tolerance, min_area)
+            return _instances_from_assignment(labels, colours, distance, tolerance, min_area, mode="robust")
         centres = find_colour_clusters(rgb, background, tolerance, min_area)
         index, d1, _ = nearest_colours(rgb, centres)
         assigned = (d1 <= tolerance) & (index > 0)  # centre 0 is the background
@@ -136,7 +154,7 @@ def find_colour_clusters(rgb: np.ndarray, background, tolerance: float, min_area
 
 
 def _instances_from_assignment(labels: np.ndarray, centres: np.ndarray, distance: np.ndarray,
-                               tolerance: float, min_area: int) -> InstanceDecoding:
+                               tolerance: float, min_area: int, mode: str = "exact") -> InstanceDecoding:
     areas = np.bincount(labels.ravel(), minlength=len(centres))
     keep = [k for k in range(1, len(centres)) if areas[k] >= min_area]
     # Raster order of first pixel: stable, and matches how people read an image.
@@ -150,4 +168,8 @@ def _instances_from_assignment(labels: np.ndarray, centres: np.ndarray, distance
     masks = np.stack([ids == i for i in range(1, len(keep) + 1)]) if keep else np.zeros((0,) + ids.shape, bool)
     colours = np.rint(centres[keep]).astype(np.uint8).reshape(-1, 3)
     confidence = np.where(ids > 0, np.clip(1.0 - distance / tolerance, 0, 1), 0.0).astype(np.float32)
-    return InstanceDecoding(ids, masks, colours, distance.astype(np.float32), confidence)
+    if mode == "robust":
+        from vb_plugins.codecs._robust import label_agreement
+
+        confidence = np.where(ids > 0, confidence * label_agreement(ids), 0.0).astype(np.float32)
+    return InstanceDecoding(ids, masks, colours, distance.astype(np.float32), confidence, mode)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vb_plugins.codecs._arrays import as_rgb, check_hw, to_float, to_uint8
+from vb_plugins.codecs._modes import resolve_mode
+from vb_plugins.codecs._robust import normals_look_lossy, robust_normals
 from vb_plugins.errors import InputError
 
 # Sign flips taking a convention's vectors to the LUB colour frame (and back: flips are involutions).
@@ -60,13 +62,17 @@ class NormalsDecoding:
     - ``normals``: float32 H x W x 3 unit vectors in the requested convention (zeros where invalid),
     - ``valid``: bool H x W, decoded length within the tolerance of 1,
     - ``residual``: float32 H x W, ``| |2 rgb - 1| - 1 |`` (0 for a perfect normal colour),
-    - ``confidence``: float32 H x W in [0, 1], 1 - residual / tolerance clipped (0 where invalid).
+    - ``confidence``: float32 H x W in [0, 1] (0 where invalid). Exact decoding:
+      1 - residual / tolerance, clipped. Robust decoding: ``exp(-e / 5)`` with ``e`` the estimated
+      angular error in degrees (see :func:`vb_plugins.codecs._robust.robust_normals`),
+    - ``mode``: ``"exact"`` or ``"robust"``.
     """
 
     normals: np.ndarray
     valid: np.ndarray
     residual: np.ndarray
     confidence: np.ndarray = field(default=None)  # type: ignore[assignment]
+    mode: str = "exact"
 
     @property
     def values(self) -> np.ndarray:
@@ -112,13 +118,25 @@ class NormalsCodec:
             rgb[bad] = np.asarray(parse_colour(fill, "fill colour"), dtype=np.float64) / 255.0
         return rgb if as_float else to_uint8(rgb)
 
-    def decode(self, image, convention: str = "camera") -> NormalsDecoding:
-        """RGB -> :class:`NormalsDecoding` with unit vectors in ``convention`` (default: camera frame)."""
+    def decode(self, image, convention: str = "camera", mode: str | None = None) -> NormalsDecoding:
+        """RGB -> :class:`NormalsDecoding` with unit vectors in ``convention`` (default: camera frame).
+
+        ``mode``: ``"exact"`` renormalises each pixel's vector on its own; ``"robust"`` smooths the
+        vectors edge-aware first (JPEG, WebP, noisy generator output); ``"auto"`` (default) is robust
+        when many valid pixels are off the unit sphere beyond 8-bit rounding. Validity is the same in
+        every mode.
+        """
+        mode = resolve_mode(mode)
         rgb = to_float(as_rgb(image, "normals image"))
         lub = 2.0 * rgb - 1.0
         length = np.linalg.norm(lub, axis=2)
         residual = np.abs(length - 1.0).astype(np.float32)
         valid = residual <= self.length_tolerance
+        lossy = normals_look_lossy(residual, valid)
+        if mode == "robust" or (mode == "auto" and lossy):
+            unit, error = robust_normals(lub, valid, clean=not lossy)
+            confidence = np.where(valid, np.exp(-error / 5.0), 0.0).astype(np.float32)
+            return NormalsDecoding(from_lub(unit, convention), valid, residual, confidence, "robust")
         with np.errstate(invalid="ignore", divide="ignore"):
             unit = np.where(valid[..., None], lub / length[..., None], 0.0).astype(np.float32)
         confidence = np.where(valid, 1.0 - residual / self.length_tolerance, 0.0).astype(np.float32)

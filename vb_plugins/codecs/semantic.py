@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vb_plugins.codecs._arrays import as_rgb, check_hw
+from vb_plugins.codecs._modes import resolve_mode
 from vb_plugins.codecs._nearest import nearest_colours
 from vb_plugins.codecs.colors import RGB, parse_class_colours, parse_colour
 from vb_plugins.errors import InputError
@@ -43,15 +44,20 @@ class SemanticDecoding:
 
     - ``labels``: H x W (uint8, uint16 beyond 254 classes), i + 1 for the i-th class, 0 = unlabeled,
     - ``distance``: float32 H x W distance to the chosen colour (8-bit RGB levels or CIELAB units),
-    - ``confidence``: float32 H x W in [0, 1]: ``(1 - d1 / tolerance) * (d2 - d1) / d2`` — low when the
-      colour is far from the legend or halfway between two legend colours, 0 where unlabeled,
-    - ``names``: the class names, index i for label i + 1.
+    - ``confidence``: float32 H x W in [0, 1], 0 where unlabeled. Exact decoding:
+      ``(1 - d1 / tolerance) * (d2 - d1) / d2`` — low when the colour is far from the legend or halfway
+      between two legend colours. Robust decoding: the same where the pixel kept its nearest colour, and
+      ``0.5 * (1 - d / tolerance) * a`` where it was relabelled from its neighbours (``d``: distance to
+      the chosen class colour, ``a``: share of its 3 x 3 neighbourhood with the same label),
+    - ``names``: the class names, index i for label i + 1,
+    - ``mode``: ``"exact"`` or ``"robust"``.
     """
 
     labels: np.ndarray
     distance: np.ndarray
     confidence: np.ndarray
     names: list[str] = field(default_factory=list)
+    mode: str = "exact"
 
     @property
     def values(self) -> np.ndarray:
@@ -88,12 +94,34 @@ class SemanticCodec:
         table = np.vstack([np.array(parse_colour(unlabeled, "unlabeled colour"), np.uint8), colours])
         return table[labels]
 
-    def decode(self, image, classes, tolerance: float | None = None) -> SemanticDecoding:
-        """RGB -> :class:`SemanticDecoding` for the legend ``classes`` (mapping name -> colour)."""
+    def decode(self, image, classes, tolerance: float | None = None, mode: str | None = None) -> SemanticDecoding:
+        """RGB -> :class:`SemanticDecoding` for the legend ``classes`` (mapping name -> colour).
+
+        ``mode``: ``"exact"`` gives each pixel the nearest legend colour on its own; ``"robust"``
+        (and ``"auto"``, the default) also relabels pixels that sit between legend colours (anti-aliased
+        or compressed edges) from their decisively coloured neighbours. Pixels with an exact legend
+        colour decode the same in every mode.
+        """
+        mode = resolve_mode(mode)
         names, colours = legend_colours(classes)
         rgb = as_rgb(image, "segmentation image")
         tolerance = self.tolerance if tolerance is None else float(tolerance)
         index, d1, d2 = nearest_colours(rgb, colours, self.space)
+        if mode != "exact" and self.space == "rgb":
+            from vb_plugins.codecs._robust import label_agreement, robust_labels
+
+            labels = robust_labels(rgb, colours, index, d1, d2, tolerance)
+            relabelled = labels != np.where(d1 <= tolerance, index + 1, 0)
+            chosen = np.asarray(colours, np.float64)[np.maximum(labels - 1, 0)]
+            pixels = rgb.astype(np.float64) * (1.0 if rgb.dtype == np.uint8 else 255.0)
+            distance = np.linalg.norm(pixels - chosen, axis=2).astype(np.float32)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                margin = np.where(np.isfinite(d2), (d2 - d1) / np.maximum(d2, 1e-6), 1.0)
+            kept = np.clip(1.0 - d1 / tolerance, 0, 1) * margin
+            borrowed = 0.5 * np.clip(1.0 - distance / tolerance, 0, 1) * label_agreement(labels)
+            confidence = np.where(labels > 0, np.where(relabelled, borrowed, kept), 0.0).astype(np.float32)
+            return SemanticDecoding(labels.astype(label_dtype(len(names))), np.where(labels > 0, distance, d1),
+                                    confidence, names, "robust")
         inside = d1 <= tolerance
         labels = np.where(inside, index + 1, 0).astype(label_dtype(len(names)))
         with np.errstate(invalid="ignore", divide="ignore"):
