@@ -8,8 +8,9 @@ Hit tests avoid comparisons and ``torch.where`` in the (ray x primitive) loops (
 a candidate hit is its distance ``t`` plus conditions that must be >= 0, folded into an int32 *key*:
 the bits of ``t`` (ordered like ``t`` for t >= 0), pushed to inf or above when ``t`` is negative or
 NaN or a condition is negative. The low mantissa bits then carry the primitive index, so one
-``amin`` finds the nearest hit and its primitive. The exact ``t`` of the winner is recomputed by the
-same formula afterwards, so depth keeps full float32 precision.
+``amin`` finds the nearest hit and its primitive (surfaces closer together than ~1e-5 of their
+distance may rank either way). The exact ``t`` of the winner is recomputed by the same formula
+afterwards, so depth keeps full float32 precision.
 
 Every step is a plain IEEE elementwise operation (no matmul, no fused multiply-add, no transcendental
 functions), so a ray's result does not depend on the batch it was traced in, and renders are
@@ -53,7 +54,8 @@ def sphere_hits(o, d, s):
     b = ocx * d[0] + ocy * d[1] + ocz * d[2]
     c = ocx * ocx + ocy * ocy + ocz * ocz - s["r2"]
     dd = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
-    return [((-b - torch.sqrt(b * b - dd * c)) / dd, ())]  # NaN where the ray misses
+    inv_dd = 1.0 / dd  # per ray: a multiplication per (ray, sphere) instead of a division
+    return [((-b - torch.sqrt(b * b - dd * c)) * inv_dd, ())]  # NaN where the ray misses
 
 
 def box_local(x, z, cos, sin):
@@ -67,8 +69,9 @@ def box_slabs(o, d, bx):
     dlx, dlz = box_local(d[0], d[2], bx["cos"], bx["sin"])
     entries, t_far = [], None
     for ol, dl, h in ((olx, dlx, bx["hx"]), (o[1] - bx["y"], d[1], bx["hy"]), (olz, dlz, bx["hz"])):
-        t1 = (-h - ol) / dl
-        t2 = (h - ol) / dl
+        inv = 1.0 / dl  # per ray for the y slab; one division instead of two
+        t1 = (-h - ol) * inv
+        t2 = (h - ol) * inv
         entries.append(torch.minimum(t1, t2))  # NaN (padding) propagates
         hi = torch.maximum(t1, t2)
         t_far = hi if t_far is None else torch.minimum(t_far, hi)
@@ -81,16 +84,24 @@ def box_hits(o, d, bx):
     return [(t_near, (t_far - t_near,))]
 
 
-def cylinder_hits(o, d, cy):
-    """Side, top cap (seen from above) and bottom cap (seen from below) of an upright cylinder."""
+def cylinder_hits(o, d, cy, one_cap: bool = False):
+    """Side, top cap (seen from above) and bottom cap (seen from below) of an upright cylinder.
+
+    ``one_cap``: the origin is shared by all rays of a scene, so only the cap it can see is tested
+    (chosen once per primitive); the hits are the same.
+    """
     ocx, ocz = o[0] - cy["x"], o[2] - cy["z"]
     a = d[0] * d[0] + d[2] * d[2]
     b = ocx * d[0] + ocz * d[2]
     c = ocx * ocx + ocz * ocz - cy["r2"]
-    ts = (-b - torch.sqrt(b * b - a * c)) / a
+    ts = (-b - torch.sqrt(b * b - a * c)) * (1.0 / a)
     ys = o[1] + ts * d[1]
     hits = [(ts, (ys - cy["y0"], cy["y1"] - ys))]
-    for y_cap, outside in ((cy["y1"], o[1] - cy["y1"]), (cy["y0"], cy["y0"] - o[1])):
+    caps = ((cy["y1"], o[1] - cy["y1"]), (cy["y0"], cy["y0"] - o[1]))
+    if one_cap:  # (B, P, 1) choices: the top cap if the origin is above it, else the bottom one
+        above = o[1] >= cy["y1"]
+        caps = ((torch.where(above, cy["y1"], cy["y0"]), torch.where(above, caps[0][1], caps[1][1])),)
+    for y_cap, outside in caps:
         tc = (y_cap - o[1]) / d[1]
         px = ocx + tc * d[0]
         pz = ocz + tc * d[2]
@@ -110,18 +121,18 @@ def plane_hits(o, d, pl, disks: bool):
     return [(t, (pl["R2"] - (qx * qx + qy * qy + qz * qz),))]
 
 
-def candidates(kind: str, o, d, cols, disks: bool):
+def candidates(kind: str, o, d, cols, disks: bool, shared_origin: bool = False):
     if kind == "sphere":
         return sphere_hits(o, d, cols)
     if kind == "box":
         return box_hits(o, d, cols)
     if kind == "cylinder":
-        return cylinder_hits(o, d, cols)
+        return cylinder_hits(o, d, cols, one_cap=shared_origin)
     return plane_hits(o, d, cols, disks)
 
 
-def _type_key(kind, o, d, cols, disks):
-    keys = [hit_key(t, conds) for t, conds in candidates(kind, o, d, cols, disks)]
+def _type_key(kind, o, d, cols, disks, shared_origin=False):
+    keys = [hit_key(t, conds) for t, conds in candidates(kind, o, d, cols, disks, shared_origin)]
     key = keys[0]
     for k in keys[1:]:
         key = torch.minimum(key, k)
@@ -180,7 +191,7 @@ def closest_hit(batch: SceneBatch, bi: torch.Tensor, origin, direction, origin_p
         for kind in TYPES:
             if kind not in batch.tables:
                 continue
-            key = _type_key(kind, o3, d3, batch.columns[kind], batch.has_disks)
+            key = _type_key(kind, o3, d3, batch.columns[kind], batch.has_disks, origin_per_scene)
             key = torch.amin((key & ~low) | index[kind], dim=1)
             best = key if best is None else torch.minimum(best, key)
         best_rows.append(best)

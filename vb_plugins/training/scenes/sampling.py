@@ -42,17 +42,27 @@ def _shade_of(rng, base, lo=0.45, hi=0.8):
     return tuple(float(min(1.0, c * f * f)) for c in base)
 
 
+def _pick(rng, options, weights):
+    """One of ``options`` with probability proportional to ``weights``."""
+    r = rng.random() * sum(weights)
+    for option, w in zip(options, weights):
+        r -= w
+        if r < 0:
+            return option
+    return options[-1]
+
+
+_AXES = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+
+
 def _material(rng, base, textures, weights, scale, alt=None, specular=(0.0, 0.3)) -> Material:
-    texture = textures[rng.choice(len(textures), p=np.asarray(weights) / np.sum(weights))]
-    axis = np.zeros(3)
-    axis[rng.choice([0, 1, 2], p=[0.4, 0.4, 0.2])] = 1.0
     return Material(
         base=base,
         alt=alt if alt is not None else _shade_of(rng, base),
-        texture=str(texture),
+        texture=_pick(rng, textures, weights),
         scale=float(rng.uniform(*scale)),
-        axis=tuple(axis),
-        offset=tuple(rng.uniform(0.0, 50.0, 3)),
+        axis=_pick(rng, _AXES, (0.4, 0.4, 0.2)),
+        offset=tuple(float(v) for v in rng.uniform(0.0, 50.0, 3)),
         specular=float(rng.uniform(*specular)),
     )
 
@@ -104,7 +114,7 @@ def sample_room(rng: np.random.Generator, seed: int | None = None) -> SceneSpec:
     objects: list = []
     tops: list = []  # (x, z, top y, free radius) of boxes that can carry something
     for _ in range(int(rng.integers(3, 10))):
-        kind = rng.choice(["box", "sphere", "cylinder"], p=[0.45, 0.25, 0.3])
+        kind = _pick(rng, ("box", "sphere", "cylinder"), (0.45, 0.25, 0.3))
         mat = _object_material(rng)
         if kind == "box":
             half = (rng.uniform(0.15, 0.7), rng.uniform(0.1, 1.0), rng.uniform(0.15, 0.6))
@@ -210,7 +220,7 @@ def sample_outdoor(rng: np.random.Generator, seed: int | None = None) -> SceneSp
     fov = float(rng.uniform(45, 80))
     camera = Camera.look_at(cam_pos, _look(cam_pos, heading, pitch), fov)
 
-    ground_kind = rng.choice(["grass", "asphalt", "sand", "plaza", "field"], p=[0.35, 0.2, 0.15, 0.15, 0.15])
+    ground_kind = _pick(rng, ("grass", "asphalt", "sand", "plaza", "field"), (0.35, 0.2, 0.15, 0.15, 0.15))
     if ground_kind == "grass":
         ground = _material(rng, _hsv(rng, (0.18, 0.32), (0.4, 0.8), (0.3, 0.6)), ("noise",), (1,), (0.3, 2.0))
     elif ground_kind == "asphalt":
@@ -228,7 +238,7 @@ def sample_outdoor(rng: np.random.Generator, seed: int | None = None) -> SceneSp
     placed = [(0.0, 0.0, 2.0)]
     objects: list = []
     for _ in range(int(rng.integers(5, 16))):
-        kind = rng.choice(["building", "crate", "boulder", "pole", "tank", "tree"], p=[0.25, 0.15, 0.15, 0.15, 0.1, 0.2])
+        kind = _pick(rng, ("building", "crate", "boulder", "pole", "tank", "tree"), (0.25, 0.15, 0.15, 0.15, 0.1, 0.2))
         mat = _object_material(rng)
         if kind == "building":
             half = (rng.uniform(2, 10), rng.uniform(1.5, 12.5), rng.uniform(2, 10))

@@ -62,10 +62,13 @@ def _labels(prim) -> None:
 
 
 def _vec3(value, name: str) -> Vec3:
-    arr = np.asarray(value, dtype=np.float64).reshape(-1)
-    if arr.shape != (3,) or not np.all(np.isfinite(arr)):
+    try:
+        x, y, z = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be 3 finite numbers, got {value!r}") from None
+    if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(z)):
         raise InputError(f"{name} must be 3 finite numbers, got {value!r}")
-    return (float(arr[0]), float(arr[1]), float(arr[2]))
+    return (x, y, z)
 
 
 @dataclass(frozen=True)
