@@ -7,6 +7,7 @@ requirements, unless ``COMFYUI_DIR/.venv`` has one) to run them; without it they
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from comfy_server import ComfyServer, resolve_python
 
 SKIP_REASON = "ComfyUI end-to-end not run: COMFYUI_DIR is not set"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+if str(PROJECT_ROOT) not in sys.path:  # the node pack's ComfyUI-free modules import as `comfyui_nodes`
+    sys.path.insert(0, str(PROJECT_ROOT))
 
 
 @pytest.fixture(scope="session")

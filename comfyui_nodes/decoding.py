@@ -1,0 +1,376 @@
+"""The decoders: generated visualizations (IMAGE batches) -> metric depth, normals, labels, masks.
+
+Images are decoded at the size they were generated, samples of one input are combined (median depth,
+mean normals, majority labels), and only then are the values resized to the target size: the
+reference image's size, an explicit size, or the generated size. Native edit graphs rescale (and
+sometimes centre-crop) their input; ``fit="stretch"`` undoes a rescale, ``fit="crop"`` undoes a
+centre crop (pixels outside the generated view are reported as no data).
+
+A batch holds ``group`` consecutive images per input image: ``passes x samples`` as VB Generate
+makes them (image-major, then pass, then sample). With a group that is not a multiple of the spec's
+passes, every image is read as the spec's first pass (the prompt VB Prompt shows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import numpy as np
+
+from vb_plugins.errors import InputError
+
+from .tensors import image_batch, spatial_size
+
+FITS = ("stretch", "crop")
+PREVIEW_NORMALISATION = ("batch", "fixed")
+COLORMAPS = ("inferno", "turbo", "viridis", "magma", "gray")
+# Fill values for pixels no generated pixel covers (crop padding, transparent input).
+_FILL = {"depth": np.nan, "normals": 0.0, "labels": 0, "instances": 0, "mask": False, "image": 0.0}
+
+
+def decode_modes() -> tuple[str, ...]:
+    from vb_plugins.codecs import DECODE_MODES
+
+    return tuple(DECODE_MODES)
+
+
+@dataclass(eq=False)
+class DecodedBatch:
+    """Decoded values of a batch at the target size.
+
+    - ``values``: per input image, the combined values (depth H x W metres, normals H x W x 3,
+      labels / instance ids H x W, mask H x W bool, or what a plugin task decodes),
+    - ``confidence``: float32 ``[B, H, W]`` in 0..1 (0 where ``inside`` is False),
+    - ``spread``: float32 ``[B, H, W]`` disagreement between samples (None for one sample per input),
+      in the task's unit (metres, degrees, fraction of samples),
+    - ``inside``: bool ``[B, H, W]``, pixels a generated pixel covers (False in crop padding and
+      where the input was transparent),
+    - ``extras``: per input, what the task's combine step reports (class names, instance colours).
+    """
+
+    task: object
+    spec: object
+    values: list[np.ndarray]
+    confidence: np.ndarray
+    spread: np.ndarray | None
+    inside: np.ndarray
+    extras: list[dict] = field(default_factory=list)
+    generated_size: tuple[int, int] = (0, 0)
+
+    @property
+    def kind(self) -> str:
+        return self.task.value_kind
+
+    def stacked(self) -> np.ndarray:
+        return np.stack(self.values)
+
+    def previews(self) -> np.ndarray:
+        """uint8 ``[B, H, W, 3]`` from the task's own preview (labels painted in legend colours, ...)."""
+        pictures = []
+        for i, values in enumerate(self.values):
+            view = SimpleNamespace(values=values, confidence=self.confidence[i],
+                                   colours=self.extras[i].get("colours", np.zeros((0, 3), np.uint8)),
+                                   names=self.extras[i].get("names", []))
+            picture = np.asarray(self.task.preview(view, self.spec), dtype=np.uint8)
+            pictures.append(np.where(self.inside[i][..., None], picture, 0).astype(np.uint8))
+        return np.stack(pictures)
+
+    def uncertainty(self, scale: float | None = None) -> np.ndarray:
+        """float32 ``[B, H, W]`` in 0..1: ``1 - confidence``, raised to the samples' disagreement
+        (``spread / scale``, clipped) where several samples were combined; 1 where nothing was decoded."""
+        uncertain = 1.0 - self.confidence
+        if self.spread is not None:
+            relative = self.spread if scale is None else self.spread / scale
+            uncertain = np.maximum(uncertain, np.clip(np.nan_to_num(relative, nan=1.0), 0.0, 1.0))
+        return np.where(self.inside, uncertain, 1.0).astype(np.float32)
+
+
+def check_decode_options(mode=None, group=None, fit=None, width=None, height=None) -> None:
+    """Widget checks shared by validation and execution (None: not known yet, e.g. a linked input)."""
+    if mode is not None and mode not in decode_modes():
+        raise InputError(f"mode {mode!r}: expected one of {', '.join(decode_modes())}")
+    if group is not None and (not isinstance(group, int) or isinstance(group, bool) or group < 1):
+        raise InputError(f"group={group!r}: must be a whole number of at least 1 (images per input image)")
+    if fit is not None and fit not in FITS:
+        raise InputError(f"fit {fit!r}: expected one of {', '.join(FITS)}")
+    for name, value in (("width", width), ("height", height)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 16384):
+            raise InputError(f"{name}={value!r}: must be 0 (keep) or a size in pixels up to 16384")
+
+
+def resolve_spec(spec, kind: str | None, default_task: str | None):
+    """The spec to decode with: the given one (checked to be of ``kind``), else ``default_task``'s default."""
+    from vb_plugins import get_task
+
+    if spec is None:
+        if default_task is None:
+            raise InputError("spec: connect the spec output of VB Prompt (it names the task and its colours)")
+        task = get_task(default_task)
+        return task, task.make_spec()
+    if not hasattr(spec, "task") or not hasattr(spec, "options"):
+        raise InputError(f"spec: expected a task spec from VB Prompt, got {type(spec).__name__}")
+    task = get_task(spec.task)
+    if kind is not None and task.value_kind != kind:
+        raise InputError(f"spec: task {spec.task!r} decodes to {task.value_kind}, this node decodes {kind}; "
+                         "use the matching VB Decode node")
+    return task, spec
+
+
+def target_size(generated: tuple[int, int], reference=None, width: int = 0, height: int = 0) -> tuple[int, int]:
+    """(height, width) to return values at: the reference's size, else ``width`` x ``height`` (one of
+    them 0: keep the generated aspect ratio), else the generated size."""
+    if reference is not None:
+        return spatial_size(reference, "reference")
+    gh, gw = generated
+    if width and height:
+        return int(height), int(width)
+    if width:
+        return max(1, round(gh * width / gw)), int(width)
+    if height:
+        return int(height), max(1, round(gw * height / gh))
+    return gh, gw
+
+
+def crop_region(target: tuple[int, int], generated: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of the centred region of ``target`` with ``generated``'s aspect ratio:
+    what a graph that scaled the input to cover and centre-cropped it shows."""
+    th, tw = target
+    gh, gw = generated
+    if tw * gh > th * gw:  # target is wider: the generated view spans the full height
+        height, width = th, max(1, round(th * gw / gh))
+    else:
+        height, width = max(1, round(tw * gh / gw)), tw
+    return (th - height) // 2, (tw - width) // 2, height, width
+
+
+def _place(combined, kind: str, target: tuple[int, int], fit: str):
+    """Resize a Combined to the target (stretch) or into its centred crop region; returns
+    (values, confidence, spread, inside)."""
+    from vb_plugins.ensemble import Combined, resize_combined
+
+    generated = combined.values.shape[:2]
+    if fit == "stretch" or tuple(generated) == tuple(target):
+        placed = resize_combined(combined, kind, target)
+        return placed.values, placed.confidence, placed.uncertainty, np.ones(target, dtype=bool)
+    top, left, height, width = crop_region(target, generated)
+    placed = resize_combined(Combined(combined.values, combined.confidence, combined.uncertainty,
+                                      combined.extras), kind, (height, width))
+    values = np.asarray(placed.values)
+    canvas = np.full(tuple(target) + values.shape[2:], _FILL.get(kind, 0), dtype=values.dtype)
+    canvas[top:top + height, left:left + width] = values
+    confidence = np.zeros(target, np.float32)
+    confidence[top:top + height, left:left + width] = placed.confidence
+    spread = None
+    if placed.uncertainty is not None:
+        spread = np.zeros(target, np.float32)
+        spread[top:top + height, left:left + width] = placed.uncertainty
+    inside = np.zeros(target, dtype=bool)
+    inside[top:top + height, left:left + width] = True
+    return canvas, confidence, spread, inside
+
+
+def _resize_mask(mask: np.ndarray, size: tuple[int, int], fit: str) -> np.ndarray:
+    from vb_plugins.ensemble import resize_nearest
+
+    if fit == "stretch" or mask.shape == tuple(size):
+        return resize_nearest(mask, size)
+    top, left, height, width = crop_region(size, mask.shape)
+    canvas = np.zeros(size, dtype=bool)
+    canvas[top:top + height, left:left + width] = resize_nearest(mask, (height, width))
+    return canvas
+
+
+def decode_batch(image, spec=None, *, kind: str | None = None, default_task: str | None = None,
+                 mode: str = "auto", group: int = 1, reference=None, width: int = 0, height: int = 0,
+                 fit: str = "stretch") -> DecodedBatch:
+    """Decode an IMAGE batch with ``spec`` (or ``default_task``'s default spec); see the module docstring."""
+    from vb_plugins.codecs import decode_mode
+
+    check_decode_options(mode, group, fit, width, height)
+    task, spec = resolve_spec(spec, kind, default_task)
+    rgb, opaque = image_batch(image, "image")
+    if len(rgb) % group:
+        raise InputError(f"image: a batch of {len(rgb)} images does not split into groups of {group} "
+                         "(group = images per input image: passes x samples)")
+    passes = task.passes(spec)
+    pass_count = len(passes) if group % len(passes) == 0 else 1
+    samples = group // pass_count
+    generated = rgb.shape[1:3]
+    target = target_size(generated, reference, width, height)
+    values, confidence, spread, inside, extras = [], [], [], [], []
+    with decode_mode(mode):
+        for start in range(0, len(rgb), group):
+            decodings = [[task.decode(rgb[start + p * samples + j], passes[p]) for j in range(samples)]
+                         for p in range(pass_count)]
+            combined = task.combine(decodings, spec)
+            placed_values, placed_confidence, placed_spread, placed_inside = _place(combined, task.value_kind,
+                                                                                   target, fit)
+            if opaque is not None:
+                placed_inside &= _resize_mask(opaque[start:start + group].all(axis=0), target, fit)
+            values.append(placed_values)
+            confidence.append(np.where(placed_inside, placed_confidence, 0.0).astype(np.float32))
+            spread.append(placed_spread)
+            inside.append(placed_inside)
+            extras.append(dict(combined.extras))
+    spread_array = None if any(s is None for s in spread) else np.stack(spread).astype(np.float32)
+    batch = DecodedBatch(task, spec, values, np.stack(confidence), spread_array, np.stack(inside), extras,
+                         tuple(int(v) for v in generated))
+    _blank_outside(batch)
+    return batch
+
+
+def _blank_outside(batch: DecodedBatch) -> None:
+    """Values where nothing was decoded: NaN depth, zero normals, label 0, mask False."""
+    fill = _FILL.get(batch.kind)
+    if fill is None or batch.inside.all():
+        return
+    for i, values in enumerate(batch.values):
+        outside = ~batch.inside[i]
+        if outside.any():
+            values = np.array(values, copy=True)
+            values[outside] = fill
+            batch.values[i] = values
+
+
+# -- per-kind outputs --------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class DepthMaps:
+    """What the VB_DEPTH socket carries: metric depth for a batch.
+
+    - ``depth``: float32 ``[B, H, W]`` metres; ``inf`` where the colour is the far end of the path
+      (sky), NaN where nothing was decoded,
+    - ``valid``: bool ``[B, H, W]``, finite depth with confidence at least the node's threshold,
+    - ``confidence``: float32 ``[B, H, W]`` in 0..1; ``spread``: metres between samples, or None,
+    - ``spec``: the task spec it was decoded with (colour scheme and curve: VB Encode re-encodes with it).
+    """
+
+    depth: np.ndarray
+    valid: np.ndarray
+    confidence: np.ndarray
+    spread: np.ndarray | None
+    spec: object
+
+    def tensor(self):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(self.depth))
+
+
+@dataclass(frozen=True, eq=False)
+class NormalMaps:
+    """What the VB_NORMALS socket carries: float32 ``[B, H, W, 3]`` unit normals in the spec's
+    convention (camera frame by default: x right, y up, z towards the camera; zeros where invalid),
+    ``valid``, ``confidence`` and ``spread`` (degrees between samples, or None)."""
+
+    normals: np.ndarray
+    valid: np.ndarray
+    confidence: np.ndarray
+    spread: np.ndarray | None
+    spec: object
+
+
+@dataclass(frozen=True, eq=False)
+class LabelMaps:
+    """What the VB_LABELS socket carries: int32 ``[B, H, W]`` labels (semantic: i + 1 = the spec's
+    i-th class, 0 = unlabeled; instance: ids 1..N per image, 0 = background), with per-image
+    ``extras`` (instance colours and classes) and the spec."""
+
+    labels: np.ndarray
+    kind: str
+    confidence: np.ndarray
+    extras: list[dict]
+    spec: object
+
+
+def depth_outputs(batch: DecodedBatch, min_confidence: float = 0.0) -> DepthMaps:
+    depth = batch.stacked().astype(np.float32)
+    valid = batch.inside & np.isfinite(depth) & (batch.confidence >= min_confidence)
+    return DepthMaps(depth, valid, batch.confidence, batch.spread, batch.spec)
+
+
+def depth_preview(depth: np.ndarray, valid: np.ndarray, normalisation: str = "batch",
+                  colormap: str = "inferno") -> np.ndarray:
+    """uint8 ``[B, H, W, 3]`` picture of metric depth, near bright, invalid pixels black.
+
+    ``batch``: inverse depth between its 2nd and 98th percentiles over the whole batch (the same
+    scale for every frame, so a sequence does not flicker). ``fixed``: ``(1 + d / 10) ** -2``, the
+    Vision Banana curve's fixed metric mapping (1 at 0 m, 0.25 at 10 m, 0 at infinity), the same in
+    every run.
+    """
+    import matplotlib
+
+    if normalisation not in PREVIEW_NORMALISATION:
+        raise InputError(f"preview {normalisation!r}: expected one of {', '.join(PREVIEW_NORMALISATION)}")
+    if colormap not in COLORMAPS:
+        raise InputError(f"colormap {colormap!r}: expected one of {', '.join(COLORMAPS)}")
+    depth = np.asarray(depth, dtype=np.float64)
+    shown = valid & np.isfinite(depth) & (depth >= 0)
+    if normalisation == "fixed":
+        scaled = np.where(shown, (1.0 + np.where(shown, depth, 0.0) / 10.0) ** -2, 0.0)
+    else:
+        inverse = np.where(shown & (depth > 0), 1.0 / np.where(depth > 0, depth, 1.0), 0.0)
+        positive = inverse[shown & (depth > 0)]
+        if positive.size:
+            low, high = np.percentile(positive, [2, 98])
+            scaled = np.clip((inverse - low) / max(high - low, 1e-9), 0.0, 1.0)
+            scaled = np.where(shown & (depth == 0), 1.0, scaled)
+        else:
+            scaled = np.where(shown, 1.0, 0.0)
+        scaled = np.where(shown, scaled, 0.0)
+    rgb = matplotlib.colormaps[colormap](scaled)[..., :3]
+    return np.where(shown[..., None], np.rint(rgb * 255.0), 0).astype(np.uint8)
+
+
+def normals_outputs(batch: DecodedBatch) -> NormalMaps:
+    normals = batch.stacked().astype(np.float32)
+    valid = batch.inside & (np.linalg.norm(normals, axis=-1) > 0.5)
+    return NormalMaps(normals, valid, batch.confidence, batch.spread, batch.spec)
+
+
+def label_outputs(batch: DecodedBatch) -> LabelMaps:
+    labels = batch.stacked().astype(np.int32)
+    return LabelMaps(labels, batch.kind, batch.confidence, batch.extras, batch.spec)
+
+
+def class_masks(labels: LabelMaps) -> np.ndarray:
+    """Semantic: bool ``[B * K, H, W]``, image-major, one mask per class of the legend (K classes)."""
+    count = len(labels.spec.classes)
+    masks = [labels.labels[i] == k for i in range(len(labels.labels)) for k in range(1, count + 1)]
+    return np.stack(masks)
+
+
+def select_class(labels: LabelMaps, name: str) -> np.ndarray:
+    """Semantic: bool ``[B, H, W]`` of the class called ``name`` (empty: every labelled pixel)."""
+    names = labels.spec.class_names
+    if not name or not name.strip():
+        return labels.labels > 0
+    if name.strip() not in names:
+        raise InputError(f"select {name!r}: not a class of the legend ({', '.join(names)})")
+    return labels.labels == names.index(name.strip()) + 1
+
+
+def instance_masks(labels: LabelMaps) -> tuple[np.ndarray, list[dict]]:
+    """Instance: bool ``[N, H, W]`` for every instance of every image (image-major), and one record per
+    instance (``image``, ``id``, ``class``, ``colour``). With no instance at all, one empty mask (a MASK
+    batch cannot be empty) and no records."""
+    masks, records = [], []
+    for i, ids in enumerate(labels.labels):
+        classes = list(labels.extras[i].get("classes", []))
+        colours = np.asarray(labels.extras[i].get("colours", np.zeros((0, 3), np.uint8)))
+        for k in range(1, int(ids.max()) + 1 if ids.size else 1):
+            mask = ids == k
+            if not mask.any():
+                continue
+            masks.append(mask)
+            records.append({"image": i, "id": k, "class": classes[k - 1] if k - 1 < len(classes) else None,
+                            "colour": [int(v) for v in colours[k - 1]] if k - 1 < len(colours) else None,
+                            "area": int(mask.sum())})
+    if not masks:
+        return np.zeros((1,) + labels.labels.shape[1:], dtype=bool), []
+    return np.stack(masks), records
+
+
+def referring_mask(batch: DecodedBatch) -> np.ndarray:
+    return np.stack([np.asarray(v, dtype=bool) for v in batch.values]) & batch.inside

@@ -1,0 +1,525 @@
+"""The ComfyUI nodes (schema API): thin wrappers over the ComfyUI-free modules of this pack.
+
+Imported only inside ComfyUI. Each node checks its widgets in ``validate_inputs`` (so bad settings
+are refused at queue time with HTTP 400 and a message) and again in ``execute``, where connected
+tensors are known; errors are one-line messages from the core.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import folder_paths
+from comfy_api.latest import ComfyExtension, io, ui
+
+from vb_plugins.errors import CancelledError, VBError
+
+from . import decoding, files, generating, models, operations, prompting
+
+log = logging.getLogger("vb_plugins.comfyui")
+CATEGORY = "vb-plugins"
+
+VBSpec = io.Custom("VB_SPEC")
+VBDepth = io.Custom("VB_DEPTH")
+VBNormals = io.Custom("VB_NORMALS")
+VBLabels = io.Custom("VB_LABELS")
+VBValues = io.Custom("VB_VALUES")
+VBGenerator = io.Custom("VB_GENERATOR")
+
+# VBNet models trained with `vb train` live in models/vision_banana (diffusers pipelines may too).
+if "vision_banana" not in folder_paths.folder_names_and_paths:
+    folder_paths.add_model_folder_path("vision_banana", os.path.join(folder_paths.models_dir, "vision_banana"))
+
+
+def _folders(name: str) -> list[str]:
+    try:
+        return folder_paths.get_folder_paths(name)
+    except KeyError:
+        return []
+
+
+def _model_folders() -> list[str]:
+    return _folders("diffusers") + _folders("vision_banana")
+
+
+def _checked(check, *args, **kwargs):
+    """Run a check for ``validate_inputs``: True, or the error's one-line message."""
+    try:
+        check(*args, **kwargs)
+    except VBError as error:
+        return str(error)
+    return True
+
+
+def _known(*values) -> bool:
+    """Linked inputs arrive as None while validating: only check what is known."""
+    return all(value is not None for value in values)
+
+
+# -- VB Prompt ---------------------------------------------------------------------------------------
+
+class VBPrompt(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VBPrompt",
+            display_name="VB Prompt",
+            category=CATEGORY,
+            description="Builds the prompt that asks an image-editing model for a decodable visualization "
+                        "(depth, normals, segmentation), and the task spec the VB decoders read it with.",
+            inputs=[
+                io.Combo.Input("task", options=prompting.task_choices(), default="depth"),
+                io.String.Input("classes", multiline=True, default="",
+                                tooltip="semantic / instance: JSON {\"cat\": \"red\"} or lines 'cat: red', "
+                                        "'sky: #87ceeb', 'road: (128, 64, 128)'; a bare name gets a colour"),
+                io.String.Input("expression", default="", tooltip="referring: the phrase naming the object"),
+                io.Combo.Input("dialect", options=prompting.dialect_choices(), default="vision-banana",
+                               tooltip="vision-banana for tuned models; zero-shot for general edit models"),
+                io.Combo.Input("scheme", options=prompting.scheme_choices(), default=prompting.DEFAULT,
+                               tooltip="depth colour scheme"),
+                io.String.Input("options", multiline=True, default="",
+                                tooltip='more spec fields as JSON, e.g. {"tolerance": 40, "colour": "yellow"}'),
+            ],
+            outputs=[
+                io.String.Output(display_name="prompt"),
+                VBSpec.Output(display_name="spec"),
+                io.String.Output(display_name="spec_json"),
+            ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, task=None, classes=None, expression=None, dialect=None, scheme=None, options=None):
+        if not _known(task, classes, expression, dialect, scheme, options):
+            return True
+        return _checked(prompting.make_prompt, task, classes, expression, dialect, scheme, options)
+
+    @classmethod
+    def execute(cls, task, classes, expression, dialect, scheme, options) -> io.NodeOutput:
+        outputs, _ = operations.prompt(task, classes, expression, dialect, scheme, options)
+        return io.NodeOutput(*outputs, ui=ui.PreviewText(outputs[0]))
+
+
+# -- VB Encode ---------------------------------------------------------------------------------------
+
+class VBEncode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VBEncode",
+            display_name="VB Encode",
+            category=CATEGORY,
+            description="Paints depth, normals, labels or a mask as the visualization a generator should "
+                        "make (training targets, visual checks). Connect exactly one of them.",
+            inputs=[
+                VBDepth.Input("depth", optional=True),
+                VBNormals.Input("normals", optional=True),
+                VBLabels.Input("labels", optional=True),
+                io.Mask.Input("mask", optional=True, tooltip="referring: painted in the spec's colours"),
+                VBSpec.Input("spec", optional=True, tooltip="colours to use (default: those decoded with)"),
+            ],
+            outputs=[io.Image.Output(display_name="image")],
+        )
+
+    @classmethod
+    def execute(cls, depth=None, normals=None, labels=None, mask=None, spec=None) -> io.NodeOutput:
+        outputs, _ = operations.encode(depth, normals, labels, mask, spec)
+        return io.NodeOutput(*outputs)
+
+
+# -- generation --------------------------------------------------------------------------------------
+
+class VBLoadGenerator(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VBLoadGenerator",
+            display_name="VB Load Generator",
+            category=CATEGORY,
+            description="Loads an image-editing pipeline for VB Generate: a diffusers folder from "
+                        "models/diffusers, a pipeline already in the Hugging Face cache (hf:...), or the "
+                        "bundled model. Safetensors only; nothing is downloaded.",
+            inputs=[
+                io.Combo.Input("model", options=models.model_choices(_model_folders(), models.hf_cache_dir())),
+                io.Combo.Input("lora", options=models.lora_choices(_folders("loras")), default=models.NO_LORA),
+                io.Combo.Input("device", options=list(generating.DEVICES), default="auto",
+                               tooltip="auto: the device ComfyUI computes on (cpu under --cpu)"),
+                io.Combo.Input("dtype", options=list(generating.DTYPES), default="auto"),
+                io.Boolean.Input("cpu_offload", default=False),
+            ],
+            outputs=[VBGenerator.Output(display_name="generator")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, model=None, lora=None, device=None, dtype=None):
+        def check():
+            generating.check_load_options(device, dtype)
+            if model is not None:
+                models.resolve_model(model, _model_folders(), models.hf_cache_dir())
+            if lora is not None:
+                models.resolve_lora(lora, _folders("loras"))
+        return _checked(check)
+
+    @classmethod
+    def execute(cls, model, lora, device, dtype, cpu_offload) -> io.NodeOutput:
+        import comfy.model_management as mm
+
+        auto_device = str(mm.get_torch_device())
+        target = auto_device if device == "auto" else device
+        if not target.startswith("cpu") and not cpu_offload:
+            mm.unload_all_models()  # make room: ComfyUI's own models are managed apart from this one
+            mm.soft_empty_cache()
+        loaded = generating.load(model, lora, _model_folders(), _folders("loras"), models.hf_cache_dir(),
+                                 device, dtype, auto_device, cpu_offload)
+        log.info("vb-plugins: loaded %s", loaded.describe())
+        return io.NodeOutput(loaded)
+
+
+class VBGenerate(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VBGenerate",
+            display_name="VB Generate",
+            category=CATEGORY,
+            description="Runs the vb-plugins engine: every pass of the spec, ensemble samples per image, "
+                        "prompts encoded once. Outputs images at the generation size (decode them, then "
+                        "let the decoder resize to the input with its reference input) and the group size "
+                        "to give the decoders.",
+            inputs=[
+                VBGenerator.Input("generator"),
+                io.Image.Input("image"),
+                VBSpec.Input("spec"),
+                io.Int.Input("seed", default=0, min=0, max=2**53, control_after_generate=True),
+                io.Int.Input("steps", default=0, min=0, max=1000, tooltip="0: the model's default"),
+                io.Float.Input("guidance", default=0.0, min=0.0, max=100.0, step=0.1,
+                               tooltip="0: the model's default"),
+                io.Float.Input("megapixels", default=0.0, min=0.0, max=16.0, step=0.05,
+                               tooltip="generation size; 0: the model's native size"),
+                io.Int.Input("ensemble", default=1, min=1, max=64,
+                             tooltip="samples per image (seeds seed, seed+1, ...), combined by the decoders"),
+                io.Int.Input("batch_size", default=1, min=1, max=64),
+                io.Combo.Input("dialect", options=[generating.MODEL_DEFAULT_DIALECT, *prompting.dialect_choices()],
+                               default=generating.MODEL_DEFAULT_DIALECT),
+                io.String.Input("prompt", optional=True, force_input=True,
+                                tooltip="replaces the spec's prompt (single-pass specs only)"),
+            ],
+            outputs=[
+                io.Image.Output(display_name="images"),
+                io.Int.Output(display_name="group"),
+                io.String.Output(display_name="prompt"),
+            ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, seed=None, steps=None, guidance=None, megapixels=None, ensemble=None,
+                        batch_size=None, dialect=None):
+        return _checked(generating.check_generate_options, steps, guidance, megapixels, ensemble, batch_size,
+                        seed, dialect)
+
+    @classmethod
+    def execute(cls, generator, image, spec, seed, steps, guidance, megapixels, ensemble, batch_size, dialect,
+                prompt=None) -> io.NodeOutput:
+        import comfy.model_management as mm
+        import comfy.utils
+
+        bar = {}
+
+        def progress(done: int, total: int) -> None:
+            if "bar" not in bar:
+                bar["bar"] = comfy.utils.ProgressBar(total)
+            bar["bar"].update_absolute(done, total)  # also raises if ComfyUI was interrupted
+
+        try:
+            outputs, _ = operations.generate(
+                generator, image, spec, seed=seed, steps=steps, guidance=guidance, megapixels=megapixels,
+                ensemble=ensemble, batch_size=batch_size, dialect=dialect, prompt=prompt,
+                progress=progress, should_stop=mm.processing_interrupted)
+        except CancelledError:
+            mm.throw_exception_if_processing_interrupted()  # ComfyUI's own "interrupted" outcome
+            raise
+        return io.NodeOutput(*outputs)
+
+
+# -- decoders ----------------------------------------------------------------------------------------
+
+def _decode_inputs(spec_optional: bool = True) -> list:
+    return [
+        io.Image.Input("image", tooltip="generated visualizations (any model: VB Generate, or a native "
+                                        "Qwen-Image-Edit / FLUX.2 klein / Kontext graph)"),
+        VBSpec.Input("spec", optional=spec_optional, tooltip="from VB Prompt: task options and colours"),
+        io.Combo.Input("mode", options=list(decoding.decode_modes()), default="auto",
+                       tooltip="exact: lossless images; robust: JPEG / noisy generator output; auto: per image"),
+        io.Int.Input("group", default=1, min=1, max=4096,
+                     tooltip="consecutive images per input image (passes x samples): link VB Generate's group"),
+        io.Combo.Input("fit", options=list(decoding.FITS), default="stretch",
+                       tooltip="how the generated view maps onto the reference: stretch (the graph rescaled "
+                               "the input) or crop (it centre-cropped it)"),
+        io.Int.Input("width", default=0, min=0, max=16384, tooltip="output width; 0: reference or generated"),
+        io.Int.Input("height", default=0, min=0, max=16384, tooltip="output height; 0: reference or generated"),
+        io.Image.Input("reference", optional=True, tooltip="the original input: outputs take its size"),
+    ]
+
+
+def _check_decode(mode, group, fit, width, height):
+    decoding.check_decode_options(mode, group, fit, width, height)
+
+
+def _save_inputs(prefix: str) -> list:
+    return [
+        io.Combo.Input("save", options=list(files.SAVE_FORMATS), default="none",
+                       tooltip="write float values into ComfyUI's output folder"),
+        io.String.Input("filename_prefix", default=prefix),
+    ]
+
+
+def _check_save(save, filename_prefix):
+    if save is not None:
+        files.check_save_format(save)
+    if filename_prefix is not None and save not in (None, "none"):
+        files.check_prefix(filename_prefix)
+
+
+def _ui(cls, preview, saved=None) -> dict:
+    result = ui.PreviewImage(preview, cls=cls).as_dict()
+    if saved:
+        result["vb_saved"] = saved
+    return result
+
+
+class VBDecodeDepth(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VBDecodeDepth",
+            display_name="VB Decode Depth",
+            category=CATEGORY,
+            description="Reads metric depth (metres) from a depth visualization in the Vision Banana colours "
+                        "(or the spec's colour scheme). Outputs float depth, a preview, the valid pixels and "
+                        "the uncertainty (1 - confidence, raised to the ensemble spread relative to depth).",
+            is_output_node=True,
+            inputs=[
+                *_decode_inputs(),
+                io.Float.Input("min_confidence", default=0.1, min=0.0, max=1.0, step=0.01,
+                               tooltip="pixels decoded with less confidence are left out of the valid mask"),
+                io.Combo.Input("preview", options=list(decoding.PREVIEW_NORMALISATION), default="batch",
+                               tooltip="batch: inverse depth scaled once for the whole batch; fixed: a fixed "
+                                       "metric mapping, the same in every run"),
+                io.Combo.Input("colormap", options=list(decoding.COLORMAPS), default="inferno"),
+                *_save_inputs("vb/depth"),
+            ],
+            outputs=[
+                VBDepth.Output(display_name="depth"),
+                io.Image.Output(display_name="preview"),
+                io.Mask.Output(display_name="valid"),
+                io.Image.Output(display_name="uncertainty"),
+            ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, mode=None, group=None, fit=None, width=None, height=None, min_confidence=None,
+                        preview=None, colormap=None, save=None, filename_prefix=None):
+        def check():
+            _check_decode(mode, group, fit, width, height)
+            _check_confidence(min_confidence)
+            _check_choice(preview, decoding.PREVIEW_NORMALISATION, "preview")
+            _check_choice(colormap, decoding.COLORMAPS, "colormap")
+            _check_save(save, filename_prefix)
+        return _checked(check)
+
+    @classmethod
+    def execute(cls, image, mode, group, fit, width, height, min_confidence, preview, colormap, save,
+                filename_prefix, spec=None, reference=None) -> io.NodeOutput:
+        outputs, picture, saved = operations.decode_depth(
+            image, spec, mode, group, fit, width, height, reference, min_confidence, preview, colormap, save,
+            filename_prefix, output_dir=folder_paths.get_output_directory())
+        return io.NodeOutput(*outputs, ui=_ui(cls, picture, saved))
+
+
+class VBDecodeNormals(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VBDecodeNormals",
+            display_name="VB Decode Normals",
+            category=CATEGORY,
+            description="Reads unit surface normals (camera frame: x right, y up, z towards the camera, or "
+                        "the spec's convention) from a normal-map visualization.",
+            is_output_node=True,
+            inputs=[*_decode_inputs(), *_save_inputs("vb/normals")],
+            outputs=[
+                VBNormals.Output(display_name="normals"),
+                io.Image.Output(display_name="preview"),
+                io.Mask.Output(display_name="valid"),
+                io.Image.Output(display_name="uncertainty"),
+            ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, mode=None, group=None, fit=None, width=None, height=None, save=None,
+                        filename_prefix=None):
+        def check():
+            _check_decode(mode, group, fit, width, height)
+            _check_save(save, filename_prefix)
+        return _checked(check)
+
+    @classmethod
+    def execute(cls, image, mode, group, fit, width, height, save, filename_prefix, spec=None,
+                reference=None) -> io.NodeOutput:
+        outputs, picture, saved = operations.decode_normals(
+            image, spec, mode, group, fit, width, height, reference, save, filename_prefix,
+            output_dir=folder_paths.get_output_directory())
+        return io.NodeOutput(*outputs, ui=_ui(cls, picture, saved))
+
+
+class VBDecodeSemantic(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VBDecodeSemantic",
+            display_name="VB Decode Semantic",
+            category=CATEGORY,
+            description="Reads a semantic segmentation painted in the legend's colours: one MASK per class "
+                        "(image-major: image 0's classes, then image 1's), the mask of one selected class, "
+                        "labels for VB Encode, a preview in the legend colours and the uncertainty.",
+            is_output_node=True,
+            inputs=[*_decode_inputs(spec_optional=False),
+                    io.String.Input("select", default="", tooltip="class for the 'selected' mask; empty: all")],
+            outputs=[
+                io.Mask.Output(display_name="masks"),
+                io.Mask.Output(display_name="selected"),
+                VBLabels.Output(display_name="labels"),
+                io.Image.Output(display_name="preview"),
+                io.Image.Output(display_name="uncertainty"),
+                io.String.Output(display_name="class_names"),
+            ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, mode=None, group=None, fit=None, width=None, height=None):
+        return _checked(_check_decode, mode, group, fit, width, height)
+
+    @classmethod
+    def execute(cls, image, spec, mode, group, fit, width, height, select, reference=None) -> io.NodeOutput:
+        outputs, picture = operations.decode_semantic(image, spec, mode, group, fit, width, height, reference,
+                                                      select)
+        return io.NodeOutput(*outputs, ui=_ui(cls, picture))
+
+
+class VBDecodeInstances(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VBDecodeInstances",
+            display_name="VB Decode Instances",
+            category=CATEGORY,
+            description="Finds the instances a generator painted in colours of its own on the background "
+                        "colour: a MASK per instance (image-major), their count and a JSON record per "
+                        "instance (image, id, class, colour, area).",
+            is_output_node=True,
+            inputs=_decode_inputs(),
+            outputs=[
+                io.Mask.Output(display_name="masks"),
+                io.Int.Output(display_name="count"),
+                VBLabels.Output(display_name="labels"),
+                io.Image.Output(display_name="preview"),
+                io.Image.Output(display_name="uncertainty"),
+                io.String.Output(display_name="instances"),
+            ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, mode=None, group=None, fit=None, width=None, height=None):
+        return _checked(_check_decode, mode, group, fit, width, height)
+
+    @classmethod
+    def execute(cls, image, mode, group, fit, width, height, spec=None, reference=None) -> io.NodeOutput:
+        outputs, picture = operations.decode_instances(image, spec, mode, group, fit, width, height, reference)
+        return io.NodeOutput(*outputs, ui=_ui(cls, picture))
+
+
+class VBDecodeReferring(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VBDecodeReferring",
+            display_name="VB Decode Referring",
+            category=CATEGORY,
+            description="Reads the mask of the object a referring prompt named (target colour on the "
+                        "background colour of the spec; white on black by default).",
+            is_output_node=True,
+            inputs=_decode_inputs(),
+            outputs=[
+                io.Mask.Output(display_name="mask"),
+                io.Image.Output(display_name="preview"),
+                io.Image.Output(display_name="uncertainty"),
+            ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, mode=None, group=None, fit=None, width=None, height=None):
+        return _checked(_check_decode, mode, group, fit, width, height)
+
+    @classmethod
+    def execute(cls, image, mode, group, fit, width, height, spec=None, reference=None) -> io.NodeOutput:
+        outputs, picture = operations.decode_referring(image, spec, mode, group, fit, width, height, reference)
+        return io.NodeOutput(*outputs, ui=_ui(cls, picture))
+
+
+class VBDecode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="VBDecode",
+            display_name="VB Decode (any task)",
+            category=CATEGORY,
+            description="Decodes any registered task, including tasks from plugins, with the spec from VB "
+                        "Prompt: the task's own preview, the decoded values (VB_VALUES), the confidence as "
+                        "a MASK and the uncertainty.",
+            is_output_node=True,
+            inputs=_decode_inputs(spec_optional=False),
+            outputs=[
+                VBValues.Output(display_name="values"),
+                io.Image.Output(display_name="preview"),
+                io.Mask.Output(display_name="confidence"),
+                io.Image.Output(display_name="uncertainty"),
+            ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, mode=None, group=None, fit=None, width=None, height=None):
+        return _checked(_check_decode, mode, group, fit, width, height)
+
+    @classmethod
+    def execute(cls, image, spec, mode, group, fit, width, height, reference=None) -> io.NodeOutput:
+        outputs, picture = operations.decode_any(image, spec, mode, group, fit, width, height, reference)
+        return io.NodeOutput(*outputs, ui=_ui(cls, picture))
+
+
+def _check_confidence(value):
+    from vb_plugins.errors import InputError
+
+    if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
+                              or not 0.0 <= float(value) <= 1.0):
+        raise InputError(f"min_confidence={value!r}: must be a number from 0 to 1")
+
+
+def _check_choice(value, choices, name):
+    from vb_plugins.errors import InputError
+
+    if value is not None and value not in choices:
+        raise InputError(f"{name} {value!r}: expected one of {', '.join(choices)}")
+
+
+NODES = [VBPrompt, VBEncode, VBLoadGenerator, VBGenerate, VBDecodeDepth, VBDecodeNormals, VBDecodeSemantic,
+         VBDecodeInstances, VBDecodeReferring, VBDecode]
+
+
+class VBExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        log.info("vb-plugins: %d nodes registered through comfy_entrypoint", len(NODES))
+        return list(NODES)
+
+
+async def comfy_entrypoint() -> VBExtension:
+    return VBExtension()
