@@ -1,0 +1,325 @@
+"""Predictions -> files on disk + native FiftyOne label values.
+
+Every array goes to a file under the run's directory (one file set per sample, named by sample id);
+the database holds labels that point at them. For an output field ``F`` and sample id ``ID``:
+
+==============  ==================================================================================
+task kind       what lands on the sample
+==============  ==================================================================================
+depth           ``F``: ``fo.Heatmap(map_path=ID.depth.png, range=[lo, hi])``. The PNG is 16-bit,
+                **millimetres**: pixel ``p`` = round(depth_m * 1000) clipped to 1..65535, 0 = no depth
+                (non-finite or non-positive; depth beyond 65.535 m saturates at 65535). ``range`` is in
+                the PNG's units (millimetres, as the App requires): ``[0, hi]`` with ``hi`` the sample's
+                largest depth in mm (or ``depth_max`` metres * 1000). Metres = p / ``scale`` with the
+                label attribute ``scale`` = 1000.0 (PNG units per metre). The exact float32 metres are
+                in ``values_path`` (``ID.depth.npy``, H x W).
+normals         ``F``: path of ``ID.normals.png``, the LUB colour encoding (x right, y up, z towards the
+                camera; R = (1 - nx)/2, G = (1 + ny)/2, B = (1 + nz)/2), a media field the App can show
+                (``app_config.media_fields``); ``F_values_path``: ``ID.normals.npy``, float32 H x W x 3.
+labels          ``F``: ``fo.Segmentation(mask_path=ID.semantic.png)``, class i of the legend = value i + 1,
+  (semantic)    0 = unlabeled; the dataset's ``mask_targets[F]`` = {i + 1: name}; the App colours each class
+                with the colour it was prompted with.
+instances       ``F``: ``fo.Detections``, one ``fo.Detection`` per instance: ``label`` (its class, or
+                "object"), relative ``bounding_box``, ``mask_path`` (ID.instance-K.png, 0/1 cropped to the
+                box, FiftyOne's convention), ``confidence`` (mean decoding confidence over its pixels).
+mask            ``F``: ``fo.Segmentation(mask_path=ID.referring.png)`` with values 0/1 and
+  (referring)   ``mask_targets[F]`` = {1: expression}; the label's ``expression`` attribute repeats it.
+image (other)   ``F``: path of ``ID.TASK.png`` (the task's preview, a media field); ``F_values_path``: .npy.
+==============  ==================================================================================
+
+Alongside: ``F_confidence`` (``fo.Heatmap``, 16-bit PNG, ``scale`` = 1000 per unit, range [0, 1000]),
+``F_uncertainty`` with an ensemble (``fo.Heatmap``, 16-bit PNG; units in the label's ``units``:
+metres for depth with ``scale`` 1000, degrees for normals with ``scale`` 100, disagreement fraction
+for labels/masks/instances with ``scale`` 1000; ``range`` [0, sample maximum] in PNG units), and
+``F_generated``: path of the first generated visualization (a media field); every generated image
+(ensemble samples, passes) is on disk as ``ID.generated[-K].png`` and listed in the main label's
+``visualizations`` attribute (for string fields: ``F_generated_paths``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vb_plugins.errors import InputError
+
+DEPTH_SCALE = 1000.0  # PNG units per metre: millimetres
+UNIT_SCALE = 1000.0  # PNG units per unit for [0, 1] maps (confidence, disagreement)
+DEGREE_SCALE = 100.0  # PNG units per degree (normal uncertainty)
+UINT16_MAX = 65535
+
+
+def _write_png(path: Path, array: np.ndarray) -> None:
+    """Fast PNG write (OpenCV, light compression); RGB arrays are given in RGB order."""
+    import cv2
+
+    if array.ndim == 3:
+        array = cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(str(path), array, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+        raise InputError(f"{path}: cannot write PNG")
+
+
+def quantize(values: np.ndarray, scale: float) -> np.ndarray:
+    """float -> uint16 PNG units: round(values * scale) clipped to 0..65535; non-finite -> 0."""
+    values = np.asarray(values, dtype=np.float32)
+    out = np.where(np.isfinite(values), values * np.float32(scale), 0.0)
+    return np.clip(np.rint(out), 0, UINT16_MAX).astype(np.uint16)
+
+
+def depth_png(depth: np.ndarray) -> np.ndarray:
+    """Metres -> uint16 millimetres, 0 for no depth (non-finite or <= 0), valid depth at least 1 mm."""
+    depth = np.asarray(depth, dtype=np.float32)
+    valid = np.isfinite(depth) & (depth > 0)
+    millimetres = np.clip(np.rint(np.where(valid, depth, 0.0) * np.float32(DEPTH_SCALE)), 1, UINT16_MAX)
+    return np.where(valid, millimetres, 0).astype(np.uint16)
+
+
+def _upper(png: np.ndarray) -> int:
+    """A display maximum for a uint16 map: its largest value (at least 1)."""
+    return max(int(png.max()) if png.size else 0, 1)
+
+
+@dataclass(frozen=True)
+class OutputFields:
+    """The fields one run writes, in write order: side fields first, the main field last (its value
+    on a sample means the sample is complete)."""
+
+    main: str
+    kind: str  # how the main field is stored: "label" or "path"
+    side: tuple[str, ...]
+    media: tuple[str, ...]  # string fields holding image paths (app_config.media_fields)
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return self.side + (self.main,)
+
+
+class LabelWriter:
+    """Writes one prediction's files under ``directory`` and returns ``{field: value}`` for the sample.
+
+    ``field`` is the main output field; the side fields are ``field + "_confidence"``,
+    ``"_uncertainty"`` (``with_uncertainty``), ``"_generated"`` and, for path-valued tasks,
+    ``"_values_path"``. See the module docstring for the exact storage conventions.
+    """
+
+    def __init__(self, task, spec, field: str, directory: str | Path, *, with_uncertainty: bool = False,
+                 save_visualizations: bool = True, save_confidence: bool = True,
+                 depth_max: float | None = None):
+        self.task = task
+        self.spec = spec
+        self.field = field
+        self.directory = Path(directory)
+        self.kind = task.value_kind
+        self.with_uncertainty = with_uncertainty
+        self.save_visualizations = save_visualizations
+        self.save_confidence = save_confidence
+        if depth_max is not None and not (np.isfinite(depth_max) and 0 < depth_max <= UINT16_MAX / DEPTH_SCALE):
+            raise InputError(f"depth_max={depth_max}: must be a positive number of metres up to 65.5")
+        self.depth_max = depth_max
+
+    # -- fields and dataset settings ----------------------------------------------------------------
+    @property
+    def fields(self) -> OutputFields:
+        f = self.field
+        path_valued = self.kind in ("normals", "image")
+        side = []
+        if path_valued:
+            side.append(f"{f}_values_path")
+        if self.save_confidence:
+            side.append(f"{f}_confidence")
+        if self.with_uncertainty:
+            side.append(f"{f}_uncertainty")
+        media = []
+        if self.save_visualizations:
+            side.append(f"{f}_generated")
+            media.append(f"{f}_generated")
+            if path_valued:
+                side.append(f"{f}_generated_paths")
+        if path_valued:
+            media.append(f)
+        return OutputFields(f, "path" if path_valued else "label", tuple(side), tuple(media))
+
+    def mask_targets(self) -> dict[int, str] | None:
+        """The dataset's ``mask_targets`` for the main field (semantic and referring)."""
+        if self.kind == "labels":
+            return {i + 1: name for i, name in enumerate(self.spec.class_names)}
+        if self.kind == "mask":
+            return {1: self.spec.expression or "target"}
+        return None
+
+    def mask_colours(self) -> list[dict] | None:
+        """App colours per mask value: the colours each class was prompted with."""
+        if self.kind == "labels":
+            return [{"intTarget": i + 1, "color": "#%02x%02x%02x" % tuple(colour)}
+                    for i, (_, colour) in enumerate(self.spec.classes)]
+        return None
+
+    # -- writing ------------------------------------------------------------------------------------
+    def path(self, sample_id: str, suffix: str) -> Path:
+        return self.directory / f"{sample_id}.{suffix}"
+
+    def write(self, prediction, sample_id: str) -> dict:
+        """Write files for ``prediction`` and return the field values for sample ``sample_id``."""
+        import fiftyone as fo
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        values: dict = {}
+        f = self.field
+        generated = []
+        if self.save_visualizations:
+            for k, image in enumerate(prediction.visualizations):
+                path = self.path(sample_id, "generated.png" if k == 0 else f"generated-{k}.png")
+                _write_png(path, np.asarray(image, dtype=np.uint8))
+                generated.append(str(path))
+            values[f"{f}_generated"] = generated[0]
+        if self.save_confidence:
+            path = self.path(sample_id, "confidence.png")
+            _write_png(path, quantize(prediction.confidence, UNIT_SCALE))
+            values[f"{f}_confidence"] = fo.Heatmap(map_path=str(path), range=[0, int(UNIT_SCALE)], scale=UNIT_SCALE,
+                                                   units="fraction")
+        if self.with_uncertainty and prediction.uncertainty is not None:
+            scale, units = {"depth": (DEPTH_SCALE, "m"), "normals": (DEGREE_SCALE, "deg")}.get(
+                self.kind, (UNIT_SCALE, "fraction"))
+            png = quantize(prediction.uncertainty, scale)
+            path = self.path(sample_id, "uncertainty.png")
+            _write_png(path, png)
+            values[f"{f}_uncertainty"] = fo.Heatmap(map_path=str(path), range=[0, _upper(png)], scale=scale,
+                                                    units=units)
+        main = getattr(self, f"_main_{self.kind}", self._main_image)(prediction, sample_id, values)
+        if self.fields.kind == "label" and generated:
+            main["visualizations"] = generated
+        elif generated:
+            values[f"{f}_generated_paths"] = generated
+        values[f] = main
+        return values
+
+    def _main_depth(self, prediction, sample_id, values):
+        import fiftyone as fo
+
+        depth = np.asarray(prediction.values, dtype=np.float32)
+        npy = self.path(sample_id, "depth.npy")
+        np.save(npy, depth, allow_pickle=False)
+        png = depth_png(depth)
+        path = self.path(sample_id, "depth.png")
+        _write_png(path, png)
+        upper = int(round(self.depth_max * DEPTH_SCALE)) if self.depth_max else _upper(png)
+        return fo.Heatmap(map_path=str(path), range=[0, upper], scale=DEPTH_SCALE, units="mm",
+                          values_path=str(npy))
+
+    def _main_normals(self, prediction, sample_id, values):
+        normals = np.asarray(prediction.values, dtype=np.float32)
+        npy = self.path(sample_id, "normals.npy")
+        np.save(npy, normals, allow_pickle=False)
+        path = self.path(sample_id, "normals.png")
+        _write_png(path, prediction.preview())  # LUB encoding; invalid pixels black
+        values[f"{self.field}_values_path"] = str(npy)
+        return str(path)
+
+    def _main_labels(self, prediction, sample_id, values):
+        import fiftyone as fo
+
+        from vb_plugins.codecs.semantic import label_dtype
+
+        labels = np.asarray(prediction.values).astype(label_dtype(len(self.spec.classes)))
+        path = self.path(sample_id, "semantic.png")
+        _write_png(path, labels)
+        return fo.Segmentation(mask_path=str(path))
+
+    def _main_mask(self, prediction, sample_id, values):
+        import fiftyone as fo
+
+        path = self.path(sample_id, "referring.png")
+        _write_png(path, np.asarray(prediction.values, dtype=bool).astype(np.uint8))
+        return fo.Segmentation(mask_path=str(path), expression=self.spec.expression)
+
+    def _main_instances(self, prediction, sample_id, values):
+        import fiftyone as fo
+
+        ids = np.asarray(prediction.values)
+        height, width = ids.shape
+        confidence = np.asarray(prediction.confidence, dtype=np.float32)
+        classes = list(prediction.extras.get("classes", []))
+        detections = []
+        for k in range(1, int(ids.max()) + 1 if ids.size else 1):
+            mask = ids == k
+            rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+            if not len(rows):
+                continue
+            top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+            path = self.path(sample_id, f"instance-{k}.png")
+            _write_png(path, mask[top:bottom, left:right].astype(np.uint8))
+            label = classes[k - 1] if k - 1 < len(classes) and classes[k - 1] else "object"
+            detections.append(fo.Detection(
+                label=label, mask_path=str(path), index=k,
+                bounding_box=[left / width, top / height, (right - left) / width, (bottom - top) / height],
+                confidence=float(confidence[mask].mean())))
+        return fo.Detections(detections=detections)
+
+    def _main_image(self, prediction, sample_id, values):
+        values_array = np.asarray(prediction.values)
+        npy = self.path(sample_id, f"{self.task.name}.npy")
+        np.save(npy, values_array, allow_pickle=False)
+        path = self.path(sample_id, f"{self.task.name}.png")
+        _write_png(path, prediction.preview())
+        values[f"{self.field}_values_path"] = str(npy)
+        return str(path)
+
+
+def read_label_values(label, kind: str, scale: float | None = None) -> np.ndarray:
+    """Arrays back from a stored label (ours or any FiftyOne label of the matching type).
+
+    ``kind``: ``depth`` (H x W metres: our ``values_path`` if present; else the heatmap's ``map`` /
+    ``map_path`` divided by ``scale``, or by the label's ``scale`` attribute; an inline float ``map``
+    is taken as metres), ``normals`` (a path to .npy / a LUB-encoded PNG), ``labels`` / ``mask``
+    (a Segmentation's mask), ``instances`` (bool N x H x W from a Detections' masks, needs the image
+    size in ``scale`` as (height, width)).
+    """
+    from vb_plugins.io import load_npy, read_image
+
+    if kind == "depth":
+        path = getattr(label, "values_path", None) if _has(label, "values_path") else None
+        if path:
+            return load_npy(path).astype(np.float32)
+        array = label.get_map() if hasattr(label, "get_map") else None
+        if array is None:
+            raise InputError(f"heatmap {label.id}: has neither a map nor a map_path")
+        own = label["scale"] if _has(label, "scale") else None
+        factor = scale or own
+        if factor is None:
+            if array.dtype.kind == "f":
+                return array.astype(np.float32)
+            raise InputError(f"heatmap {label.id}: integer depth map with unknown units; give its scale "
+                             "(PNG units per metre, e.g. 1000 for millimetres)")
+        return array.astype(np.float32) / float(factor)
+    if kind == "normals":
+        path = str(label)
+        if path.endswith(".npy"):
+            return load_npy(path).astype(np.float32)
+        from vb_plugins.registry import get_task
+
+        return get_task("normals").codec.decode(read_image(path)[..., :3]).values
+    if kind in ("labels", "mask"):
+        return np.asarray(label.get_mask())
+    if kind == "instances":
+        height, width = scale
+        masks = []
+        for detection in label.detections:
+            full = np.zeros((height, width), bool)
+            if detection.has_mask:
+                x, y, w, h = detection.bounding_box
+                left, top = int(round(x * width)), int(round(y * height))
+                crop = np.asarray(detection.get_mask()).astype(bool)
+                bottom, right = min(top + crop.shape[0], height), min(left + crop.shape[1], width)
+                full[top:bottom, left:right] = crop[: bottom - top, : right - left]
+            masks.append(full)
+        return np.stack(masks) if masks else np.zeros((0, height, width), bool)
+    raise InputError(f"cannot read values of kind {kind!r} from a label")
+
+
+def _has(label, name: str) -> bool:
+    try:
+        return label.has_field(name) and label[name] is not None
+    except Exception:  # labels of other types
+        return False

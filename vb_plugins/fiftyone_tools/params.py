@@ -1,0 +1,182 @@
+"""Operator parameters -> validated arguments of :func:`predict_collection`, with per-parameter errors.
+
+The plugin's form and its ``execute`` share this, so a bad colour or class list is reported on the
+form field before anything runs, and the same check guards calls from code. No fiftyone import.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from vb_plugins.errors import InputError
+
+TARGETS = ("DATASET", "CURRENT_VIEW", "SELECTED_SAMPLES", "BASE_VIEW", "DATASET_VIEW")
+
+
+def colour_key(name: str) -> str:
+    """Form key of a class's colour field: the class name made safe for a form path."""
+    return "c_" + re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower()
+
+
+def hex_colour(rgb) -> str:
+    return "#%02x%02x%02x" % tuple(int(v) for v in rgb)
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value in ([], {})
+
+
+def class_legend(task, classes, colours: dict | None = None) -> list[tuple[str, tuple[int, int, int]]]:
+    """The legend a run will prompt with: ``classes`` (JSON mapping, JSON list, "a, b" or a mapping /
+    list object) with colours from ``colours`` (form key or class name -> colour) taking precedence;
+    classes still without a colour get well-separated ones. Two classes may not share a colour."""
+    from vb_plugins.codecs.colors import parse_class_colours, parse_colour
+
+    legend = parse_class_colours(classes, "classes")
+    overrides = {}
+    for key, value in (colours or {}).items():
+        if not _blank(value):
+            overrides[key] = value
+    given = []
+    for name, colour in legend:
+        override = overrides.get(colour_key(name), overrides.get(name))
+        if override is not None:
+            colour = parse_colour(override, f"colour of {name!r}")
+        given.append((name, colour))
+    resolved = task.resolve_classes([[name, colour] for name, colour in given])
+    seen: dict[tuple, str] = {}
+    for name, colour in resolved:
+        if tuple(colour) in seen:
+            raise InputError(f"classes {seen[tuple(colour)]!r} and {name!r} share the colour {hex_colour(colour)}; "
+                             "each class needs its own colour")
+        seen[tuple(colour)] = name
+    return list(resolved)
+
+
+def _number(params, key, default, kind, errors, minimum=None):
+    value = params.get(key, default)
+    if _blank(value):
+        return default
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = kind(value)
+        if kind is int and number != float(value):
+            raise ValueError
+    except (TypeError, ValueError):
+        errors[key] = f"{key}={value!r}: expected {'a whole number' if kind is int else 'a number'}"
+        return default
+    if minimum is not None and number < minimum:
+        errors[key] = f"{key}={value!r}: must be at least {minimum}"
+        return default
+    return number
+
+
+def _options(value, errors) -> dict:
+    if _blank(value):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            errors["options"] = f"options: invalid JSON ({error.msg} at position {error.pos})"
+            return {}
+    if not isinstance(value, dict):
+        errors["options"] = "options: expected a JSON object of task options, e.g. {\"tolerance\": 40}"
+        return {}
+    return dict(value)
+
+
+def parse_predict_params(params: dict) -> tuple[dict, dict[str, str]]:
+    """``(kwargs for predict_collection, {param: error message})``. Errors name the parameter; with
+    errors the kwargs are incomplete and must not be used. Task options the chosen task does not use
+    (e.g. ``classes`` for depth, left over from the form) are dropped and listed in ``kwargs["ignored"]``.
+    """
+    from vb_plugins.registry import get_task, list_tasks
+
+    errors: dict[str, str] = {}
+    kwargs: dict = {}
+    task_name = params.get("task") or "depth"
+    try:
+        task = get_task(task_name)
+    except InputError:
+        errors["task"] = f"task {task_name!r}: not one of {', '.join(list_tasks())}"
+        return kwargs, errors
+    kwargs["task"] = task.name
+    field = params.get("output_field") or f"vb_{task.name}"
+    from vb_plugins.fiftyone_tools.runner import check_field_name
+
+    try:
+        kwargs["output_field"] = check_field_name(field)
+    except InputError as error:
+        errors["output_field"] = str(error)
+    model = params.get("model")
+    kwargs["model"] = None if _blank(model) else str(model).strip()
+    target = params.get("target")
+    if not _blank(target) and target not in TARGETS:
+        errors["target"] = f"target {target!r}: expected DATASET, CURRENT_VIEW or SELECTED_SAMPLES"
+    for key in ("overwrite", "save_visualizations", "save_confidence", "delegate"):
+        value = params.get(key)
+        if value is not None and not isinstance(value, bool):
+            errors[key] = f"{key}={value!r}: expected true or false"
+    kwargs["overwrite"] = bool(params.get("overwrite") or False)
+    kwargs["save_visualizations"] = params.get("save_visualizations", True) is not False
+    kwargs["save_confidence"] = params.get("save_confidence", True) is not False
+    kwargs["batch_size"] = _number(params, "batch_size", 4, int, errors, 1)
+    kwargs["ensemble"] = _number(params, "ensemble", 1, int, errors, 1)
+    kwargs["seed"] = _number(params, "seed", 0, int, errors)
+    kwargs["steps"] = _number(params, "steps", None, int, errors, 1)
+    kwargs["megapixels"] = _number(params, "megapixels", None, float, errors)
+    kwargs["write_batch"] = _number(params, "write_batch", None, int, errors, 1)
+    depth_max = _number(params, "depth_max", None, float, errors)
+    kwargs["depth_max"] = depth_max or None
+    for key in ("dialect", "output_dir", "device"):
+        kwargs[key] = None if _blank(params.get(key)) else str(params[key]).strip()
+
+    options = _options(params.get("options"), errors)
+    ignored = []
+    for key in ("colour", "background", "scheme"):  # form fields shown only for the tasks using them
+        if not _blank(params.get(key)):
+            if key in task.uses:
+                options.setdefault(key, params[key])
+            else:
+                ignored.append(key)
+    if "classes" in task.uses:
+        if not _blank(params.get("classes")):
+            try:
+                kwargs["classes"] = [[name, hex_colour(c)] for name, c in
+                                     class_legend(task, params["classes"], params.get("colours"))]
+            except InputError as error:
+                message = str(error)
+                key = "colours" if "colour of" in message and not _blank(params.get("colours")) else "classes"
+                errors[key] = message
+    elif not _blank(params.get("classes")):
+        ignored.append("classes")
+    if "expression" in task.uses:
+        if not _blank(params.get("expression")):
+            kwargs["expression"] = str(params["expression"]).strip()
+    elif not _blank(params.get("expression")):
+        ignored.append("expression")
+    kwargs["task_options"] = options
+    kwargs["ignored"] = ignored
+    if not errors:  # the task's own checks (required classes / expression, option values)
+        try:
+            spec_options = dict(options)
+            if "classes" in kwargs:
+                spec_options["classes"] = kwargs["classes"]
+            if "expression" in kwargs:
+                spec_options["expression"] = kwargs["expression"]
+            task.make_spec(**spec_options)
+        except InputError as error:
+            message = str(error)
+            key = "classes" if "classes" in message else "expression" if "expression" in message else "options"
+            errors[key] = message
+    if not errors and kwargs.get("dialect"):
+        from vb_plugins.registry import get_dialect
+
+        try:
+            get_dialect(kwargs["dialect"])
+        except InputError as error:
+            errors["dialect"] = str(error)
+    return kwargs, errors

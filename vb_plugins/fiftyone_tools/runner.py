@@ -1,0 +1,318 @@
+"""Run a task over a FiftyOne collection and store the results as native labels.
+
+This is what the plugin's ``predict`` operator calls, and what code users call directly:
+
+    >>> from vb_plugins.fiftyone_tools import predict_collection
+    >>> run = predict_collection(dataset.take(100), "semantic", "seg", classes="road, car, sky")
+    >>> run.predicted, run.skipped
+
+- **Batched through the engine**: one :class:`vb_plugins.predict.Predictor` serves the whole run, so each
+  prompt is encoded once; images go to the generator ``batch_size`` at a time.
+- **Writes in batches**: labels are written with ``set_values`` once per ``write_batch`` samples, side
+  fields first and the main field last, so a sample whose main field is set is complete.
+- **Resumable**: a sample whose output field is already set is skipped (unless ``overwrite``), so a
+  re-run of an interrupted run does only what is left. The run's settings are recorded in
+  ``dataset.info["vb_plugins"][field]``; an existing field written differently (or not by vb-plugins)
+  is never touched without ``overwrite``.
+- **Bad samples** (missing or unreadable files) are skipped and reported, not fatal.
+- **Cancellable**: ``should_stop()`` is polled between batches; finished work is kept.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from vb_plugins.errors import CancelledError, InputError
+
+INFO_KEY = "vb_plugins"
+FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+RESERVED = {"id", "filepath", "tags", "metadata", "media_type", "group", "created_at", "last_modified_at"}
+
+ProgressCallback = Callable[[int, int, str], None]  # (samples done, samples to do, message)
+
+
+@dataclass
+class PredictRun:
+    """What a run did. ``skipped`` lists ``{"id", "filepath", "reason"}`` for samples that could not be
+    read; ``already_done`` counts samples skipped because their field was already set."""
+
+    task: str
+    field: str
+    output_dir: str
+    target: int = 0
+    already_done: int = 0
+    predicted: int = 0
+    skipped: list[dict] = field(default_factory=list)
+    cancelled: bool = False
+    seconds: float = 0.0
+    seconds_generating: float = 0.0
+    prompt_encodings: int = 0
+    fields: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def message(self) -> str:
+        parts = [f"{self.predicted} sample(s) labelled in {self.field!r}"]
+        if self.already_done:
+            parts.append(f"{self.already_done} already done")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped (unreadable: {self.skipped[0]['reason']}"
+                         + (", ..." if len(self.skipped) > 1 else "") + ")")
+        if self.cancelled:
+            parts.append("cancelled")
+        return "; ".join(parts)
+
+
+def default_output_dir(dataset, field: str) -> Path:
+    """``<fiftyone default_dataset_dir>/vb-plugins/<dataset name>/<field>``."""
+    import fiftyone as fo
+
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", dataset.name).strip("-") or "dataset"
+    return Path(fo.config.default_dataset_dir).expanduser() / "vb-plugins" / slug / field
+
+
+def check_field_name(name: str) -> str:
+    if not isinstance(name, str) or not FIELD_NAME.match(name or ""):
+        raise InputError(f"output field {name!r}: use letters, digits and underscores, starting with a letter")
+    if name in RESERVED:
+        raise InputError(f"output field {name!r}: reserved by FiftyOne")
+    return name
+
+
+def run_signature(predictor, model) -> dict:
+    """What decides a run's results; a field is resumed only by a run with the same signature."""
+    return {"task": predictor.task.name, "spec": predictor.spec.to_dict(),
+            "model": (model or "") if isinstance(model, str) or model is None else getattr(model, "name", repr(model)),
+            "ensemble": predictor.ensemble, "seed": predictor.seed, "steps": predictor.settings.steps,
+            "guidance": predictor.settings.guidance, "megapixels": predictor.settings.megapixels,
+            "dialect": predictor.dialect}
+
+
+def _existing_record(dataset, name: str) -> dict | None:
+    return (dataset.info or {}).get(INFO_KEY, {}).get(name)
+
+
+def field_conflict(dataset, fields, kind: str, signature: dict, overwrite: bool) -> str | None:
+    """Why this run may not write its fields (None if it may): an existing field not written by
+    vb-plugins, or written with other settings, is protected unless ``overwrite``; a field holding
+    another type of value is never reused."""
+    schema = dataset.get_field_schema()
+    present = sorted((name for name in fields.all if name in schema), key=lambda n: n != fields.main)
+    if not present:
+        return None
+    record = _existing_record(dataset, fields.main)
+    ours = record is not None and record.get("signature") == signature
+    if not overwrite and not ours:
+        if record is None:
+            why = "was not written by vb-plugins"
+        else:
+            changed = sorted(k for k in signature if record.get("signature", {}).get(k) != signature[k])
+            why = f"was written with other settings ({', '.join(changed)})"
+        return (f"field {present[0]!r} already exists and {why}; choose another output field or set "
+                "overwrite to replace its values")
+    expected = _expected_types(fields, kind)
+    for name in present:
+        want, have = expected.get(name), schema[name]
+        if want is None:
+            continue
+        document_type = getattr(have, "document_type", None)
+        found = document_type.__name__ if document_type is not None else type(have).__name__
+        if found != ("StringField" if want == "str" else want):
+            return (f"field {name!r} holds {found} values, not {want}; choose another output field or "
+                    "delete it first")
+    return None
+
+
+def existing_state(dataset, fields, signature: dict) -> str | None:
+    """"resume" when the field exists from a run with the same settings, else None."""
+    record = _existing_record(dataset, fields.main)
+    if fields.main in dataset.get_field_schema() and record is not None and record.get("signature") == signature:
+        return "resume"
+    return None
+
+
+def check_existing(dataset, fields, kind: str, signature: dict, overwrite: bool) -> None:
+    conflict = field_conflict(dataset, fields, kind, signature, overwrite)
+    if conflict:
+        raise InputError(conflict)
+
+
+def _expected_types(fields, kind: str) -> dict[str, str]:
+    types = {fields.main: _main_type(kind)}
+    for name in fields.all:
+        if name.endswith(("_confidence", "_uncertainty")):
+            types[name] = "Heatmap"
+        elif name.endswith(("_generated", "_values_path")):
+            types[name] = "str"
+    return types
+
+
+def _main_type(kind: str) -> str:
+    return {"depth": "Heatmap", "labels": "Segmentation", "mask": "Segmentation", "instances": "Detections",
+            "normals": "str", "image": "str"}[kind]
+
+
+def update_app_config(dataset, writer) -> None:
+    """Mask targets for the field, media fields for path-valued outputs, and App colours (prompted
+    class colours for segmentation, viridis for depth) unless the dataset already set some."""
+    import fiftyone as fo
+
+    fields = writer.fields
+    targets = writer.mask_targets()
+    if targets is not None:
+        mask_targets = dict(dataset.mask_targets or {})
+        mask_targets[fields.main] = targets
+        dataset.mask_targets = mask_targets
+    config = dataset.app_config
+    for name in fields.media:
+        if name not in config.media_fields:
+            config.media_fields.append(name)
+    scheme = config.color_scheme or fo.ColorScheme()
+    colorscales = list(scheme.colorscales or [])
+    entries = list(scheme.fields or [])
+    known = {entry.get("path") for entry in colorscales} | {entry.get("path") for entry in entries}
+    if writer.kind == "depth" and fields.main not in known:
+        colorscales.append({"path": fields.main, "name": "viridis"})
+    for name in fields.side:
+        if name.endswith(("_confidence", "_uncertainty")) and name not in known:
+            colorscales.append({"path": name, "name": "magma"})
+    colours = writer.mask_colours()
+    if colours and fields.main not in known:
+        entries.append({"path": fields.main, "maskTargetsColors": colours})
+    scheme.colorscales = colorscales or None
+    scheme.fields = entries or None
+    config.color_scheme = scheme
+    dataset.save()
+
+
+def _read_image(filepath: str):
+    from vb_plugins.io import read_rgb
+
+    return read_rgb(filepath, exif_transpose=True)
+
+
+def plan_run(dataset, task: str, output_field: str, model=None, *, classes=None, expression=None,
+             task_options: dict | None = None, batch_size: int = 4, ensemble: int = 1, seed: int = 0,
+             steps: int | None = None, dialect: str | None = None, megapixels: float | None = None,
+             device: str | None = None, output_dir=None, save_visualizations: bool = True,
+             save_confidence: bool = True, depth_max: float | None = None, predictor=None):
+    """The predictor (generator not loaded yet) and label writer of a run; validates every option."""
+    from vb_plugins.fiftyone_tools.labels import LabelWriter
+    from vb_plugins.predict import Predictor
+
+    check_field_name(output_field)
+    if predictor is None:
+        options = dict(task_options or {})
+        if classes not in (None, "", [], {}):
+            options["classes"] = classes
+        if expression not in (None, ""):
+            options["expression"] = expression
+        predictor = Predictor(task, model, dialect=dialect, steps=steps, megapixels=megapixels, ensemble=ensemble,
+                              batch_size=batch_size, seed=seed, device=device, **options)
+    directory = Path(output_dir).expanduser() if output_dir else default_output_dir(dataset, output_field)
+    writer = LabelWriter(predictor.task, predictor.spec, output_field, directory,
+                         with_uncertainty=predictor.ensemble > 1, save_visualizations=save_visualizations,
+                         save_confidence=save_confidence, depth_max=depth_max)
+    return predictor, writer
+
+
+def predict_collection(samples, task: str, output_field: str, model=None, *, classes=None, expression=None,
+                       task_options: dict | None = None, overwrite: bool = False, batch_size: int = 4,
+                       ensemble: int = 1, seed: int = 0, steps: int | None = None, dialect: str | None = None,
+                       megapixels: float | None = None, device: str | None = None, output_dir=None,
+                       save_visualizations: bool = True, save_confidence: bool = True,
+                       depth_max: float | None = None, write_batch: int | None = None,
+                       progress: ProgressCallback | None = None, should_stop: Callable[[], bool] | None = None,
+                       predictor=None) -> PredictRun:
+    """Predict ``task`` on every sample of ``samples`` (a Dataset or DatasetView) into ``output_field``.
+
+    ``model``: model string (``None``/"" = bundled model, a pipeline directory, a Hub id, ``backend:model``)
+    or a :class:`vb_plugins.generation.Generator`. ``classes`` / ``expression`` / ``task_options`` build the
+    task spec. ``output_dir``: where files go (default :func:`default_output_dir`). ``write_batch``:
+    samples per database write (default ``max(16, 4 * batch_size)``). ``progress(done, total, message)``
+    is called after each write; ``should_stop()`` stops the run after the current batch (the result has
+    ``cancelled=True``). Raises :class:`InputError` for bad options or a protected existing field.
+    """
+    began = time.perf_counter()
+    dataset = samples._dataset
+    predictor, writer = plan_run(dataset, task, output_field, model, classes=classes, expression=expression,
+                                 task_options=task_options, batch_size=batch_size, ensemble=ensemble, seed=seed,
+                                 steps=steps, dialect=dialect, megapixels=megapixels, device=device,
+                                 output_dir=output_dir, save_visualizations=save_visualizations,
+                                 save_confidence=save_confidence, depth_max=depth_max, predictor=predictor)
+    directory, fields = writer.directory, writer.fields
+    signature = run_signature(predictor, model)
+    check_existing(dataset, fields, writer.kind, signature, overwrite)
+    schema = dataset.get_field_schema()
+
+    todo_view = samples if overwrite or output_field not in schema else samples.exists(output_field, False)
+    ids, filepaths = todo_view.values(["id", "filepath"]) if len(todo_view) else ([], [])
+    run = PredictRun(predictor.task.name, output_field, str(directory), target=len(samples),
+                     already_done=len(samples) - len(ids), fields=list(fields.all))
+    if not ids:
+        run.seconds = time.perf_counter() - began
+        return run
+
+    predictor.generator  # load (and fail on a bad model) before anything is written
+    directory.mkdir(parents=True, exist_ok=True)
+    info = dict(dataset.info or {})
+    runs = dict(info.get(INFO_KEY, {}))
+    runs[output_field] = {"signature": signature, "settings": predictor.describe(), "output_dir": str(directory),
+                          "fields": list(fields.all), "prompts": predictor.prompts}
+    info[INFO_KEY] = runs
+    dataset.info = info
+    update_app_config(dataset, writer)  # saves the dataset
+
+    write_batch = write_batch or max(16, 4 * predictor.batch_size)
+    pending: dict[str, dict] = {name: {} for name in fields.all}
+    total = len(ids)
+
+    def flush():
+        for name in fields.all:  # side fields first: a set main field means the sample is complete
+            values = pending[name]
+            if values:
+                dataset.set_values(name, values, key_field="id", validate=False, progress=False)
+                values.clear()
+
+    last_report = [0.0]
+
+    def report(force: bool = False):
+        now = time.perf_counter()
+        if progress and (force or now - last_report[0] >= 0.5):
+            last_report[0] = now
+            done = run.predicted + len(run.skipped)
+            progress(done, total, f"{done}/{total} samples ({run.predicted} labelled, {len(run.skipped)} skipped)")
+
+    try:
+        for start in range(0, total, write_batch):
+            if should_stop and should_stop():
+                raise CancelledError(f"cancelled after {run.predicted} samples")
+            chunk_ids, images = [], []
+            for sample_id, filepath in zip(ids[start:start + write_batch], filepaths[start:start + write_batch]):
+                try:
+                    images.append(_read_image(filepath))
+                    chunk_ids.append(sample_id)
+                except InputError as error:
+                    run.skipped.append({"id": sample_id, "filepath": filepath, "reason": str(error)})
+            for prediction in predictor.predict_iter(images, keys=chunk_ids, should_stop=should_stop):
+                for name, value in writer.write(prediction, prediction.key).items():
+                    pending[name][prediction.key] = value
+                run.predicted += 1
+                report()
+            flush()
+            report(force=True)
+    except CancelledError:
+        run.cancelled = True
+    finally:
+        flush()
+        engine = predictor.engine
+        if engine is not None:
+            run.seconds_generating = engine.seconds_generating
+            run.prompt_encodings = engine.prompt_encodings
+        run.seconds = time.perf_counter() - began
+    return run
