@@ -42,6 +42,42 @@ def load_examples(directory: Path = EXAMPLES_DIR) -> list[Example]:
     return examples
 
 
+EXAMPLE_SEEDS = {"room": 1_000_000, "outdoor": 1_000_000}  # first seeds of the held-out range
+EXAMPLE_SIZE = 128
+
+
+def example_scenes(count_per_kind: int = 3, size: int = EXAMPLE_SIZE):
+    """The bundled examples' scenes: the first rooms and outdoor layouts drawn from held-out seeds."""
+    from vb_plugins.training.synthetic import render_scene
+
+    scenes = []
+    for kind, first in EXAMPLE_SEEDS.items():
+        scenes += [render_scene(first + i, size, size, kind=kind) for i in range(count_per_kind)]
+    return scenes
+
+
+def write_examples(directory: Path = EXAMPLES_DIR, count_per_kind: int = 3, size: int = EXAMPLE_SIZE) -> list[Path]:
+    """(Re)write the bundled examples: ``NAME.png``, ``NAME.depth.npy`` (metres, inf = sky),
+    ``NAME.normals.npy`` (camera frame, zeros where nothing was hit) and ``NAME.json`` (intrinsics, seed).
+    ``python -m vb_plugins.demo --write-examples`` regenerates them from the renderer."""
+    from vb_plugins.io import write_npy, write_png, write_text
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for scene in example_scenes(count_per_kind, size):
+        name = f"{scene.kind}-{scene.seed}"
+        write_png(directory / f"{name}.png", scene.image)
+        write_npy(directory / f"{name}.depth.npy", np.where(scene.valid, scene.depth, np.inf).astype(np.float32))
+        write_npy(directory / f"{name}.normals.npy", np.where(scene.valid[..., None], scene.normals, 0).astype(np.float32))
+        info = {"seed": scene.seed, "kind": scene.kind, "intrinsics": scene.intrinsics.tolist(),
+                "fov_x_deg": scene.fov_x_deg, "fov_y_deg": scene.fov_y_deg,
+                "source": "vb_plugins.training.synthetic.render_scene(seed, size, size, kind=kind)"}
+        write_text(directory / f"{name}.json", json.dumps(info, indent=2))
+        written.append(directory / f"{name}.png")
+    return written
+
+
 def depth_scores(predicted: np.ndarray, truth: np.ndarray) -> dict:
     """δ1 and AbsRel over pixels with finite positive ground truth (sky excluded)."""
     valid = np.isfinite(truth) & (truth > 0) & np.isfinite(predicted) & (predicted > 0)
@@ -137,3 +173,13 @@ def _save(output: Path, task: str, predictions) -> None:
         write_png(output / f"{prediction.key}.{task}.generated.png", prediction.visualization)
         write_png(output / f"{prediction.key}.{task}.png", prediction.preview())
         write_npy(output / f"{prediction.key}.{task}.npy", np.asarray(prediction.values, dtype=np.float32))
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["--write-examples"]:
+        for path in write_examples():
+            print(path)
+    else:
+        sys.exit("usage: python -m vb_plugins.demo --write-examples   (the main job itself is `vb demo`)")

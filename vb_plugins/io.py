@@ -67,6 +67,15 @@ def load_npy(path, name: str | None = None) -> np.ndarray:
         raise InputError(f"{label}: not a readable .npy array ({error})") from None
 
 
+def _umask_file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _umask_file_mode()
+
+
 @contextlib.contextmanager
 def atomic_path(path, overwrite: bool = True):
     """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds."""
@@ -79,6 +88,7 @@ def atomic_path(path, overwrite: bool = True):
     os.close(handle)
     try:
         yield Path(temp)
+        os.chmod(temp, _FILE_MODE)  # mkstemp makes 0600; a finished file gets the usual umask mode
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

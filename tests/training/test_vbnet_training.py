@@ -72,6 +72,7 @@ def test_exported_model_predicts_through_the_cli(tmp_path):
     ({"tasks": ["depht"]}, "unknown task 'depht'"),
     ({"method": "magic"}, "method 'magic'"),
     ({"steps": 0}, "steps=0"),
+    ({"terminal_fraction": 2}, "terminal_fraction=2"),
     ({"data": [{"type": "tape"}]}, "data source type 'tape'"),
 ])
 def test_bad_configs_fail_before_training(tmp_path, override, message):
@@ -105,3 +106,21 @@ def test_resuming_with_another_configuration_is_refused(tmp_path):
     train_vbnet(load_config(path), progress=False)
     with pytest.raises(InputError, match="different configuration"):
         train_vbnet(load_config(path, {"learning_rate": "0.1", "steps": "6"}), progress=False)
+
+
+def test_terminal_fraction_trains_the_first_sampling_step():
+    import torch
+
+    from vb_plugins.generation.vbnet import VBNet, VBNetConfig, flow_matching_loss
+
+    torch.manual_seed(0)
+    model = VBNet(VBNetConfig(**{**TINY, "channels": (8, 16)}))
+    image, target = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1
+    cond = model.condition(["Generate a metric depth map of the input image."] * 2)
+    with torch.no_grad():
+        loss = flow_matching_loss(model, image, target, cond, torch.Generator().manual_seed(3), terminal_fraction=1.0)
+        noise = torch.randn(target.shape, generator=torch.Generator().manual_seed(3))
+        expected = ((model(image, noise, torch.ones(2), cond) - (noise - target)) ** 2).mean()
+        mixed = flow_matching_loss(model, image, target, cond, torch.Generator().manual_seed(3), terminal_fraction=0.0)
+    assert torch.allclose(loss, expected)  # every example at t = 1: pure noise in, velocity from the image
+    assert not torch.allclose(mixed, expected)

@@ -176,15 +176,22 @@ def sample(model: VBNet, image: torch.Tensor, prompt_cond: torch.Tensor, noise: 
 
 
 def flow_matching_loss(model: VBNet, image: torch.Tensor, target: torch.Tensor, prompt_cond: torch.Tensor,
-                       generator: torch.Generator | None = None, weight: torch.Tensor | None = None) -> torch.Tensor:
+                       generator: torch.Generator | None = None, weight: torch.Tensor | None = None,
+                       terminal_fraction: float = 0.0) -> torch.Tensor:
     """Rectified-flow loss: x_t = (1 - t) target + t noise, regress velocity noise - target.
 
     t is drawn from a logit-normal (as in SD3 / FLUX training) so the mid-range, where the image
-    content is decided, gets most of the samples. ``weight`` (B x 1 x H x W) masks invalid GT pixels.
+    content is decided, gets most of the samples. A logit-normal almost never draws t near 1, yet
+    few-step sampling starts there and its first step decides the layout of the whole map, so
+    ``terminal_fraction`` of the examples are trained at exactly t = 1 (pure noise: the velocity is a
+    regression from the input image alone). ``weight`` (B x 1 x H x W) masks invalid GT pixels.
     """
     batch = target.shape[0]
     noise = torch.randn(target.shape, generator=generator, device=target.device)
     t = torch.sigmoid(torch.randn(batch, generator=generator, device=target.device))
+    if terminal_fraction > 0:
+        terminal = torch.rand(batch, generator=generator, device=target.device) < terminal_fraction
+        t = torch.where(terminal, torch.ones_like(t), t)
     x_t = (1 - t)[:, None, None, None] * target + t[:, None, None, None] * noise
     error = (model(image, x_t, t, prompt_cond) - (noise - target)) ** 2
     if weight is None:

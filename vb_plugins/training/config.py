@@ -39,6 +39,7 @@ class TrainConfig:
     warmup_steps: int = 100
     grad_clip: float = 1.0
     ema_decay: float = 0.999
+    terminal_fraction: float = 0.0  # share of flow-matching examples at t = 1 (see flow_matching_loss)
     seed: int = 0
     resolution: int | None = None  # training size (default: the data's)
     checkpoint_every: int = 250
@@ -65,6 +66,8 @@ class TrainConfig:
                 raise InputError(f"{key}={getattr(self, key)}: must be at least 1")
         if not self.learning_rate > 0:
             raise InputError(f"learning_rate={self.learning_rate}: must be positive")
+        if not 0.0 <= float(self.terminal_fraction) <= 1.0:
+            raise InputError(f"terminal_fraction={self.terminal_fraction}: must be between 0 and 1")
         if not self.data:
             raise InputError("data: at least one data source is needed")
 

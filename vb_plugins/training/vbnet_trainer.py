@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vb_plugins.errors import InputError
-from vb_plugins.training.config import TrainConfig
+from vb_plugins.training.config import TrainConfig, load_config
 
 
 def _batches(stream, batch_size: int, depth: int = 4):
@@ -48,6 +48,22 @@ def learning_rate(config: TrainConfig, step: int) -> float:
         return config.learning_rate * (step + 1) / config.warmup_steps
     progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
     return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def load_checkpoint_model(output_dir: Path, checkpoint: Path | None = None):
+    """The EMA weights of a checkpoint (default: the newest in ``output_dir``) as a VBNet on the CPU."""
+    from vb_plugins.generation.vbnet import VBNet, VBNetConfig
+    from vb_plugins.training.checkpoints import latest_checkpoint, load_checkpoint
+
+    output_dir = Path(output_dir)
+    checkpoint = checkpoint or latest_checkpoint(output_dir)
+    if checkpoint is None or not (output_dir / "config.json").is_file():
+        raise InputError(f"{output_dir}: no `vb train` checkpoint found")
+    config = load_config(output_dir / "config.json")
+    model = VBNet(VBNetConfig.from_dict({**config.vbnet, "tasks": list(config.tasks), "dialect": config.dialect}))
+    loaded = load_checkpoint(checkpoint)
+    model.load_state_dict(loaded.get("ema", loaded["model"]))
+    return model.eval()
 
 
 def train_vbnet(config: TrainConfig, progress=True, log=print, should_stop=None) -> Path:
@@ -127,7 +143,7 @@ def train_vbnet(config: TrainConfig, progress=True, log=print, should_stop=None)
                 group["lr"] = learning_rate(config, step)
             cond = model.condition([e.prompt for e in batch])
             noise_rng = torch.Generator(device=device).manual_seed(config.seed * 1_000_003 + step)
-            loss = flow_matching_loss(model, image, target, cond, noise_rng, weight)
+            loss = flow_matching_loss(model, image, target, cond, noise_rng, weight, config.terminal_fraction)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
