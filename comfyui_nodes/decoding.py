@@ -72,7 +72,11 @@ class DecodedBatch:
             view = SimpleNamespace(values=values, confidence=self.confidence[i],
                                    colours=self.extras[i].get("colours", np.zeros((0, 3), np.uint8)),
                                    names=self.extras[i].get("names", []))
-            picture = np.asarray(self.task.preview(view, self.spec), dtype=np.uint8)
+            try:
+                picture = np.asarray(self.task.preview(view, self.spec), dtype=np.uint8)
+            except (AttributeError, NotImplementedError, TypeError):
+                # A plugin task whose preview wants its own decoding object: show the values plainly.
+                picture = _plain_preview(values)
             pictures.append(np.where(self.inside[i][..., None], picture, 0).astype(np.uint8))
         return np.stack(pictures)
 
@@ -84,6 +88,17 @@ class DecodedBatch:
             relative = self.spread if scale is None else self.spread / scale
             uncertain = np.maximum(uncertain, np.clip(np.nan_to_num(relative, nan=1.0), 0.0, 1.0))
         return np.where(self.inside, uncertain, 1.0).astype(np.float32)
+
+
+def _plain_preview(values) -> np.ndarray:
+    """uint8 ``H x W x 3`` gray picture of any decoded values (min..max of the finite ones)."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 3:
+        array = np.linalg.norm(array, axis=2)
+    finite = np.isfinite(array)
+    low, high = (array[finite].min(), array[finite].max()) if finite.any() else (0.0, 1.0)
+    scaled = np.where(finite, (array - low) / max(high - low, 1e-12), 0.0)
+    return np.repeat(np.rint(scaled * 255.0).astype(np.uint8)[..., None], 3, axis=2)
 
 
 def check_decode_options(mode=None, group=None, fit=None, width=None, height=None) -> None:
