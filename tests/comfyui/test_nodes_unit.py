@@ -604,3 +604,60 @@ def test_generate_stops_when_asked_and_checks_its_inputs():
         operations.generate(loaded, photo, semantic, prompt="paint it")
     with pytest.raises(InputError, match="device 'tpu'"):
         generating.load("bundled", None, [], [], None, device="tpu")
+
+
+# -- example workflows ---------------------------------------------------------------------------------------
+
+def test_example_workflows_are_current_and_their_ui_format_matches_the_api_format():
+    """Each example ships in API format (run by the end-to-end test) and in the editor's UI format with
+    the same nodes, widget values and links."""
+    sys.path.insert(0, str(ROOT / "comfyui_nodes" / "workflows"))
+    try:
+        import make_workflows
+    finally:
+        sys.path.pop(0)
+    folder = ROOT / "comfyui_nodes" / "workflows"
+    assert sorted(p.name for p in folder.glob("*.json")) == sorted(
+        f"{name}{suffix}" for name in make_workflows.EXAMPLES for suffix in (".api.json", ".json"))
+    for name, make in make_workflows.EXAMPLES.items():
+        api = json.loads((folder / f"{name}.api.json").read_text())
+        assert api == json.loads(json.dumps(make())), f"{name}.api.json is out of date: run make_workflows.py"
+        ui = json.loads((folder / f"{name}.json").read_text())
+        nodes = {str(n["id"]): n for n in ui["nodes"]}
+        assert {k: n["type"] for k, n in nodes.items()} == {k: v["class_type"] for k, v in api.items()}
+        links = {link[0]: link for link in ui["links"]}
+        api_links = {(str(v[0]), v[1], node_id, input_name) for node_id, entry in api.items()
+                     for input_name, v in entry["inputs"].items() if isinstance(v, list)}
+        ui_links = set()
+        for node_id, node in nodes.items():
+            for slot, socket in enumerate(node["inputs"]):
+                if socket["link"] is not None:
+                    link = links[socket["link"]]
+                    assert (str(link[3]), link[4]) == (node_id, slot)
+                    assert link[0] in nodes[str(link[1])]["outputs"][link[2]]["links"]
+                    ui_links.add((str(link[1]), link[2], node_id, socket["name"]))
+        assert ui_links == api_links
+        for node_id, entry in api.items():  # every widget value set in API format is in the UI node
+            values = nodes[node_id]["widgets_values"]
+            for value in entry["inputs"].values():
+                if not isinstance(value, list):
+                    assert value in values, (name, node_id, value)
+
+
+# -- packaging -------------------------------------------------------------------------------------------------
+
+def test_registry_metadata_and_requirements_match_the_core():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    comfy = project["tool"]["comfy"]
+    assert comfy["PublisherId"] and comfy["DisplayName"] and "comfyui_nodes" in comfy["includes"]
+
+    def names(lines):
+        return {line.split(">")[0].split("=")[0].split("<")[0].strip().lower() for line in lines
+                if line.strip() and not line.lstrip().startswith("#")}
+
+    requirements = names((ROOT / "comfyui_nodes" / "requirements.txt").read_text().splitlines())
+    core = names(project["project"]["dependencies"])
+    assert "torch" not in requirements  # ComfyUI brings its own torch build
+    assert requirements == core - {"torch"}
