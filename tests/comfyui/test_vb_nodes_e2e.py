@@ -358,3 +358,41 @@ def test_native_edit_example_workflow_passes_validation_but_for_missing_checkpoi
               if error["type"] != "value_not_in_list"]
     assert others == []
     assert missing == {("4", "unet_name"), ("5", "clip_name"), ("6", "vae_name")}
+
+
+def test_cancel_stops_vb_generate_and_the_queue_goes_on(server):
+    """POST /interrupt (the editor's Cancel) stops a long VB Generate between steps."""
+    workflow = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "photo.png"}},
+        "2": {"class_type": "VBPrompt", "inputs": {"task": "normals", "classes": "", "expression": "",
+                                                  "dialect": "zero-shot", "scheme": "(default)", "options": ""}},
+        "3": {"class_type": "VBLoadGenerator", "inputs": {"model": "tiny-klein", "lora": "(none)",
+                                                          "device": "auto", "dtype": "auto",
+                                                          "cpu_offload": False}},
+        "4": {"class_type": "VBGenerate", "inputs": {
+            "generator": ["3", 0], "image": ["1", 0], "spec": ["2", 1], "seed": 11, "steps": 50,
+            "guidance": 0.0, "megapixels": 0.01, "ensemble": 64, "batch_size": 1, "dialect": "(model default)"}},
+        "5": {"class_type": "VBDecodeNormals", "inputs": {
+            "image": ["4", 0], "group": ["4", 1], "mode": "auto", "fit": "stretch", "width": 0, "height": 0,
+            "save": "npy", "filename_prefix": "e2e/cancelled"}},
+    }
+    status, response = server.submit(workflow)
+    assert status == 200, response
+    prompt_id = response["prompt_id"]
+    deadline = time.monotonic() + 60
+    while not any(item[1] == prompt_id for item in server.get_json("/queue")["queue_running"]):
+        assert time.monotonic() < deadline, "the workflow never started"
+        time.sleep(0.1)
+    time.sleep(3.0)  # well into the 64 x 50 steps
+    asked = time.monotonic()
+    server.interrupt()
+    history = server.wait(prompt_id, timeout=60)
+    stopped_after = time.monotonic() - asked
+    assert history["status"]["status_str"] == "error"
+    interrupted = [m[1] for m in history["status"]["messages"] if m[0] == "execution_interrupted"]
+    assert interrupted and interrupted[0]["node_type"] == "VBGenerate"
+    assert stopped_after < 10
+    assert not (server.output_dir / "e2e" / "cancelled_00001_.npy").exists()
+    after = server.queue({"1": {"class_type": "LoadImage", "inputs": {"image": "depth_vis.png"}},
+                          "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}})
+    assert after["status"]["status_str"] == "success"
