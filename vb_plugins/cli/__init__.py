@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "vb_plugins.cli.demo_command",
     "vb_plugins.cli.eval_command",
     "vb_plugins.cli.fiftyone_command",
+    "vb_plugins.cli.comfyui_command",
 )
 
 
