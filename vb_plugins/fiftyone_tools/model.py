@@ -15,6 +15,8 @@ as image paths, which ``apply_model`` cannot store: use :func:`predict_collectio
 which also records mask targets, App colours, resumption and skipped samples.
 
 Leave ``apply_model``'s own ``output_dir`` unset: it would re-export heatmaps as 8-bit PNGs.
+``apply_model`` reads the images itself and, with ``skip_failures``, skips the whole batch that holds
+an unreadable file; :func:`predict_collection` skips (and reports) only that sample.
 This module imports fiftyone; nothing in the core imports it.
 """
 
