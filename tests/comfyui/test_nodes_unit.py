@@ -417,7 +417,7 @@ def test_bad_masks_batches_and_specs_are_refused():
 def test_gray_and_float_inputs_are_read_as_8_bit_colours():
     picture = get_task("depth").encode(scene_depth(9, 11))
     rgb, opaque = image_batch(as_image(picture))
-    np.testing.assert_array_equal(rgb[0], picture) and None
+    np.testing.assert_array_equal(rgb[0], picture)
     assert opaque is None
     gray, _ = image_batch(torch.full((1, 3, 3, 1), 0.5))
     assert gray.shape == (1, 3, 3, 3) and (gray == 128).all()
