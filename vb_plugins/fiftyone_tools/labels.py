@@ -52,13 +52,19 @@ UINT16_MAX = 65535
 
 
 def _write_png(path: Path, array: np.ndarray) -> None:
-    """Fast PNG write (OpenCV, light compression); RGB arrays are given in RGB order."""
+    """Fast PNG write (OpenCV, light compression); RGB arrays are given in RGB order. Encoding in
+    memory and writing the bytes at once is several times faster than ``cv2.imwrite`` on small maps."""
     import cv2
 
     if array.ndim == 3:
         array = cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(str(path), array, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-        raise InputError(f"{path}: cannot write PNG")
+    ok, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise InputError(f"{path}: cannot encode PNG")
+    try:
+        path.write_bytes(encoded.tobytes())
+    except OSError as error:
+        raise InputError(f"{path}: cannot write PNG ({error.strerror or error})") from None
 
 
 def quantize(values: np.ndarray, scale: float) -> np.ndarray:
