@@ -104,6 +104,8 @@ def test_adapter_loads_back_into_the_generator_and_changes_outputs(klein_run):
         generator = load_generator(str(pipe_dir), device="cpu", lora=lora)
         embedding = generator.encode_prompt("paint a depth map")
         outputs.append(generator.generate([image], embedding, [0], (64, 64), GenerationSettings(steps=2))[0])
+        # an adapter from `vb train` is prompted in the dialect it learned (vb_lora.json), the base model zero-shot
+        assert generator.dialect == ("vision-banana" if lora else "zero-shot")
         if lora:
             loaded = {k: v for k, v in generator.pipe.transformer.state_dict().items() if "lora_B" in k}
             assert loaded, "the adapter did not reach the transformer"
@@ -255,6 +257,8 @@ def test_vb_predict_uses_the_adapter(klein_run, tmp_path):
     pipe_dir, _, _, adapter = klein_run
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "a.png")
     assert main(["predict", "depth", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--model", str(pipe_dir),
-                 "--lora", str(adapter), "--dialect", "vision-banana", "--steps", "2", "--quiet"]) == 0
+                 "--lora", str(adapter), "--steps", "2", "--quiet"]) == 0
     depth = np.load(tmp_path / "out" / "a.depth.npy")
+    record = json.loads((tmp_path / "out" / "a.json").read_text())
+    assert "Generate a metric depth map of the input image." in json.dumps(record)  # the trained dialect
     assert depth.shape == (64, 64) and np.isfinite(depth).any()

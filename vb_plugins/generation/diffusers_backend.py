@@ -336,7 +336,25 @@ def load_diffusers_generator(model: str, device: str | None = None, dtype: str |
     else:
         pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
-    return DiffusersGenerator(pipe, family_for(type(pipe).__name__), model, device)
+    generator = DiffusersGenerator(pipe, family_for(type(pipe).__name__), model, device)
+    trained_dialect = _lora_dialect(lora) if lora else None
+    if trained_dialect:  # an adapter from `vb train` answers the prompts it was trained on
+        generator.dialect = trained_dialect
+    return generator
+
+
+def _lora_dialect(lora: str) -> str | None:
+    """The prompt dialect recorded in ``vb_lora.json`` beside an adapter trained with `vb train`."""
+    import json
+
+    path = Path(lora)
+    record = (path if path.is_dir() else path.parent) / "vb_lora.json"
+    if not record.is_file():
+        return None
+    try:
+        return json.loads(record.read_text()).get("dialect")
+    except (ValueError, AttributeError):
+        return None
 
 
 class DiffusersBackend(GeneratorBackend):

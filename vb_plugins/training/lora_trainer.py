@@ -28,9 +28,8 @@ Other ``diffusers`` keys: ``guidance`` (Kontext's embedded guidance, default 2.5
 Outputs in ``output_dir``: ``train_log.jsonl`` (step, loss, lr, seconds), ``checkpoints/step-N/``
 (LoRA weights and AdamW state as safetensors, resumed automatically and exactly), and the adapter in
 ``lora/`` (``pytorch_lora_weights.safetensors`` in the diffusers/peft format with its rank and alpha,
-plus ``vb_lora.json`` provenance with the prompt ``dialect`` trained on). Prompt at inference in that
-dialect: ``vb predict depth img.jpg --model MODEL --lora DIR --dialect vision-banana`` (diffusers
-generators default to the zero-shot dialect).
+plus ``vb_lora.json`` provenance with the prompt ``dialect`` trained on). ``vb predict depth img.jpg
+--model MODEL --lora DIR`` prompts in that dialect (read from ``vb_lora.json``; ``--dialect`` overrides).
 """
 
 from __future__ import annotations
