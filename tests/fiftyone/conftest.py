@@ -62,9 +62,10 @@ def fo():
     return fiftyone
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def paint_backend():
-    """``paint:...`` model strings resolve in this process (where the operators run)."""
+    """``paint:...`` model strings resolve in this process (where the operators run); the previous
+    registry is back after each module, so tests elsewhere never see the ``paint`` backend."""
     from vb_plugins.fiftyone_tools.painting import use_paint_backend
 
     restore = use_paint_backend()
