@@ -253,7 +253,7 @@ def source_from_config(config: Mapping) -> object:
     if kind == "folder":
         return FolderSource(config["path"])
     if kind == "fiftyone":
-        from vb_plugins.training.fiftyone_source import FiftyOneSource
+        from vb_plugins.fiftyone_tools.training_source import FiftyOneSource
 
         return FiftyOneSource(**{k: v for k, v in config.items() if k != "type"})
     raise InputError(f"data source type {kind!r}: expected synthetic, folder or fiftyone")
