@@ -124,3 +124,17 @@ def test_terminal_fraction_trains_the_first_sampling_step():
         mixed = flow_matching_loss(model, image, target, cond, torch.Generator().manual_seed(3), terminal_fraction=0.0)
     assert torch.allclose(loss, expected)  # every example at t = 1: pure noise in, velocity from the image
     assert not torch.allclose(mixed, expected)
+
+
+def test_checkpoint_model_of_a_run_started_from_a_model_directory(tmp_path):
+    from vb_plugins.training.vbnet_trainer import load_checkpoint_model
+
+    first = train_vbnet(load_config(config(tmp_path, steps=2, checkpoint_every=2)), progress=False)
+    second_dir = tmp_path / "second"
+    second_dir.mkdir()
+    exported = train_vbnet(load_config(config(second_dir, steps=2, checkpoint_every=2, model=str(first), vbnet={})),
+                           progress=False)
+    model = load_checkpoint_model(second_dir / "run")
+    assert model.config.resolution == 32 and list(model.config.channels) == [8, 16]  # the directory's architecture
+    ema = load_file(str(exported / "model.safetensors"))
+    assert all((model.state_dict()[k] == v).all() for k, v in ema.items())

@@ -95,13 +95,17 @@ def load_vbnet(path: Path, device: str | None = None):
     return model.to(device=device, dtype=torch.float32), meta, device
 
 
-def save_vbnet(model, path: Path, provenance: dict | None = None) -> Path:
-    """Write a model directory (config + safetensors weights)."""
+def save_vbnet(model, path: Path, provenance: dict | None = None, dtype: str | None = None) -> Path:
+    """Write a model directory (config + safetensors weights); ``dtype="float16"`` halves the file
+    (weights are loaded back as float32)."""
+    import torch
     from safetensors.torch import save_file
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    cast = getattr(torch, dtype) if dtype else None
+    state = {k: (v.to(cast) if cast is not None and v.is_floating_point() else v).detach().cpu().contiguous()
+             for k, v in model.state_dict().items()}
     save_file(state, str(path / MODEL_WEIGHTS))
     meta = {"format": "vbnet", "config": model.config.to_dict(), "provenance": provenance or {}}
     (path / MODEL_CONFIG).write_text(json.dumps(meta, indent=2, sort_keys=True))

@@ -60,7 +60,13 @@ def load_checkpoint_model(output_dir: Path, checkpoint: Path | None = None):
     if checkpoint is None or not (output_dir / "config.json").is_file():
         raise InputError(f"{output_dir}: no `vb train` checkpoint found")
     config = load_config(output_dir / "config.json")
-    model = VBNet(VBNetConfig.from_dict({**config.vbnet, "tasks": list(config.tasks), "dialect": config.dialect}))
+    if config.model not in ("vbnet", "", None):  # initialised from a model directory: its architecture
+        from vb_plugins.generation.bundled import MODEL_CONFIG
+
+        architecture = json.loads((Path(config.model) / MODEL_CONFIG).read_text())["config"]
+    else:
+        architecture = {**config.vbnet, "tasks": list(config.tasks), "dialect": config.dialect}
+    model = VBNet(VBNetConfig.from_dict(architecture))
     loaded = load_checkpoint(checkpoint)
     model.load_state_dict(loaded.get("ema", loaded["model"]))
     return model.eval()
