@@ -8,10 +8,10 @@ is ``--comfyui-dir``, else ``$COMFYUI_DIR``, else ``./ComfyUI``.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
+from vb_plugins.cli.adapter_install import place_adapter, unplace_adapter
 from vb_plugins.errors import InputError
 
 INSTALL_NAME = "vb-plugins"
@@ -46,31 +46,14 @@ def comfyui_dir(given: Path | None) -> Path:
     return root
 
 
-def _same_entry(destination: Path, source: Path) -> bool:
-    return destination.is_symlink() and destination.resolve() == source.resolve()
-
-
 def run_install(args) -> int:
-    from vb_plugins.adapters import adapter_dir
-
-    source = adapter_dir("comfyui_nodes")
-    custom_nodes = comfyui_dir(args.comfyui_dir) / "custom_nodes"
-    custom_nodes.mkdir(parents=True, exist_ok=True)
-    destination = custom_nodes / INSTALL_NAME
-    if _same_entry(destination, source) and not args.copy:
-        print(f"already installed: {destination} -> {source}", file=sys.stderr)
+    destination = comfyui_dir(args.comfyui_dir) / "custom_nodes" / INSTALL_NAME
+    source = place_adapter("comfyui_nodes", destination, copy=args.copy, force=args.force)
+    if source is None:
         return 0
-    if destination.exists() or destination.is_symlink():
-        if not args.force:
-            what = "is the link to this pack" if _same_entry(destination, source) else "already exists"
-            raise InputError(f"{destination}: {what} (pass --force to replace it)")
-        _remove(destination)
-        print(f"removed the previous {destination}", file=sys.stderr)
     if args.copy:
-        shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         print(f"copied {source} to {destination}", file=sys.stderr)
     else:
-        destination.symlink_to(source, target_is_directory=True)
         print(f"linked {destination} -> {source}", file=sys.stderr)
     print(f"restart ComfyUI to load the vb-plugins nodes; ComfyUI's Python needs the core's dependencies: "
           f"pip install -r {source / 'requirements.txt'}", file=sys.stderr)
@@ -78,13 +61,7 @@ def run_install(args) -> int:
 
 
 def run_uninstall(args) -> int:
-    destination = comfyui_dir(args.comfyui_dir) / "custom_nodes" / INSTALL_NAME
-    if not (destination.exists() or destination.is_symlink()):
-        print(f"not installed: {destination}", file=sys.stderr)
-        return 0
-    _remove(destination)
-    print(f"removed {destination}", file=sys.stderr)
-    return 0
+    return unplace_adapter(comfyui_dir(args.comfyui_dir) / "custom_nodes" / INSTALL_NAME)
 
 
 def run_path(args) -> int:
@@ -92,10 +69,3 @@ def run_path(args) -> int:
 
     print(adapter_dir("comfyui_nodes"))
     return 0
-
-
-def _remove(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    else:
-        shutil.rmtree(path)

@@ -8,10 +8,10 @@ FiftyOne loads plugins from its plugins directory: ``FIFTYONE_PLUGINS_DIR`` if s
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
+from vb_plugins.cli.adapter_install import place_adapter, unplace_adapter
 from vb_plugins.errors import InputError
 
 INSTALL_NAME = "vb-plugins"
@@ -49,23 +49,10 @@ def plugins_dir(given: Path | None) -> Path:
 
 
 def run_install(args) -> int:
-    from vb_plugins.adapters import adapter_dir
-
-    source = adapter_dir("fiftyone_plugin")
     root = plugins_dir(args.plugins_dir)
-    root.mkdir(parents=True, exist_ok=True)
     destination = root / INSTALL_NAME
-    if destination.is_symlink() and destination.resolve() == source.resolve() and not args.copy:
-        print(f"already installed: {destination} -> {source}", file=sys.stderr)
+    if place_adapter("fiftyone_plugin", destination, copy=args.copy, force=args.force) is None:
         return 0
-    if destination.exists() or destination.is_symlink():
-        if not args.force:
-            raise InputError(f"{destination}: already exists (pass --force to replace it)")
-        _remove(destination)
-    if args.copy:
-        shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    else:
-        destination.symlink_to(source, target_is_directory=True)
     how = "copied to" if args.copy else "linked at"
     print(f"FiftyOne plugin @vb-plugins/fiftyone {how} {destination}", file=sys.stderr)
     if not os.environ.get("FIFTYONE_PLUGINS_DIR") and args.plugins_dir:
@@ -74,13 +61,7 @@ def run_install(args) -> int:
 
 
 def run_uninstall(args) -> int:
-    destination = plugins_dir(args.plugins_dir) / INSTALL_NAME
-    if not (destination.exists() or destination.is_symlink()):
-        print(f"not installed: {destination}", file=sys.stderr)
-        return 0
-    _remove(destination)
-    print(f"removed {destination}", file=sys.stderr)
-    return 0
+    return unplace_adapter(plugins_dir(args.plugins_dir) / INSTALL_NAME)
 
 
 def run_path(args) -> int:
@@ -88,10 +69,3 @@ def run_path(args) -> int:
 
     print(adapter_dir("fiftyone_plugin"))
     return 0
-
-
-def _remove(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    else:
-        shutil.rmtree(path)
