@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import json
 import platform
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -203,9 +201,9 @@ def train_lora(config: TrainConfig, progress=True, log=print, should_stop=None) 
         restore_optimizer,
         save_checkpoint,
     )
-    from vb_plugins.training.data import Augmentation, examples, source_from_config
+    from vb_plugins.training.data import source_from_config
     from vb_plugins.training.lora_objectives import PIXELS_PER_TOKEN, objective_for
-    from vb_plugins.training.vbnet_trainer import _batches, learning_rate
+    from vb_plugins.training.loop import TrainingLoop, example_batches
 
     if config.method != "lora":
         raise InputError(f"method {config.method!r}: train_lora needs method: lora")
@@ -254,61 +252,28 @@ def train_lora(config: TrainConfig, progress=True, log=print, should_stop=None) 
     output.mkdir(parents=True, exist_ok=True)
     (output / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
 
-    augment = Augmentation(**config.augment)
-    consumed = step * config.batch_size  # examples drawn before this run, round-robin over the sources
-    count = len(sources)
-    streams = [examples(s, config.tasks, config.seed + 7919 * i, config.dialect, augment,
-                        start=(consumed - i + count - 1) // count) for i, s in enumerate(sources)]
-
-    def mixed():
-        index = consumed
-        while True:
-            yield next(streams[index % count])
-            index += 1
-
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=config.steps, initial=step, unit="step", desc="vb train (lora)", file=sys.stderr)
-    log_path = output / "train_log.jsonl"
-    began = time.perf_counter()
-    window: list[float] = []
-    transformer.train()
-    batches = _batches(mixed(), config.batch_size)
     try:
-        while step < config.steps:
-            images, targets, weights, prompts = stack_batch(next(batches), size, PIXELS_PER_TOKEN)
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config, step)
-            noise_rng = torch.Generator(device=device).manual_seed(config.seed * 1_000_003 + step)
-            loss = objective.loss(images, targets, weights, prompts, noise_rng, config.terminal_fraction)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(list(trainable.values()), config.grad_clip)
-            optimizer.step()
-            step += 1
-            window.append(loss.item())
-            if bar:
-                bar.update(1)
-                bar.set_postfix(loss=f"{np.mean(window[-config.log_every:]):.4f}")
-            if step % config.log_every == 0 or step == config.steps:
-                record = {"step": step, "loss": float(np.mean(window)), "lr": learning_rate(config, step - 1),
-                          "seconds": round(time.perf_counter() - began, 2)}
-                with open(log_path, "a") as handle:
-                    handle.write(json.dumps(record) + "\n")
-                window = []
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                save_checkpoint(output, step, dict(trainable), optimizer, None,
-                                {"fingerprint": config.fingerprint(), "family": family}, config.keep_checkpoints)
-            if should_stop and should_stop(step):
-                from vb_plugins.errors import CancelledError
+        with TrainingLoop(config, output, step, "vb train (lora)", progress, should_stop) as loop:
+            batches = example_batches(config, sources, step)
+            transformer.train()
 
-                raise CancelledError(f"training stopped at step {step}; run again to resume")
+            def save(at_step):
+                save_checkpoint(output, at_step, dict(trainable), optimizer, None,
+                                {"fingerprint": config.fingerprint(), "family": family}, config.keep_checkpoints)
+
+            while loop.step < config.steps:
+                images, targets, weights, prompts = stack_batch(next(batches), size, PIXELS_PER_TOKEN)
+                loop.set_learning_rate(optimizer)
+                noise_rng = torch.Generator(device=device).manual_seed(config.seed * 1_000_003 + loop.step)
+                loss = objective.loss(images, targets, weights, prompts, noise_rng, config.terminal_fraction)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(list(trainable.values()), config.grad_clip)
+                optimizer.step()
+                loop.finish_step(loss.item(), save)
     finally:
-        if bar:
-            bar.close()
         transformer.eval()
+    step = loop.step
     provenance = {
         "trained_with": "vb train (lora)",
         "base_model": str(config.model),
@@ -321,6 +286,6 @@ def train_lora(config: TrainConfig, progress=True, log=print, should_stop=None) 
         "prompt_encodings_this_run": objective.text.encodings,
         "hardware": f"{platform.machine()} {platform.processor() or ''} device={device}".strip(),
         "torch": torch.__version__,
-        "train_seconds_this_run": round(time.perf_counter() - began, 1),
+        "train_seconds_this_run": round(loop.seconds, 1),
     }
     return save_adapter(pipe, transformer, output / "lora", provenance)

@@ -4,50 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import platform
-import queue
-import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 
 from vb_plugins.errors import InputError
 from vb_plugins.training.config import TrainConfig, load_config
-
-
-def _batches(stream, batch_size: int, depth: int = 4):
-    """Prefetch batches in a thread: rendering overlaps the optimisation step."""
-    items: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce():
-        try:
-            while not stop.is_set():
-                items.put([next(stream) for _ in range(batch_size)])
-        except BaseException as error:  # surface data errors in the training loop
-            items.put(error)
-
-    thread = threading.Thread(target=produce, daemon=True)
-    thread.start()
-    try:
-        while True:
-            batch = items.get()
-            if isinstance(batch, BaseException):
-                raise batch
-            yield batch
-    finally:
-        stop.set()
-
-
-def learning_rate(config: TrainConfig, step: int) -> float:
-    """Linear warm-up, then cosine decay to 10%."""
-    if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+from vb_plugins.training.loop import TrainingLoop, example_batches
 
 
 def load_checkpoint_model(output_dir: Path, checkpoint: Path | None = None):
@@ -83,7 +47,7 @@ def train_vbnet(config: TrainConfig, progress=True, log=print, should_stop=None)
     from vb_plugins.generation.bundled import load_vbnet, pick_device, save_vbnet
     from vb_plugins.generation.vbnet import VBNet, VBNetConfig, flow_matching_loss
     from vb_plugins.training.checkpoints import latest_checkpoint, load_checkpoint, restore_optimizer, save_checkpoint
-    from vb_plugins.training.data import Augmentation, examples, source_from_config
+    from vb_plugins.training.data import source_from_config
 
     if config.threads:
         torch.set_num_threads(int(config.threads))
@@ -117,36 +81,21 @@ def train_vbnet(config: TrainConfig, progress=True, log=print, should_stop=None)
     output.mkdir(parents=True, exist_ok=True)
     (output / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
 
-    augment = Augmentation(**config.augment)
-    consumed = step * config.batch_size  # examples drawn before this run, round-robin over the sources
-    count = len(sources)
-    streams = [examples(s, config.tasks, config.seed + 7919 * i, config.dialect, augment,
-                        start=(consumed - i + count - 1) // count) for i, s in enumerate(sources)]
+    with TrainingLoop(config, output, step, "vb train", progress, should_stop) as loop:
+        batches = example_batches(config, sources, step)
+        model.train()
 
-    def mixed():
-        index = consumed
-        while True:
-            yield next(streams[index % count])
-            index += 1
+        def save(at_step):
+            save_checkpoint(output, at_step, model.state_dict(), optimizer, {"ema": ema.state_dict()},
+                            {"fingerprint": config.fingerprint()}, config.keep_checkpoints)
 
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=config.steps, initial=step, unit="step", desc="vb train", file=sys.stderr)
-    log_path = output / "train_log.jsonl"
-    began = time.perf_counter()
-    window: list[float] = []
-    model.train()
-    batches = _batches(mixed(), config.batch_size)
-    try:
-        while step < config.steps:
+        while loop.step < config.steps:
+            step = loop.step
             batch = next(batches)
             image = torch.from_numpy(np.stack([e.image for e in batch])).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
             target = torch.from_numpy(np.stack([e.target for e in batch])).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
             weight = torch.from_numpy(np.stack([e.weight for e in batch])).to(device)[:, None]
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config, step)
+            loop.set_learning_rate(optimizer)
             cond = model.condition([e.prompt for e in batch])
             noise_rng = torch.Generator(device=device).manual_seed(config.seed * 1_000_003 + step)
             loss = flow_matching_loss(model, image, target, cond, noise_rng, weight, config.terminal_fraction)
@@ -160,33 +109,14 @@ def train_vbnet(config: TrainConfig, progress=True, log=print, should_stop=None)
                     p_ema.lerp_(p, 1 - decay)
                 for b_ema, b in zip(ema.buffers(), model.buffers()):
                     b_ema.copy_(b)
-            step += 1
-            window.append(loss.item())
-            if bar:
-                bar.update(1)
-                bar.set_postfix(loss=f"{np.mean(window[-config.log_every:]):.4f}")
-            if step % config.log_every == 0 or step == config.steps:
-                record = {"step": step, "loss": float(np.mean(window)), "lr": learning_rate(config, step - 1),
-                          "seconds": round(time.perf_counter() - began, 2)}
-                with open(log_path, "a") as handle:
-                    handle.write(json.dumps(record) + "\n")
-                window = []
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                save_checkpoint(output, step, model.state_dict(), optimizer, {"ema": ema.state_dict()},
-                                {"fingerprint": config.fingerprint()}, config.keep_checkpoints)
-            if should_stop and should_stop(step):
-                from vb_plugins.errors import CancelledError
-
-                raise CancelledError(f"training stopped at step {step}; run again to resume")
-    finally:
-        if bar:
-            bar.close()
+            loop.finish_step(loss.item(), save)
+    step = loop.step
     provenance = {
         "trained_with": "vb train",
         "config": config.to_dict(),
         "steps": step,
         "hardware": f"{platform.machine()} {platform.processor() or ''} device={device}".strip(),
         "torch": torch.__version__,
-        "train_seconds_this_run": round(time.perf_counter() - began, 1),
+        "train_seconds_this_run": round(loop.seconds, 1),
     }
     return save_vbnet(ema, output / "model", provenance)
