@@ -7,7 +7,6 @@ and links that lead out of it are refused. Files are numbered like ComfyUI's own
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 from pathlib import Path

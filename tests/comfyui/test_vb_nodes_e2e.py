@@ -8,7 +8,6 @@ sits in a private ``diffusers`` model folder, and workflows go through ``/prompt
 
 from __future__ import annotations
 
-import io
 import json
 import textwrap
 import time

@@ -23,7 +23,6 @@ def register(subparsers) -> None:
 
 
 def run_pointcloud(args) -> int:
-    import numpy as np
 
     from vb_plugins.io import load_npy, read_image, read_rgb
     from vb_plugins.pointcloud import DEFAULT_FOV_DEGREES, Intrinsics, unproject, write_ply

@@ -28,7 +28,6 @@ batch. Rendering runs in torch on CPU by default or on any device passed as ``de
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
