@@ -661,3 +661,25 @@ def test_registry_metadata_and_requirements_match_the_core():
     core = names(project["project"]["dependencies"])
     assert "torch" not in requirements  # ComfyUI brings its own torch build
     assert requirements == core - {"torch"}
+
+
+def test_repository_root_loads_as_a_pack_the_way_comfyui_imports_custom_nodes():
+    """A registry install clones the whole repository into custom_nodes/; ComfyUI then imports its
+    __init__.py as a package named after the folder."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("vb_plugins_registry_layout", root / "__init__.py",
+                                                  submodule_search_locations=[str(root)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        assert sys.modules[f"{spec.name}.comfyui_nodes"].__file__ == str(root / "comfyui_nodes" / "__init__.py")
+        assert "comfy_api" not in sys.modules  # outside ComfyUI nothing of ComfyUI is imported
+    finally:
+        for name in [n for n in sys.modules if n == spec.name or n.startswith(spec.name + ".")]:
+            del sys.modules[name]
+    assert (root / "requirements.txt").read_text().splitlines()[-1] == "-r comfyui_nodes/requirements.txt"

@@ -1,0 +1,5 @@
+"""ComfyUI entry point for an install of the whole repository into ``custom_nodes/`` (what the Comfy
+registry and ComfyUI-Manager do): the node pack itself is ``comfyui_nodes/``; this re-exports it.
+Not part of the Python package (that is ``vb_plugins``)."""
+
+from .comfyui_nodes import *  # noqa: F403 (comfy_entrypoint, or NODE_CLASS_MAPPINGS on older hosts)
