@@ -30,10 +30,14 @@ class Combined:
 
 
 def _mean_confidence(decodings) -> np.ndarray:
+    if len(decodings) == 1:  # the common single-sample case: no stack, no mean
+        return np.array(decodings[0].confidence, dtype=np.float32)
     return np.mean([np.asarray(d.confidence, dtype=np.float32) for d in decodings], axis=0).astype(np.float32)
 
 
 def combine_depth(decodings) -> Combined:
+    if len(decodings) == 1:
+        return Combined(np.array(decodings[0].values, dtype=np.float32), _mean_confidence(decodings))
     depths = np.stack([np.asarray(d.values, dtype=np.float32) for d in decodings])
     median = np.median(depths, axis=0)
     uncertainty = None
