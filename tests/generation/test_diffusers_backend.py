@@ -117,3 +117,4 @@ def test_vb_predict_with_a_local_pipeline_resumes_and_overwrites(pipelines, tmp_
     assert (out / "img1.json").is_file() and (out / "img0.depth.npy").stat().st_mtime_ns == before
     assert main(args + ["--overwrite"]) == 0
     assert (out / "img0.depth.npy").stat().st_mtime_ns != before
+

@@ -80,6 +80,8 @@ def run_predict(args) -> int:
         raise InputError(f"{args.output}: exists and is not a directory")
     args.output.mkdir(parents=True, exist_ok=True)
     stems = output_stems(images)
+    if not args.overwrite:
+        refuse_other_task(args.output, stems, task.name)
     todo = [(image, stem) for image, stem in zip(images, stems)
             if args.overwrite or not (args.output / f"{stem}.json").exists()]
     skipped = len(images) - len(todo)
@@ -107,6 +109,21 @@ def run_predict(args) -> int:
         if progress_bar:
             progress_bar.close()
     return 0
+
+
+def refuse_other_task(directory: Path, stems: list[str], task_name: str) -> None:
+    """A finished STEM.json of another task means the files would collide: refuse, don't skip."""
+    for stem in stems:
+        record = directory / f"{stem}.json"
+        if not record.is_file():
+            continue
+        try:
+            done = json.loads(record.read_text()).get("task")
+        except (ValueError, AttributeError):
+            raise InputError(f"{record}: exists but is not a vb predict record (use another -o or --overwrite)") from None
+        if done != task_name:
+            raise InputError(f"{directory}: already holds {done!r} predictions ({record.name}); "
+                             f"write {task_name!r} to another directory, or pass --overwrite")
 
 
 def save_prediction(prediction, directory: Path, stem: str, task, write_npy, write_png, write_text) -> None:
