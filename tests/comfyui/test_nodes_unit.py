@@ -683,3 +683,18 @@ def test_repository_root_loads_as_a_pack_the_way_comfyui_imports_custom_nodes():
         for name in [n for n in sys.modules if n == spec.name or n.startswith(spec.name + ".")]:
             del sys.modules[name]
     assert (root / "requirements.txt").read_text().splitlines()[-1] == "-r comfyui_nodes/requirements.txt"
+
+
+def test_repository_root_imports_on_its_own_as_test_runners_do(tmp_path):
+    """pytest imports the root __init__.py without a parent package when the checkout's folder name is
+    not an identifier (CI clones into such folders); that must neither fail nor import the pack."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = (f"import runpy; namespace = runpy.run_path({str(root / '__init__.py')!r}); "
+            "assert 'NODE_CLASS_MAPPINGS' not in namespace; print('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
