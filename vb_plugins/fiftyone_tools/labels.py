@@ -51,6 +51,10 @@ DEGREE_SCALE = 100.0  # PNG units per degree (normal uncertainty)
 UINT16_MAX = 65535
 
 
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    np.save(path, array, allow_pickle=False)
+
+
 def _write_png(path: Path, array: np.ndarray) -> None:
     """Fast PNG write (OpenCV, light compression); RGB arrays are given in RGB order. Encoding in
     memory and writing the bytes at once is several times faster than ``cv2.imwrite`` on small maps."""
@@ -206,7 +210,7 @@ class LabelWriter:
 
         depth = np.asarray(prediction.values, dtype=np.float32)
         npy = self.path(sample_id, "depth.npy")
-        np.save(npy, depth, allow_pickle=False)
+        _save_npy(npy, depth)
         png = depth_png(depth)
         path = self.path(sample_id, "depth.png")
         _write_png(path, png)
@@ -217,7 +221,7 @@ class LabelWriter:
     def _main_normals(self, prediction, sample_id, values):
         normals = np.asarray(prediction.values, dtype=np.float32)
         npy = self.path(sample_id, "normals.npy")
-        np.save(npy, normals, allow_pickle=False)
+        _save_npy(npy, normals)
         path = self.path(sample_id, "normals.png")
         _write_png(path, prediction.preview())  # LUB encoding; invalid pixels black
         values[f"{self.field}_values_path"] = str(npy)
@@ -266,7 +270,7 @@ class LabelWriter:
     def _main_image(self, prediction, sample_id, values):
         values_array = np.asarray(prediction.values)
         npy = self.path(sample_id, f"{self.task.name}.npy")
-        np.save(npy, values_array, allow_pickle=False)
+        _save_npy(npy, values_array)
         path = self.path(sample_id, f"{self.task.name}.png")
         _write_png(path, prediction.preview())
         values[f"{self.field}_values_path"] = str(npy)
