@@ -6,7 +6,9 @@ depth and normals from the rendered image; the decoded values are scored against
 ground truth: depth δ1 / AbsRel / RMSE over pixels that hit a surface (sky excluded), normals mean and
 median angular error and % within 11.25° / 30°. As a yardstick measured in the same run, a constant
 predictor (the median ground-truth depth of the evaluated scenes, and the normal pointing at the camera)
-is scored on the same pixels.
+is scored on the same pixels. As diagnostics, the model's depth is also scored after a per-image median
+scaling and after a least-squares scale and shift in disparity (the relative protocol of Marigold and
+Open Vision Banana): the gap between those and the metric scores is the error in the global scale.
 
     python benchmarks/bundled_model_eval.py                       # the bundled model, 96 scenes
     python benchmarks/bundled_model_eval.py --model runs/vb-small/model --scenes 256 --json out.json
@@ -25,12 +27,22 @@ import numpy as np
 HELD_OUT_SEED = 1_000_000
 
 
-def depth_row(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> dict:
+def depth_row(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, aligned: bool = False) -> dict:
     p, g = pred[valid].astype(np.float64), gt[valid].astype(np.float64)
     p = np.clip(np.nan_to_num(p, nan=1e-3, posinf=1e3), 1e-3, 1e3)  # undecodable pixels count as errors
     ratio = np.maximum(p / g, g / p)
-    return {"delta1": float(np.mean(ratio < 1.25)), "abs_rel": float(np.mean(np.abs(p - g) / g)),
-            "rmse": float(np.sqrt(np.mean((p - g) ** 2)))}
+    row = {"delta1": float(np.mean(ratio < 1.25)), "abs_rel": float(np.mean(np.abs(p - g) / g)),
+           "rmse": float(np.sqrt(np.mean((p - g) ** 2)))}
+    if aligned:  # diagnostics: how much of the error is the global scale (metric) vs the layout (relative)
+        from vb_plugins.evaluation.depth import align_depth
+
+        clipped = np.clip(np.nan_to_num(pred.astype(np.float64), nan=1e-3, posinf=1e3), 1e-3, 1e3)
+        for mode, name in (("median", "median_scaled"), ("scale-shift-disparity", "affine_disparity")):
+            fitted, _ = align_depth(clipped, gt, valid, mode)
+            q = np.clip(fitted[valid], 1e-3, 1e3)
+            row[f"delta1_{name}"] = float(np.mean(np.maximum(q / g, g / q) < 1.25))
+            row[f"abs_rel_{name}"] = float(np.mean(np.abs(q - g) / g))
+    return row
 
 
 def normals_errors(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -89,7 +101,7 @@ def main() -> None:
     rows, const_rows, errors, const_errors = [], [], [], []
     for scene, d, n in zip(scenes, depth, normals):
         valid = scene.valid & np.isfinite(scene.depth)
-        rows.append(depth_row(np.asarray(d.values), scene.depth, valid))
+        rows.append(depth_row(np.asarray(d.values), scene.depth, valid, aligned=True))
         const_rows.append(depth_row(np.full_like(scene.depth, median_depth), scene.depth, valid))
         errors.append(normals_errors(np.asarray(n.values), scene.normals, valid))
         const_errors.append(normals_errors(np.broadcast_to([0.0, 0.0, 1.0], scene.normals.shape), scene.normals, valid))
