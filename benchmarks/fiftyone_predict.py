@@ -1,7 +1,7 @@
 """Per-sample overhead of the FiftyOne ``predict`` operator beyond generation, and its memory.
 
     python benchmarks/fiftyone_predict.py [--samples 1000] [--task depth] [--size 128x96] [--batch-size 8]
-                                          [--work-dir /dev/shm] [--json out.json] [--profile out.prof]
+                                          [--work-dir /dev/shm] [--json out.json]
 
 Runs ``@vb-plugins/fiftyone/predict`` (immediate execution, as the App or ``execute_operator`` runs it)
 on a dataset of ``--samples`` PNG images in a private FiftyOne database, with a generator whose cost is
@@ -11,9 +11,10 @@ input. The engine times every generator call, so
     overhead per sample = (operator wall time - time inside the generator) / samples
 
 which covers reading the image, resizing, decoding the visualization, writing the label files
-(PNG + .npy), the database writes and the operator itself. The label file writes (PNG encoding + file
-creation) are also timed on their own: their cost is set by the disk more than by this code. It is split into the core part (the same
-Predictor on in-memory images, no FiftyOne) and the FiftyOne part (the rest). Target: <= 5 ms/sample.
+(PNG + .npy), the database writes and the operator itself. It is split into the core part (the same
+Predictor on in-memory images, no FiftyOne) and the FiftyOne part (the rest), and the label file writes
+(PNG encoding + file creation) are timed on their own: their cost is set by the disk more than by this
+code (``--work-dir /dev/shm`` takes the disk out). Target: <= 5 ms/sample.
 Wall time depends on what else the machine runs, so CPU time is reported too: this process plus the
 mongod it writes to, minus the generator's share (its wall time, an upper bound of its CPU time).
 
@@ -216,7 +217,6 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--work-dir", help="where the images, label files and database go (default: the "
                         "system temp dir; /dev/shm takes the disk out of the measurement)")
-    parser.add_argument("--profile", type=Path, help="also write a cProfile of the full-size run here")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
 
@@ -247,14 +247,7 @@ def main(argv=None) -> int:
         with RssSampler() as rss_quarter:
             small = run_operator(fo, foo, quarter, args, "quarter", work, mongod)
         with RssSampler() as rss_full:
-            if args.profile:
-                import cProfile
-
-                with cProfile.Profile() as profile:
-                    full = run_operator(fo, foo, paths, args, "full", work, mongod)
-                profile.dump_stats(args.profile)
-            else:
-                full = run_operator(fo, foo, paths, args, "full", work, mongod)
+            full = run_operator(fo, foo, paths, args, "full", work, mongod)
         traced = {}
         for label, subset in (("quarter", quarter), ("full", paths)):
             tracemalloc.start()
