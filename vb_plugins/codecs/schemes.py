@@ -222,14 +222,19 @@ def build_cube_walk_lut(vertices: np.ndarray) -> np.ndarray:
     """Exact nearest-segment table over all 2**24 colours (see :meth:`PolylineScheme.cube_lut`)."""
     best_d2 = np.full((256, 256, 256), np.iinfo(np.int32).max, dtype=np.int32)
     best_code = np.zeros((256, 256, 256), dtype=np.int32)
-    for axis, squares, code in _cube_edges(vertices):
-        d2 = squares[0][:, None, None] + squares[1][None, :, None] + squares[2][None, None, :]
+    d2 = np.empty_like(best_d2)
+    better = np.empty(best_d2.shape, dtype=bool)
+    for axis, squares, code in _cube_edges(vertices):  # buffers reused: the table is 16 M entries
+        np.add(squares[0][:, None, None] + squares[1][None, :, None], squares[2][None, None, :], out=d2)
         shape = [1, 1, 1]
         shape[axis] = 256
-        better = d2 < best_d2
+        np.less(d2, best_d2, out=better)
         np.copyto(best_d2, d2, where=better)
         np.copyto(best_code, np.broadcast_to(code.reshape(shape), best_code.shape), where=better)
-    return (best_code | (best_d2 << 12)).astype(np.uint32).ravel()
+    del d2, better
+    np.left_shift(best_d2, 12, out=best_d2)  # max 3 * 255**2 << 12 < 2**31: fits int32
+    best_d2 |= best_code
+    return best_d2.view(np.uint32).ravel()
 
 
 def colormap_scheme(name: str, cmap_name: str | None = None, samples: int = 256) -> PolylineScheme:
