@@ -28,20 +28,19 @@ HELD_OUT_SEED = 1_000_000
 
 
 def depth_row(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, aligned: bool = False) -> dict:
-    p, g = pred[valid].astype(np.float64), gt[valid].astype(np.float64)
-    p = np.clip(np.nan_to_num(p, nan=1e-3, posinf=1e3), 1e-3, 1e3)  # undecodable pixels count as errors
-    ratio = np.maximum(p / g, g / p)
-    row = {"delta1": float(np.mean(ratio < 1.25)), "abs_rel": float(np.mean(np.abs(p - g) / g)),
-           "rmse": float(np.sqrt(np.mean((p - g) ** 2)))}
-    if aligned:  # diagnostics: how much of the error is the global scale (metric) vs the layout (relative)
-        from vb_plugins.evaluation.depth import align_depth
+    from vb_plugins.evaluation.depth import align_depth, depth_metrics
 
-        clipped = np.clip(np.nan_to_num(pred.astype(np.float64), nan=1e-3, posinf=1e3), 1e-3, 1e3)
+    # undecodable pixels count as errors
+    clipped = np.clip(np.nan_to_num(pred.astype(np.float64), nan=1e-3, posinf=1e3), 1e-3, 1e3)
+    g = gt[valid].astype(np.float64)
+    metrics = depth_metrics(clipped[valid], g)
+    row = {key: metrics[key] for key in ("delta1", "abs_rel", "rmse")}
+    if aligned:  # diagnostics: how much of the error is the global scale (metric) vs the layout (relative)
         for mode, name in (("median", "median_scaled"), ("scale-shift-disparity", "affine_disparity")):
             fitted, _ = align_depth(clipped, gt, valid, mode)
-            q = np.clip(fitted[valid], 1e-3, 1e3)
-            row[f"delta1_{name}"] = float(np.mean(np.maximum(q / g, g / q) < 1.25))
-            row[f"abs_rel_{name}"] = float(np.mean(np.abs(q - g) / g))
+            metrics = depth_metrics(np.clip(fitted[valid], 1e-3, 1e3), g)
+            row[f"delta1_{name}"] = metrics["delta1"]
+            row[f"abs_rel_{name}"] = metrics["abs_rel"]
     return row
 
 
