@@ -89,10 +89,16 @@ def least_confident_share(error: np.ndarray, confidence: np.ndarray, fraction: f
     return float(error[order].sum() / total)
 
 
-def depth_scores(pred: np.ndarray, truth: np.ndarray):
+def scored_depths(pred: np.ndarray, truth: np.ndarray):
+    """(prediction, truth) over the finite-truth pixels, float64, the prediction clipped to 1e-3..1000 m."""
     finite = np.isfinite(truth)
     p = np.clip(np.nan_to_num(pred[finite], nan=1e-3, posinf=1000.0), 1e-3, 1000.0).astype(np.float64)
-    g = truth[finite].astype(np.float64)
+    return p, truth[finite].astype(np.float64)
+
+
+def depth_scores(pred: np.ndarray, truth: np.ndarray):
+    finite = np.isfinite(truth)
+    p, g = scored_depths(pred, truth)
     return (float(np.mean(np.abs(p - g) / g)), float(np.mean(np.maximum(p / g, g / p) < 1.25)),
             float(np.mean(np.isinf(pred[finite]))))
 

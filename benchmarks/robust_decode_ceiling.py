@@ -22,7 +22,7 @@ import json
 
 import numpy as np
 
-from robust_decode import depth_scores, load_scenes
+from robust_decode import depth_scores, load_scenes, scored_depths
 from vb_plugins.codecs import DepthCodec
 from vb_plugins.testing import degrade
 
@@ -72,12 +72,6 @@ def oracle(robust_depth: np.ndarray, surfaces: list[np.ndarray], whole: bool):
     return out.astype(np.float32), covered
 
 
-def relative_error(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    finite = np.isfinite(truth)
-    p = np.clip(np.nan_to_num(pred, nan=1e-3, posinf=1000.0), 1e-3, 1000.0)
-    return np.where(finite, np.abs(p - np.where(finite, truth, 1.0)) / np.where(finite, truth, 1.0), 0.0)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", type=int, default=12, help="synthetic scenes (render_scene seeds 0..N-1)")
@@ -96,14 +90,15 @@ def main() -> None:
         interior, _ = oracle(robust, surfaces, whole=False)
         whole, covered = oracle(robust, surfaces, whole=True)
         finite = np.isfinite(scene.depth)
-        error = relative_error(whole, scene.depth)
+        p, g = scored_depths(whole, scene.depth)
+        error, covered = np.abs(p - g) / g, covered[finite]
         for name, value in (("naive", depth_scores(naive, scene.depth)[0]),
                             ("robust", depth_scores(robust, scene.depth)[0]),
                             ("oracle_interior", depth_scores(interior, scene.depth)[0]),
                             ("oracle_whole", depth_scores(whole, scene.depth)[0]),
                             ("oracle_whole_covered_part", error[covered].sum() / finite.sum()),
-                            ("oracle_whole_uncovered_part", error[~covered & finite].sum() / finite.sum()),
-                            ("covered_share", covered.sum() / finite.sum())):
+                            ("oracle_whole_uncovered_part", error[~covered].sum() / finite.sum()),
+                            ("covered_share", covered.mean())):
             rows.setdefault(name, []).append(float(value))
     summary = {name: float(np.mean(values)) for name, values in rows.items()}
     summary["quality"] = args.quality
