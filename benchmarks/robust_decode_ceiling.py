@@ -45,19 +45,20 @@ def planar_surfaces(scene) -> list[np.ndarray]:
     normal_key = np.round(scene.normals * 1000).astype(np.int64) + 1000
     key = ((scene.instance.astype(np.int64) * 256 + scene.semantic) * 10**9
            + normal_key[..., 0] * 10**6 + normal_key[..., 1] * 1000 + normal_key[..., 2])
-    finite = np.isfinite(scene.depth)
-    labels, counts = np.unique(np.where(finite, key, -1), return_counts=True)
-    return [np.where(finite, key, -1) == label for label, count in zip(labels, counts)
-            if label >= 0 and count >= MIN_SURFACE_PX]
+    key = np.where(np.isfinite(scene.depth), key, -1)
+    labels, counts = np.unique(key, return_counts=True)
+    return [key == label for label, count in zip(labels, counts) if label >= 0 and count >= MIN_SURFACE_PX]
 
 
-def oracle(robust_depth: np.ndarray, surfaces: list[np.ndarray], whole: bool):
-    """Robust depth with every planar surface replaced by its fitted plane -> (depth, covered mask)."""
+def oracle(robust_depth: np.ndarray, surfaces: list[np.ndarray]):
+    """Robust depth with each planar surface's plane (fitted on its interior) put over the interior only,
+    and over the whole surface -> (interior depth, whole depth, mask the whole version covers)."""
     import cv2
 
     height, width = robust_depth.shape
     v, u = np.mgrid[0:height, 0:width].astype(np.float64)
-    out = robust_depth.astype(np.float64).copy()
+    interior_out = robust_depth.astype(np.float64)
+    whole_out = interior_out.copy()
     covered = np.zeros(robust_depth.shape, bool)
     for surface in surfaces:
         interior = cv2.erode(surface.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
@@ -65,11 +66,11 @@ def oracle(robust_depth: np.ndarray, surfaces: list[np.ndarray], whole: bool):
             continue
         q = 1.0 / np.clip(robust_depth[interior].astype(np.float64), 1e-3, 1e3)
         a, b, c = fit_inverse_plane(u[interior], v[interior], q)
-        target = surface if whole else interior
-        plane = a * u[target] + b * v[target] + c
-        out[target] = np.where(plane > 0, 1.0 / np.maximum(plane, 1e-12), robust_depth[target])
-        covered |= target
-    return out.astype(np.float32), covered
+        for out, target in ((interior_out, interior), (whole_out, surface)):
+            plane = a * u[target] + b * v[target] + c
+            out[target] = np.where(plane > 0, 1.0 / np.maximum(plane, 1e-12), robust_depth[target])
+        covered |= surface
+    return interior_out.astype(np.float32), whole_out.astype(np.float32), covered
 
 
 def main() -> None:
@@ -87,18 +88,17 @@ def main() -> None:
         naive = codec.decode(image, mode="exact").depth
         robust = codec.decode(image, mode="robust").depth
         surfaces = planar_surfaces(scene)
-        interior, _ = oracle(robust, surfaces, whole=False)
-        whole, covered = oracle(robust, surfaces, whole=True)
+        interior, whole, covered = oracle(robust, surfaces)
         finite = np.isfinite(scene.depth)
         p, g = scored_depths(whole, scene.depth)
-        error, covered = np.abs(p - g) / g, covered[finite]
+        error, covered_finite = np.abs(p - g) / g, covered[finite]
         for name, value in (("naive", depth_scores(naive, scene.depth)[0]),
                             ("robust", depth_scores(robust, scene.depth)[0]),
                             ("oracle_interior", depth_scores(interior, scene.depth)[0]),
                             ("oracle_whole", depth_scores(whole, scene.depth)[0]),
-                            ("oracle_whole_covered_part", error[covered].sum() / finite.sum()),
-                            ("oracle_whole_uncovered_part", error[~covered].sum() / finite.sum()),
-                            ("covered_share", covered.mean())):
+                            ("oracle_whole_covered_part", error[covered_finite].sum() / finite.sum()),
+                            ("oracle_whole_uncovered_part", error[~covered_finite].sum() / finite.sum()),
+                            ("covered_share", covered_finite.mean())):
             rows.setdefault(name, []).append(float(value))
     summary = {name: float(np.mean(values)) for name, values in rows.items()}
     summary["quality"] = args.quality
