@@ -41,8 +41,6 @@ def tgv_decode(codec: DepthCodec, image: np.ndarray, start_depth: np.ndarray, it
 
     path = _Path(codec)
     vertices = torch.tensor(path.ycc_vertices)
-    knots = torch.tensor(np.concatenate([[0.0], np.cumsum(
-        255.0 * np.abs(np.diff(np.asarray(codec.scheme.vertices), axis=0)).max(axis=1))]), dtype=torch.float32)
     observed = torch.tensor(image.astype(np.float32) @ YCBCR.T)
     height, width = start_depth.shape
     q0 = (1.0 / np.clip(np.nan_to_num(start_depth, posinf=1e6), 1e-3, 1e6)).astype(np.float32)
@@ -51,11 +49,12 @@ def tgv_decode(codec: DepthCodec, image: np.ndarray, start_depth: np.ndarray, it
     steps_per_q = float(np.median(np.abs(path.to_s(q0 * 1.001) - s0) / (q0 * 0.001)))
 
     def colour(z):
+        """YCbCr of the path colour at scaled inverse depth z: _Path.to_s and _Path.ycc, differentiable."""
         aq = path.scale * (z / steps_per_q).clamp(min=0.0)
-        s = path.steps * (1.0 - (aq / (aq + 1.0)) ** path.power)
-        segment = torch.bucketize(s, knots[1:-1]).clamp(max=len(knots) - 2)
-        t = ((s - knots[segment]) / (knots[segment + 1] - knots[segment])).clamp(0.0, 1.0).unsqueeze(-1)
-        return vertices[segment] + t * (vertices[segment + 1] - vertices[segment])
+        x = (path.segments * (1.0 - (aq / (aq + 1.0)) ** path.power)).clamp(0.0, path.segments)
+        segment = x.floor().long().clamp(max=path.segments - 1)
+        t = (x - segment).unsqueeze(-1)
+        return vertices[segment] * (1.0 - t) + vertices[segment + 1] * t
 
     def smear(channel):
         x = F.pad(channel[None, None], (0, width % 2, 0, height % 2), mode="replicate")
