@@ -11,6 +11,7 @@ engine encodes the prompt once and batches images. Both use the same seeds; outp
 from __future__ import annotations
 
 import argparse
+import inspect
 import tempfile
 import time
 
@@ -48,14 +49,21 @@ def main() -> None:
         prompt = predictor.prompts[0]
         size = generator.size_for(120, 160, args.megapixels)
         inputs = [Image.fromarray(resize_image(p, size)) for p in photos]
-        guidance = {"guidance_scale": generator.default_guidance} if generator.default_guidance is not None else {}
+        call_options = {"guidance_scale": generator.default_guidance} if generator.default_guidance is not None else {}
+        # Both paths generate at the engine's size: Kontext otherwise snaps to its own list (896 x 1152 here)
+        # and rescales to 1 MP, which a user passing height/width would also have to switch off.
+        accepted = inspect.signature(pipe.__call__).parameters
+        if "_auto_resize" in accepted:
+            call_options["_auto_resize"] = False
+        if "max_area" in accepted:
+            call_options["max_area"] = size[0] * size[1]
 
         def naive():
             outputs = []
             for image in inputs:
                 result = pipe(image=image, prompt=prompt, height=size[0], width=size[1],
                               num_inference_steps=args.steps, generator=torch.Generator().manual_seed(0),
-                              output_type="np", **guidance)
+                              output_type="np", **call_options)
                 outputs.append(np.rint(np.clip(result.images[0], 0, 1) * 255).astype(np.uint8))
             return outputs
 
@@ -74,6 +82,9 @@ def main() -> None:
                     naive_out = outputs
                 else:
                     engine_out = outputs
+        shapes = {a.shape for a in naive_out} | {b.shape for b in engine_out}
+        if len(shapes) != 1:
+            raise SystemExit(f"naive and engine outputs differ in size ({sorted(shapes)}): not comparable")
         diff = max(int(np.abs(a.astype(int) - b).max()) for a, b in zip(naive_out, engine_out))
         same = float(np.mean([np.mean(a == b) for a, b in zip(naive_out, engine_out)]))
         best = {k: min(v) for k, v in timings.items()}
