@@ -201,3 +201,29 @@ def test_accumulator_with_alignment_reports_parameters():
     assert record["abs_rel"] == pytest.approx(0.0, abs=1e-12)
     assert record["align_scale"] == pytest.approx(2.0) and record["align_shift"] == pytest.approx(-0.5)
     assert acc.settings()["alignment"] == "scale-shift"
+
+
+def _marigold_abs_rel(pred, gt, fit_mask, eval_mask, low, high):
+    """Marigold's least_square: np.linalg.lstsq of [pred, 1] -> gt on fit_mask, clip, AbsRel on eval_mask."""
+    design = np.stack([pred[fit_mask], np.ones(int(fit_mask.sum()))], axis=1)
+    (scale, shift), *_ = np.linalg.lstsq(design, gt[fit_mask], rcond=None)
+    aligned = np.clip(pred * scale + shift, low, high)
+    return float(np.mean(np.abs(aligned[eval_mask] - gt[eval_mask]) / gt[eval_mask]))
+
+
+def test_scale_shift_fits_saturated_zero_predictions_as_marigold():
+    """A relative [0, 1] map whose near end saturates at 0: Marigold fits every valid pixel, zeros included."""
+    from vb_plugins.evaluation import evaluate_pairs
+
+    rng = np.random.default_rng(3)
+    gt = np.broadcast_to(np.linspace(0.5, 9.5, 48)[:, None], (48, 64)).copy()
+    gt[rng.random(gt.shape) < 0.1] = 0.0                                   # no measurement
+    pred = np.clip((gt - 2.0) / 7.0 + rng.normal(0.0, 0.01, gt.shape), 0.0, 1.0)
+    valid = (gt > 1e-3) & (gt < 10.0)
+    assert 0.1 < np.mean(pred[valid] == 0.0) < 0.3                         # the saturated near end
+    report = evaluate_pairs("depth", [("ramp", pred, gt)], alignment="scale-shift", max_depth=10.0)
+    expected = _marigold_abs_rel(pred, gt, valid, valid, 1e-3, 10.0)
+    assert report["aggregate"]["metrics"]["abs_rel"] == pytest.approx(expected, rel=1e-9)
+    # Leaving the zeros out of the fit (the old behaviour) gives a clearly different number.
+    without_zeros = _marigold_abs_rel(pred, gt, valid & (pred > 0), valid, 1e-3, 10.0)
+    assert abs(without_zeros - expected) > 0.03 * expected

@@ -20,9 +20,13 @@ Alignments (per image, fitted on the valid pixels only):
 
 - ``none``: metric predictions as they are (Vision Banana's zero-shot metric evaluation).
 - ``scale``: least-squares scale in depth, ``s = sum(p g) / sum(p**2)``.
-- ``scale-shift``: least-squares scale and shift in depth (Marigold ``least_square``).
+- ``scale-shift``: least-squares scale and shift in depth (Marigold ``least_square``: its
+  ``align_depth_least_square`` fits on every valid ground-truth pixel, whatever the prediction there, so a
+  prediction of 0 — the saturated near end of a relative [0, 1] map — takes part; only non-finite
+  predictions, which no least-squares fit can use, are left out).
 - ``scale-shift-disparity``: least-squares scale and shift in inverse depth, the aligned disparity clipped
-  at 1e-3 before inverting (Marigold ``least_square_disparity``; the MiDaS / Depth Anything protocol).
+  at 1e-3 before inverting (Marigold ``least_square_disparity``; the MiDaS / Depth Anything protocol). Here,
+  as in Marigold, only pixels with a positive prediction are fitted.
 - ``median``: ``s = median(g) / median(p)`` (Eigen et al.; monodepth2's median scaling).
 - ``log-scale``: least squares in log depth with a free offset, ``s = exp(mean(ln g - ln p))``.
 - ``log-scale-shift``: least-squares affine fit in log depth, ``ln d = a ln p + b``.
@@ -124,16 +128,17 @@ def align_depth(pred, gt, valid, mode: str = "none", pred_kind: str = "depth") -
         depth = pred if pred_kind == "depth" else np.where(pred > 0, 1.0 / pred, np.inf)
         if mode == "none":
             return depth, {}
-        positive = np.isfinite(depth) & (depth > 0)
-        usable = valid & positive
+        if mode == "scale-shift":  # Marigold: every valid pixel, predictions of 0 (or below) included
+            usable = valid & np.isfinite(depth)
+            _require(usable, "a finite")
+            scale, shift = _least_squares(depth[usable], gt[usable])
+            return depth * scale + shift, {"scale": scale, "shift": shift, "space": "depth"}
+        usable = valid & np.isfinite(depth) & (depth > 0)
         _require(usable)
         p, g = depth[usable], gt[usable]
         if mode == "scale":
             scale = float(np.dot(p, g) / np.dot(p, p))
             return depth * scale, {"scale": scale, "space": "depth"}
-        if mode == "scale-shift":
-            scale, shift = _least_squares(p, g)
-            return depth * scale + shift, {"scale": scale, "shift": shift, "space": "depth"}
         if mode == "median":
             scale = float(np.median(g) / np.median(p))
             return depth * scale, {"scale": scale, "space": "depth"}
@@ -146,9 +151,9 @@ def align_depth(pred, gt, valid, mode: str = "none", pred_kind: str = "depth") -
         return np.exp(slope * log_depth + offset), {"scale": slope, "shift": offset, "space": "log-depth"}
 
 
-def _require(usable: np.ndarray) -> None:
+def _require(usable: np.ndarray, what: str = "a positive, finite") -> None:
     if not usable.any():
-        raise SkipImage("no valid pixel has a positive, finite prediction to align")
+        raise SkipImage(f"no valid pixel has {what} prediction to align")
 
 
 def clip_prediction(depth: np.ndarray, protocol: DepthProtocol) -> np.ndarray:
