@@ -249,3 +249,49 @@ def test_vb_predict_outputs_evaluate_end_to_end(tmp_path, capsys):
     assert code == 0, err
     metrics = json.loads((tmp_path / "r.json").read_text())["aggregate"]["metrics"]
     assert metrics["delta1"] == 1.0 and metrics["abs_rel"] < 0.02
+
+
+def test_kitti_benchmark_crop_as_marigold(tmp_path, capsys):
+    """KITTI as Marigold: the 352 x 1216 KB window (top = H - 352, left = (W - 1216) // 2), then the Eigen
+    crop inside it; a prediction made on the cropped image and one of the full frame score the same."""
+    rng = np.random.default_rng(18)
+    height, width = 375, 1242
+    truth = np.round(rng.uniform(2.0, 70.0, (height, width)) * 256).astype(np.uint16)
+    truth[rng.random((height, width)) < 0.7] = 0                           # sparse lidar
+    gt_m = truth / 256.0
+    rows, cols = np.mgrid[0:height, 0:width]
+    pred_full = gt_m * (1.0 + 0.002 * (rows % 50) + 0.001 * (cols % 70)) + (gt_m == 0) * 5.0
+    top, left = height - 352, (width - 1216) // 2                           # 23, 13
+    pred_window = pred_full[top:top + 352, left:left + 1216]
+    gt_window = gt_m[top:top + 352, left:left + 1216]
+    inside = np.zeros((352, 1216), bool)
+    inside[int(0.3324324 * 352):int(0.91351351 * 352), int(0.0359477 * 1216):int(0.96405229 * 1216)] = True
+    valid = inside & (gt_window > 1e-5) & (gt_window < 80)
+    expected = np.mean(np.abs(np.clip(pred_window[valid], 1e-5, 80) - gt_window[valid]) / gt_window[valid])
+
+    gt = tmp_path / "gt"
+    write_png(gt / "0000000005.png", truth)
+    for name, pred_values in (("window", pred_window), ("full", pred_full)):
+        pred = tmp_path / name
+        pred.mkdir()
+        np.save(pred / "0000000005.depth.npy", pred_values.astype(np.float32))
+        report_path = tmp_path / f"{name}.json"
+        code, _, err = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt, "--dataset", "kitti-marigold",
+                           "-o", report_path)
+        assert code == 0, err
+        report = json.loads(report_path.read_text())
+        assert report["per_image"][0]["valid_pixels"] == int(valid.sum())
+        assert report["aggregate"]["metrics"]["abs_rel"] == pytest.approx(expected, rel=1e-5)
+        assert report["protocol"]["dataset"]["crop"] == "kitti-benchmark-eigen"
+    # The same window chosen with --crop on the kitti preset (1e-3 floor: KITTI's PNG steps are 1/256 m).
+    code, out, err = run(capsys, "eval", "depth", "--pred", tmp_path / "window", "--gt", gt, "--dataset", "kitti",
+                         "--crop", "kitti-benchmark-eigen", "-o", tmp_path / "k.json")
+    assert code == 0, err
+    assert json.loads((tmp_path / "k.json").read_text())["aggregate"]["metrics"]["abs_rel"] == \
+        pytest.approx(expected, rel=1e-5)
+    # Ground truth smaller than the window is a one-line error naming the file.
+    small = tmp_path / "small"
+    write_png(small / "0000000005.png", truth[:300, :1000])
+    code, _, err = run(capsys, "eval", "depth", "--pred", tmp_path / "window", "--gt", small, "--dataset",
+                       "kitti-marigold")
+    assert_one_line_error(code, err, "0000000005.png", "352 x 1216", "only 300 x 1000")

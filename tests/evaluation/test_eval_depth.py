@@ -96,10 +96,14 @@ def test_nyu_eigen_crop_needs_the_nyu_resolution():
 
 
 @pytest.mark.parametrize("crop, rows, cols", [("kitti-garg", (153, 371), (44, 1197)),
-                                              ("kitti-eigen", (124, 342), (44, 1197))])
+                                              ("kitti-eigen", (124, 342), (44, 1197)),
+                                              ("kitti-benchmark", (23, 375), (13, 1229)),
+                                              ("kitti-benchmark-eigen", (140, 344), (56, 1185))])
 def test_kitti_crops_as_fractions(crop, rows, cols):
     # 375 x 1242 frame: int(0.40810811 * 375) = 153, int(0.99189189 * 375) = 371, int(0.03594771 * 1242) = 44,
     # int(0.96405229 * 1242) = 1197; Eigen rows int(0.3324324 * 375) = 124, int(0.91351351 * 375) = 342.
+    # KB window: top 375 - 352 = 23, left (1242 - 1216) // 2 = 13; Eigen inside it: rows 23 + int(0.3324324 * 352)
+    # = 23 + 117, 23 + int(0.91351351 * 352) = 23 + 321; columns 13 + int(0.0359477 * 1216) = 13 + 43, 13 + 1172.
     mask = crop_mask(crop, (375, 1242))
     ys, xs = np.nonzero(mask)
     assert (ys.min(), ys.max() + 1) == rows and (xs.min(), xs.max() + 1) == cols

@@ -219,18 +219,25 @@ class DepthAccumulator:
     def add(self, pred, gt, mask=None, key=None) -> dict | None:
         """Evaluate one image. ``pred``: H x W (metres, or inverse depth with ``pred_kind='disparity'``),
         ``gt``: H x W metres (non-finite or out-of-range = no measurement), ``mask``: optional H x W,
-        nonzero = valid (e.g. DIODE's depth mask). Returns the image's record, or None if skipped."""
+        nonzero = valid (e.g. DIODE's depth mask). With a ``kitti-benchmark`` crop ``gt`` is the full frame
+        and ``pred`` either the full frame or the 352 x 1216 window. Returns the image's record, or None if
+        skipped."""
         name = "image" if key is None else str(key)
         pred = _squeeze(pred, f"{name}: prediction")
         gt = _squeeze(gt, f"{name}: ground truth").astype(np.float64)
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.ndim == 3 and mask.shape[2] == 1:
+                mask = mask[..., 0]
+        try:
+            gt, pred, mask = self.protocol.cut_to_window(gt, pred, mask)  # the KITTI benchmark window
+        except InputError as error:
+            raise InputError(f"{name}: {error}") from None
         if pred.shape != gt.shape:
             raise InputError(f"{name}: prediction is {pred.shape[0]} x {pred.shape[1]} but ground truth is "
                              f"{gt.shape[0]} x {gt.shape[1]}")
         valid = self.protocol.valid_mask(gt)
         if mask is not None:
-            mask = np.asarray(mask)
-            if mask.ndim == 3 and mask.shape[2] == 1:
-                mask = mask[..., 0]
             if mask.shape != gt.shape:
                 raise InputError(f"{name}: validity mask is {mask.shape} but ground truth is {gt.shape}")
             valid &= mask.astype(bool)

@@ -10,7 +10,9 @@ preset          min (m)      max (m)  crop            PNG scale    source
 ============== ============ ======== =============== ============ ==========================================
 none            1e-3         inf      none            (required)   BTS's ``min_depth_eval`` default
 nyu             1e-3         10       nyu-eigen       1000         BTS / AdaBins / ZoeDepth / Marigold
-kitti           1e-3         80       kitti-garg      256          BTS / AdaBins / ZoeDepth (Marigold: eigen)
+kitti           1e-3         80       kitti-garg      256          BTS / AdaBins / ZoeDepth
+kitti-marigold  1e-5         80       kitti-benchmark 256          Marigold (``kitti_bm_crop`` + ``eigen``)
+                                      -eigen
 eth3d           1e-5         inf      none            (required)   Marigold
 diode           0.6          350      none            (.npy)       Marigold ("diode all"), + validity mask
 diode-indoor    1e-3         10       none            (.npy)       ZoeDepth, + DIODE validity mask
@@ -24,6 +26,14 @@ Crops (a rectangle of the ground truth that is evaluated; everything outside is 
   (Garg et al. ECCV 2016, as written in BTS and Marigold).
 - ``kitti-eigen``: rows ``int(0.3324324 H):int(0.91351351 H)``, columns ``int(0.0359477 W):int(0.96405229 W)``
   (Eigen et al. NIPS 2014, as written in BTS and Marigold).
+- ``kitti-benchmark``: the 352 x 1216 KITTI benchmark ("KB") window, rows ``H - 352:H``, columns
+  ``(W - 1216) // 2`` onwards (BTS's ``do_kb_crop``, Marigold's ``kitti_bm_crop``).
+- ``kitti-benchmark-eigen`` / ``kitti-benchmark-garg``: the KB window, then the Eigen / Garg fractions of
+  the 352 x 1216 window (Marigold's KITTI evaluation: ``kitti_bm_crop: true``, ``valid_mask_crop: eigen``).
+
+With a ``kitti-benchmark`` crop, ground truth of the full KITTI frame is cut to the window before
+evaluation; a prediction may be of the full frame (cut the same way) or of the window itself, as a model
+that was run on the KB-cropped image writes it (Marigold predicts on the cropped image).
 """
 
 from __future__ import annotations
@@ -35,13 +45,32 @@ import numpy as np
 
 from vb_plugins.errors import InputError
 
-CROPS = ("none", "nyu-eigen", "kitti-garg", "kitti-eigen")
+CROPS = ("none", "nyu-eigen", "kitti-garg", "kitti-eigen", "kitti-benchmark", "kitti-benchmark-eigen",
+         "kitti-benchmark-garg")
 
 # Fractions of (height, height, width, width) bounding the evaluated rectangle.
 _KITTI_CROPS = {
     "kitti-garg": (0.40810811, 0.99189189, 0.03594771, 0.96405229),
     "kitti-eigen": (0.3324324, 0.91351351, 0.0359477, 0.96405229),
 }
+KITTI_BENCHMARK_SIZE = (352, 1216)  # height, width of the KB crop
+# KB-window crops -> the fraction crop applied inside the window (None: the whole window).
+_BENCHMARK_CROPS = {"kitti-benchmark": None, "kitti-benchmark-eigen": "kitti-eigen",
+                    "kitti-benchmark-garg": "kitti-garg"}
+
+
+def crop_window(crop: str | None, shape: tuple[int, int]) -> tuple[slice, slice] | None:
+    """Rows and columns of the 352 x 1216 KITTI benchmark window for ``kitti-benchmark*`` crops (top =
+    H - 352, left = (W - 1216) // 2, as BTS and Marigold cut it); None for every other crop."""
+    if crop not in _BENCHMARK_CROPS:
+        return None
+    height, width = shape
+    window_height, window_width = KITTI_BENCHMARK_SIZE
+    if height < window_height or width < window_width:
+        raise InputError(f"crop {crop!r} cuts the {window_height} x {window_width} KITTI benchmark window: ground "
+                         f"truth is only {height} x {width} (pass --crop none, or evaluate KITTI frames)")
+    top, left = height - window_height, (width - window_width) // 2
+    return slice(top, top + window_height), slice(left, left + window_width)
 
 DIODE_MASK_PATTERNS = ("{stem}_depth_mask.npy",)
 DEFAULT_MASK_PATTERNS = ("{stem}.mask.png", "{stem}.mask.npy", "{stem}_mask.png", "{stem}_mask.npy")
@@ -62,6 +91,11 @@ def crop_mask(crop: str | None, shape: tuple[int, int]) -> np.ndarray | None:
     if crop in _KITTI_CROPS:
         top, bottom, left, right = _KITTI_CROPS[crop]
         mask[int(top * height):int(bottom * height), int(left * width):int(right * width)] = True
+        return mask
+    if crop in _BENCHMARK_CROPS:
+        window = crop_window(crop, shape)
+        inner = crop_mask(_BENCHMARK_CROPS[crop], KITTI_BENCHMARK_SIZE)
+        mask[window] = True if inner is None else inner
         return mask
     raise InputError(f"crop {crop!r}: expected one of {', '.join(CROPS)}")
 
@@ -99,6 +133,17 @@ class DepthProtocol:
         crop = crop_mask(self.crop, gt.shape)
         return valid if crop is None else valid & crop
 
+    def cut_to_window(self, gt: np.ndarray, pred=None, mask=None):
+        """``(gt, pred, mask)`` cut to the crop's window (``kitti-benchmark*`` crops); a prediction or mask
+        already of the window's size stays as it is. Other crops: returned unchanged."""
+        window = crop_window(self.crop, gt.shape[:2])
+        if window is None:
+            return gt, pred, mask
+
+        def cut(array):
+            return array if array is None or array.shape[:2] != gt.shape[:2] else array[window]
+        return gt[window], cut(pred), cut(mask)
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["max_depth"] = None if math.isinf(self.max_depth) else self.max_depth
@@ -113,6 +158,9 @@ DEPTH_PRESETS: dict[str, DepthProtocol] = {
                          source="NYUv2 as BTS/AdaBins/ZoeDepth/Marigold: 1e-3..10 m, Eigen crop"),
     "kitti": DepthProtocol("kitti", 1e-3, 80.0, "kitti-garg", depth_scale=256.0,
                            source="KITTI as BTS/AdaBins/ZoeDepth: 1e-3..80 m, Garg crop"),
+    "kitti-marigold": DepthProtocol("kitti-marigold", 1e-5, 80.0, "kitti-benchmark-eigen", depth_scale=256.0,
+                                    source="KITTI as Marigold: 352 x 1216 benchmark crop, Eigen crop inside it, "
+                                           "1e-5..80 m"),
     "eth3d": DepthProtocol("eth3d", 1e-5, math.inf, source="ETH3D as Marigold: depth above 1e-5 m, no cap"),
     "diode": DepthProtocol("diode", 0.6, 350.0, mask_required=True, gt_patterns=("{stem}_depth.npy",),
                            mask_patterns=DIODE_MASK_PATTERNS,

@@ -277,6 +277,10 @@ def _directory_evaluator(task, settings: EvalSettings, accumulator, classes, fil
             gt = evalfiles.load_depth(gt_paths[0], depth_scale, "ground-truth depth")
             pred = evalfiles.load_depth(pred_path, pred_scale, "predicted depth", "--pred-depth-scale")
             mask = _find_mask(indexes[0], mask_patterns, stem, settings, protocol.mask_required, gt_paths[0])
+            try:  # a prediction of the KITTI benchmark window pairs with the window of the ground truth
+                gt, pred, mask = protocol.cut_to_window(gt, pred, mask)
+            except InputError as error:
+                raise InputError(f"{gt_paths[0]}: {error}") from None
             pred = _fit(pred, gt.shape, task, settings.resize, stem)
             return accumulator.add(pred, gt, mask=mask, key=stem)
 
