@@ -295,3 +295,57 @@ def test_kitti_benchmark_crop_as_marigold(tmp_path, capsys):
     code, _, err = run(capsys, "eval", "depth", "--pred", tmp_path / "window", "--gt", small, "--dataset",
                        "kitti-marigold")
     assert_one_line_error(code, err, "0000000005.png", "352 x 1216", "only 300 x 1000")
+
+
+@pytest.fixture
+def nyu_layout(tmp_path):
+    """NYUv2 as distributed for BTS: rgb_NNNNN.jpg beside sync_depth_NNNNN.png (mm) in scene folders; the
+    predictions `vb predict` wrote for the rgb_ images."""
+    pred, gt = tmp_path / "pred", tmp_path / "nyu" / "test"
+    pred.mkdir()
+    rows = np.arange(480)[:, None] + np.zeros((1, 640))
+    truth = {}
+    for index, scene in ((0, "bathroom"), (1, "kitchen")):
+        depth_mm = (1000 + 10 * rows + 1000 * index).astype(np.uint16)     # 1..5.8 m, 2..6.8 m
+        truth[index] = depth_mm / 1000.0
+        write_png(gt / scene / f"rgb_{index:05d}.jpg", np.zeros((480, 640, 3), np.uint8))
+        write_png(gt / scene / f"sync_depth_{index:05d}.png", depth_mm)
+        np.save(pred / f"rgb_{index:05d}.depth.npy", (truth[index] * (1.1 + 0.1 * index)).astype(np.float32))
+    return pred, gt.parent, truth
+
+
+def test_nyu_layout_pairs_by_prefix_and_pattern(nyu_layout, tmp_path, capsys):
+    pred, gt, truth = nyu_layout
+    eigen = (slice(45, 471), slice(41, 601))
+    expected = {}
+    for index in (0, 1):
+        g = truth[index][eigen]
+        p = np.load(pred / f"rgb_{index:05d}.depth.npy").astype(np.float64)[eigen]
+        keep = (g > 1e-3) & (g < 10)
+        expected[index] = np.mean(np.abs(np.clip(p[keep], 1e-3, 10) - g[keep]) / g[keep])
+    for pattern in ("sync_depth_{key}.png", "*/sync_*_{key}.png"):
+        out_path = tmp_path / f"r{len(pattern)}.json"
+        code, _, err = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt, "--dataset", "nyu",
+                           "--strip-prefix", "rgb_", "--gt-pattern", pattern, "-o", out_path)
+        assert code == 0, err
+        report = json.loads(out_path.read_text())
+        assert [r["ground_truth"].rsplit("/", 2)[1:] for r in report["per_image"]] == \
+            [["bathroom", "sync_depth_00000.png"], ["kitchen", "sync_depth_00001.png"]]
+        assert [r["abs_rel"] for r in report["per_image"]] == pytest.approx([expected[0], expected[1]], rel=1e-6)
+        assert report["protocol"]["files"]["strip_prefixes"] == ["rgb_"]
+
+
+def test_pairing_patterns_that_match_nothing_or_several_files_are_one_line_errors(nyu_layout, capsys):
+    pred, gt, _ = nyu_layout
+    code, _, err = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt, "--dataset", "nyu",
+                       "--gt-pattern", "sync_depth_{key}.png")                         # no --strip-prefix
+    assert_one_line_error(code, err, "2 of 2 predictions have no ground truth", "sync_depth_{key}.png")
+    write_png(gt / "test" / "bathroom" / "raw_depth_00000.png", np.zeros((480, 640), np.uint16))
+    code, _, err = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt, "--dataset", "nyu",
+                       "--strip-prefix", "rgb_", "--gt-pattern", "*depth_{key}.png")
+    assert_one_line_error(code, err, "pattern '*depth_{key}.png' matches 2 files for '00000'",
+                          "raw_depth_00000.png", "sync_depth_00000.png")
+    code, _, err = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt, "--gt-pattern", "sync_depth.png")
+    assert_one_line_error(code, err, "--gt-pattern 'sync_depth.png': no {key}")
+    code, _, err = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt, "--gt-pattern", "sync_{index}.png")
+    assert_one_line_error(code, err, "unknown placeholder {index}")

@@ -13,7 +13,9 @@ Pairs each prediction with its ground truth by file stem and prints a table of t
 
 Predictions: STEM.TASK.npy as `vb predict` writes them (STEM.json beside it is read for the normal
 convention and the class list), or any STEM.npy / STEM.png in the directory.
-Ground truth (searched recursively by stem; --gt-pattern '{stem}_gt.png' to name files otherwise):
+Ground truth (searched recursively by stem; --gt-pattern '{key}_gt.png' to name files otherwise, {key}
+being the stem after --strip-prefix / --strip-suffix; wildcards allowed. NYUv2's rgb_00000.jpg with
+sync_depth_00000.png: --strip-prefix rgb_ --gt-pattern 'sync_depth_{key}.png'):
   depth      STEM.npy in metres (H x W or H x W x 1), or a 16-bit STEM.png with --depth-scale units per
              metre (0 = no measurement); optional validity mask STEM.mask.png (DIODE: STEM_depth_mask.npy)
   normals    STEM.npy, H x W x 3 in --gt-convention; zero vectors = no measurement; optional STEM.mask.png
@@ -49,9 +51,12 @@ def register(subparsers) -> None:
     parser.add_argument("--resize", action="store_true",
                         help="resize predictions to the ground truth's size (default: a size mismatch is an error)")
     parser.add_argument("--gt-pattern", action="append", metavar="PATTERN",
-                        help="ground-truth file name, {stem} = prediction stem (repeatable, first found wins)")
+                        help="ground-truth file name, {key} = prediction stem after stripping; * ? [..] wildcards "
+                             "must match one file (repeatable, first found wins)")
     parser.add_argument("--mask-pattern", action="append", metavar="PATTERN",
-                        help="validity-mask file name for depth / normals, {stem} = prediction stem")
+                        help="validity-mask file name for depth / normals, {key} as in --gt-pattern")
+    parser.add_argument("--strip-prefix", action="append", metavar="PREFIX",
+                        help="remove PREFIX from prediction stems before looking up ground truth (e.g. rgb_)")
     parser.add_argument("--strip-suffix", action="append", metavar="SUFFIX",
                         help="remove SUFFIX from prediction stems before looking up ground truth")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -125,6 +130,7 @@ def run_eval(args) -> int:
         gt_patterns=tuple(args.gt_pattern) if args.gt_pattern else None,
         mask_patterns=tuple(args.mask_pattern) if args.mask_pattern else None,
         strip_suffixes=tuple(args.strip_suffix) if args.strip_suffix else None,
+        strip_prefixes=tuple(args.strip_prefix) if args.strip_prefix else None,
         resize=args.resize, skip_missing=args.skip_missing,
     )
     bar = None

@@ -6,12 +6,18 @@ directory has none, every ``STEM.npy`` / ``STEM.png`` in it (files ``vb predict`
 predictions). ``STEM.json`` beside a prediction is read when present (normal convention, class list).
 
 Ground truth (a directory, searched recursively): the first of the task's file-name patterns that exists,
-``{stem}`` standing for the prediction's stem: first directly under the directory (a pattern may name a
-sub-directory), then anywhere below it by file name (a name found twice is an error).
+``{key}`` (or ``{stem}``) standing for the prediction's stem after the prefixes and suffixes to strip are
+removed (``rgb_00000`` with ``--strip-prefix rgb_`` -> ``00000``): first directly under the directory (a
+pattern may name a sub-directory), then anywhere below it by file name (a name found twice is an error).
+A pattern with shell wildcards (``*``, ``?``, ``[...]``) is matched against the file names below the
+directory, or against their paths relative to it when the pattern has a ``/``; it must match one file
+for a key (none: no ground truth; several: an error naming two of them).
 """
 
 from __future__ import annotations
 
+import fnmatch
+import glob
 import json
 import re
 from pathlib import Path
@@ -28,6 +34,8 @@ GT_PATTERNS = {
     "instance": ("{stem}.png", "{stem}.npy", "{stem}.instance.png", "{stem}.instance.npy"),
 }
 VALUE_SUFFIXES = (".npy", ".png")
+KEY_PLACEHOLDERS = ("{key}", "{stem}")
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 _NOT_VALUES = re.compile(r"(\.generated(-\d+)?\.png|\.confidence\.npy|\.uncertainty\.npy|\.json)$")
 
 
@@ -67,6 +75,42 @@ def read_record(prediction: Path, stem: str) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
+def pairing_key(stem: str, prefixes=(), suffixes=()) -> str:
+    """The prediction stem without the first matching prefix and suffix: the ``{key}`` of file patterns."""
+    for prefix in prefixes:
+        if prefix and stem.startswith(prefix) and len(stem) > len(prefix):
+            stem = stem[len(prefix):]
+            break
+    for suffix in suffixes:
+        if suffix and stem.endswith(suffix) and len(stem) > len(suffix):
+            return stem[:-len(suffix)]
+    return stem
+
+
+def check_patterns(patterns, option: str) -> None:
+    """Each pattern names the key once or more and no other placeholder (else it would pair every
+    prediction with the same file, or look for a literal ``{name}``)."""
+    for pattern in patterns:
+        unknown = [p for p in _PLACEHOLDER.findall(pattern) if p not in KEY_PLACEHOLDERS]
+        if unknown:
+            raise InputError(f"{option} {pattern!r}: unknown placeholder {unknown[0]} (use {{key}}, the prediction "
+                             "stem after --strip-prefix / --strip-suffix)")
+        if not any(p in pattern for p in KEY_PLACEHOLDERS):
+            raise InputError(f"{option} {pattern!r}: no {{key}} in it, so every prediction would pair with the same "
+                             "file (write e.g. 'sync_depth_{key}.png')")
+
+
+def _has_wildcard(pattern: str) -> bool:
+    return glob.has_magic(_PLACEHOLDER.sub("", pattern))
+
+
+def _fill(pattern: str, key: str, wildcard: bool) -> str:
+    value = glob.escape(key) if wildcard else key  # a key's own '[' or '*' matches literally
+    for placeholder in KEY_PLACEHOLDERS:
+        pattern = pattern.replace(placeholder, value)
+    return pattern
+
+
 class FileIndex:
     """Looks files up under a root directory by ``{stem}`` patterns (see the module docstring)."""
 
@@ -84,19 +128,31 @@ class FileIndex:
                     self._by_name.setdefault(path.name, []).append(path)
         return self._by_name
 
-    def find(self, patterns, stem: str) -> Path | None:
-        names = [pattern.replace("{stem}", stem) for pattern in patterns]
-        for name in names:
+    def find(self, patterns, key: str) -> Path | None:
+        """The file the first matching pattern names for ``key`` (see the module docstring), or None."""
+        plain = [_fill(pattern, key, False) for pattern in patterns if not _has_wildcard(pattern)]
+        for name in plain:
             if (self.root / name).is_file():
                 return self.root / name
-        for name in names:
-            hits = self._names().get(Path(name).name, [])
+        for pattern in patterns:
+            if _has_wildcard(pattern):
+                hits = self._glob(_fill(pattern, key, True))
+                what = f"pattern {pattern!r} matches {len(hits)} files for {key!r}"
+            else:
+                name = Path(_fill(pattern, key, False)).name
+                hits = self._names().get(name, [])
+                what = f"{len(hits)} files are named {name}"
             if len(hits) > 1:
-                raise InputError(f"{self.root}: {len(hits)} files are named {Path(name).name} ({hits[0]}, "
-                                 f"{hits[1]}); give each a unique stem or a pattern with its sub-directory")
+                raise InputError(f"{self.root}: {what} ({hits[0]}, {hits[1]}); give each a unique name or a "
+                                 "more specific pattern")
             if hits:
                 return hits[0]
         return None
+
+    def _glob(self, pattern: str) -> list[Path]:
+        by_path = "/" in pattern
+        return [path for name, paths in self._names().items() for path in paths
+                if fnmatch.fnmatchcase(path.relative_to(self.root).as_posix() if by_path else name, pattern)]
 
 
 def load_values(path: Path) -> np.ndarray:

@@ -35,7 +35,8 @@ class EvalSettings:
     ``classes``, ``ignore_index`` (ground-truth value left out; None for none), ``gt_first_label`` (the
     ground-truth value of the first class), ``pred_first_label`` (``vb predict`` writes class i as i + 1).
     Referring: ``ignore_index`` (a ground-truth value left out, default none). Files: ``gt_patterns``,
-    ``mask_patterns``, ``strip_suffixes``; ``resize`` predictions to the ground truth's size (else a
+    ``mask_patterns`` (``{key}`` = the prediction stem after stripping; shell wildcards allowed),
+    ``strip_prefixes``, ``strip_suffixes``; ``resize`` predictions to the ground truth's size (else a
     size mismatch is an error); ``skip_missing`` predictions without ground truth (else an error).
     """
 
@@ -56,6 +57,7 @@ class EvalSettings:
     gt_patterns: tuple[str, ...] | None = None
     mask_patterns: tuple[str, ...] | None = None
     strip_suffixes: tuple[str, ...] | None = None
+    strip_prefixes: tuple[str, ...] | None = None
     resize: bool = False
     skip_missing: bool = False
     extra: dict = field(default_factory=dict)
@@ -163,6 +165,7 @@ def _semantic_ignore(settings: EvalSettings):
 
 def _patterns(task: str, settings: EvalSettings) -> tuple[str, ...]:
     if settings.gt_patterns:
+        evalfiles.check_patterns(settings.gt_patterns, "--gt-pattern")
         return tuple(settings.gt_patterns)
     preset: tuple[str, ...] = ()
     if task == "depth":
@@ -170,13 +173,6 @@ def _patterns(task: str, settings: EvalSettings) -> tuple[str, ...]:
     elif task == "semantic":
         preset = SEMANTIC_PRESETS[settings.dataset].gt_patterns
     return tuple(dict.fromkeys(preset + evalfiles.GT_PATTERNS[task]))
-
-
-def _strip(stem: str, suffixes) -> str:
-    for suffix in suffixes:
-        if suffix and stem.endswith(suffix):
-            return stem[:-len(suffix)]
-    return stem
 
 
 def _fit(pred: np.ndarray, shape: tuple[int, int], task: str, resize: bool, name: str) -> np.ndarray:
@@ -216,13 +212,16 @@ def evaluate_directory(task: str, pred_dir, gt_dirs, settings: EvalSettings | No
     predictions = evalfiles.find_predictions(pred_dir, task)
     indexes = [evalfiles.FileIndex(d) for d in gt_dirs]
     patterns = _patterns(task, settings)
+    if settings.mask_patterns:
+        evalfiles.check_patterns(settings.mask_patterns, "--mask-pattern")
     strip = settings.strip_suffixes
     if strip is None:
         strip = SEMANTIC_PRESETS[settings.dataset].strip_suffixes if task == "semantic" else ()
+    prefixes = tuple(settings.strip_prefixes or ())
 
     pairs, missing = [], []
     for stem, pred_path in predictions.items():
-        lookup = _strip(stem, strip)
+        lookup = evalfiles.pairing_key(stem, prefixes, strip)
         found = [index.find(patterns, lookup) for index in indexes]
         if any(path is None for path in found):
             missing.append(stem)
@@ -235,7 +234,8 @@ def evaluate_directory(task: str, pred_dir, gt_dirs, settings: EvalSettings | No
                          "pass --skip-missing to evaluate the rest")
 
     first_record = evalfiles.read_record(pairs[0][1], pairs[0][0]) if pairs else None
-    file_settings: dict = {"gt_patterns": list(patterns), "strip_suffixes": list(strip)}
+    file_settings: dict = {"gt_patterns": list(patterns), "strip_prefixes": list(prefixes),
+                           "strip_suffixes": list(strip)}
     classes = None
     if task == "semantic":
         classes = semantic_class_names(settings, first_record)
@@ -354,7 +354,7 @@ def _directory_evaluator(task, settings: EvalSettings, accumulator, classes, fil
 
 
 def _find_mask(index, patterns, stem: str, settings: EvalSettings, required: bool, gt_path: Path):
-    lookup = _strip(stem, settings.strip_suffixes or ())
+    lookup = evalfiles.pairing_key(stem, settings.strip_prefixes or (), settings.strip_suffixes or ())
     path = index.find(patterns, lookup)
     if path is None or path == gt_path:
         if required:
