@@ -349,3 +349,76 @@ def test_pairing_patterns_that_match_nothing_or_several_files_are_one_line_error
     assert_one_line_error(code, err, "--gt-pattern 'sync_depth.png': no {key}")
     code, _, err = run(capsys, "eval", "depth", "--pred", pred, "--gt", gt, "--gt-pattern", "sync_{index}.png")
     assert_one_line_error(code, err, "unknown placeholder {index}")
+
+
+def reference_miou(preds, gts, classes):
+    """IoU per class from pixel counts written out (no confusion matrix), mean over classes with a union."""
+    ious = []
+    for c in range(classes):
+        tp = sum(int(np.sum((p == c) & (g == c))) for p, g in zip(preds, gts))
+        fp = sum(int(np.sum((p == c) & (g != c))) for p, g in zip(preds, gts))
+        fn = sum(int(np.sum((p != c) & (g == c))) for p, g in zip(preds, gts))
+        if tp + fp + fn:
+            ious.append(tp / (tp + fp + fn))
+    return float(np.mean(ious))
+
+
+@pytest.fixture
+def trainid_predictions(tmp_path):
+    """Another model's 0-based trainId PNGs (road = 0 covers ~half of each image) and their ground truth."""
+    rng = np.random.default_rng(16)
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    truths, preds = [], []
+    for k in range(2):
+        truth = np.zeros((40, 60), np.uint8)
+        truth[:20, 30:] = 1                                         # car
+        truth[:10, :30] = 2                                         # sky
+        guess = truth.copy()
+        wrong = rng.random(truth.shape) < 0.15
+        guess[wrong] = rng.integers(0, 3, int(wrong.sum()))
+        write_png(gt / f"f{k}.png", truth)
+        write_png(pred / f"f{k}.png", guess)
+        truths.append(truth.astype(int))
+        preds.append(guess.astype(int))
+    return pred, gt, preds, truths
+
+
+def test_zero_based_predictions_without_record_warn_once(trainid_predictions, tmp_path, capsys):
+    pred, gt, preds, truths = trainid_predictions
+    args = ("eval", "semantic", "--pred", pred, "--gt", gt, "--classes", "road,car,sky")
+    code, _, err = run(capsys, *args, "-o", tmp_path / "default.json")
+    assert code == 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: label 0 covers"), err
+    assert "2 prediction(s) without a vb predict record" in lines[0] and "--pred-first-label 0" in lines[0]
+    shares = [np.mean(p == 0) for p in preds]
+    assert f"{np.mean(shares):.0%}" in lines[0]
+    report = json.loads((tmp_path / "default.json").read_text())
+    assert report["warnings"] == [lines[0][len("warning: "):]]
+    shifted = reference_miou([p - 1 for p in preds], truths, 3)      # read as vb predict labels
+    assert report["aggregate"]["metrics"]["miou"] == pytest.approx(shifted)
+    code, _, err = run(capsys, *args, "--pred-first-label", "0", "-o", tmp_path / "zero.json")
+    assert code == 0 and err == ""
+    report = json.loads((tmp_path / "zero.json").read_text())
+    assert report["aggregate"]["metrics"]["miou"] == pytest.approx(reference_miou(preds, truths, 3))
+    assert report["aggregate"]["metrics"]["miou"] > shifted + 0.3
+
+
+def test_vb_predict_records_mark_one_based_labels(trainid_predictions, tmp_path, capsys):
+    pred, gt, preds, truths = trainid_predictions
+    spec = {"task": "semantic", "spec": {"task": "semantic", "classes": {"road": [128, 64, 128],
+                                                                        "car": [0, 0, 142], "sky": [70, 130, 180]}}}
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    labels = []
+    for k, guess in enumerate(preds):
+        one_based = (guess + 1).astype(np.uint8)
+        one_based[:, :12] = 0                                     # 20 % unlabeled: vb predict's 0, no warning
+        np.save(ours / f"f{k}.semantic.npy", one_based)
+        (ours / f"f{k}.json").write_text(json.dumps(spec))
+        labels.append(one_based.astype(int) - 1)
+    code, _, err = run(capsys, "eval", "semantic", "--pred", ours, "--gt", gt, "-o", tmp_path / "r.json")
+    assert code == 0 and err == ""
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["aggregate"]["metrics"]["miou"] == pytest.approx(reference_miou(labels, truths, 3))
+    assert report["protocol"]["files"]["predictions_without_record"] == 0

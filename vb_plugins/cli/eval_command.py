@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from vb_plugins.errors import InputError
@@ -83,8 +84,9 @@ def register(subparsers) -> None:
     segmentation.add_argument("--ignore-index", help="ground-truth value left out, or 'none' "
                                                      "(semantic default 255; referring default none)")
     segmentation.add_argument("--gt-first-label", type=int, help="ground-truth value of the first class (default 0)")
-    segmentation.add_argument("--pred-first-label", type=int, default=1,
-                              help="prediction value of the first class (default 1: vb predict's 0 = unlabeled)")
+    segmentation.add_argument("--pred-first-label", type=int,
+                              help="prediction value of the first class (default 1: vb predict's labels, 0 = "
+                                   "unlabeled; files without a vb predict record get a warning if 0 is frequent)")
     parser.set_defaults(handler=run_eval)
 
 
@@ -113,9 +115,11 @@ def _check_output(path: Path | None, suffixes, overwrite: bool, what: str) -> No
 
 
 def run_eval(args) -> int:
+    from vb_plugins.evaluation.conventions import EvalWarning
+    from vb_plugins.evaluation.directory import evaluate_directory
     from vb_plugins.evaluation.plots import PLOT_SUFFIXES
     from vb_plugins.evaluation.report import format_table, write_report
-    from vb_plugins.evaluation.runner import EvalSettings, evaluate_directory
+    from vb_plugins.evaluation.runner import EvalSettings
 
     _check_output(args.output, (".json",), args.overwrite, "the report")
     _check_output(args.plot, PLOT_SUFFIXES, args.overwrite, "the plot")
@@ -144,10 +148,14 @@ def run_eval(args) -> int:
             bar.total = total
             bar.update(done - bar.n)
     try:
-        report = evaluate_directory(args.task, args.pred, args.gt, settings, progress=progress)
+        with warnings.catch_warnings():  # printed below as one line each, from the report
+            warnings.simplefilter("ignore", EvalWarning)
+            report = evaluate_directory(args.task, args.pred, args.gt, settings, progress=progress)
     finally:
         if bar is not None:
             bar.close()
+    for warning in report.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
     print(format_table(report))
     if args.per_image:
         _print_per_image(report)

@@ -11,13 +11,16 @@ Arrays in, numbers out, so the CLI, the FiftyOne plugin and notebooks score the 
 or a whole report (JSON-ready dict) from pairs or from directories:
 
     >>> from vb_plugins.evaluation import evaluate_pairs, evaluate_directory, EvalSettings
-    >>> report = evaluate_pairs("semantic", [(key, pred, gt), ...], classes=["road", "car"])
+    >>> report = evaluate_pairs("semantic", [(key, pred, gt), ...], classes=["road", "car"])  # 0-based arrays
+    >>> report = evaluate_pairs("semantic", [(key, prediction, gt), ...])   # a Predictor's output, as it is
     >>> report = evaluate_directory("depth", "preds/", "nyu_gt/", EvalSettings(dataset="nyu"))
 
 Each metric module's docstring states its formula and the reference implementation it follows.
 """
 
+from vb_plugins.evaluation.conventions import EvalWarning
 from vb_plugins.evaluation.depth import ALIGNMENTS, DepthAccumulator, align_depth, depth_metrics
+from vb_plugins.evaluation.directory import evaluate_directory
 from vb_plugins.evaluation.instance import (
     IOU_THRESHOLDS,
     InstanceAccumulator,
@@ -36,7 +39,7 @@ from vb_plugins.evaluation.protocols import (
     depth_protocol,
 )
 from vb_plugins.evaluation.report import build_report, format_table, write_report
-from vb_plugins.evaluation.runner import EvalSettings, evaluate_directory, evaluate_pairs, make_accumulator
+from vb_plugins.evaluation.runner import EvalSettings, evaluate_pairs, make_accumulator
 from vb_plugins.evaluation.segmentation import (
     ReferringAccumulator,
     SemanticAccumulator,
@@ -60,7 +63,7 @@ __all__ = [
     "CITYSCAPES_CLASSES", "DEPTH_PRESETS", "SEMANTIC_PRESETS", "DepthProtocol", "SemanticProtocol", "crop_mask",
     "depth_protocol",
     "build_report", "format_table", "write_report", "plot_report",
-    "EvalSettings", "evaluate_directory", "evaluate_pairs", "make_accumulator",
+    "EvalSettings", "EvalWarning", "evaluate_directory", "evaluate_pairs", "make_accumulator",
     "ReferringAccumulator", "SemanticAccumulator", "confusion_matrix", "intersection_union",
     "iou_from_confusion",
 ]
