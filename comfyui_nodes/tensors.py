@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vb_plugins.codecs._arrays import reads_colour
 from vb_plugins.errors import InputError
 
 _SLACK = 1e-3  # resampling can overshoot 0..1 by a hair
@@ -39,18 +40,6 @@ def _check_values(array: np.ndarray, name: str) -> np.ndarray:
     if low < -_SLACK or high > 1.0 + _SLACK:
         raise InputError(f"{name}: values must lie in 0..1, found {low:g}..{high:g}")
     return np.clip(array, 0.0, 1.0)
-
-
-def reads_colour(task, spec=None) -> bool:
-    """Whether decoding ``task`` needs colour: depth (unless its scheme is gray) and normals read a
-    colour code, so a gray picture holds nothing to decode; segmentation reads gray colours fine."""
-    kind = getattr(task, "value_kind", None)
-    if kind == "normals":
-        return True
-    if kind == "depth":
-        codec = task.codec_for(spec) if hasattr(task, "codec_for") else task.codec
-        return not getattr(codec, "is_grayscale", False)
-    return False
 
 
 def image_batch(tensor, name: str = "image", task=None, spec=None) -> tuple[np.ndarray, np.ndarray | None]:

@@ -85,11 +85,8 @@ def _as_array(image, path: Path) -> np.ndarray:
                 raise InputError(f"{path}: 32-bit integer image values exceed 0..65535")
             array = array.astype(np.uint16)
         return array
-    if mode == "F":
-        array = np.asarray(image, dtype=np.float32)
-        if not np.isfinite(array).all():
-            raise InputError(f"{path}: float image contains NaN or infinite values")
-        return array.copy()
+    if mode == "F":  # as stored: a float TIFF may be metric ground truth, NaN marking invalid pixels
+        return np.array(image, dtype=np.float32)
     if mode in _GRAY_MODES:  # 1, L, LA: 8-bit gray, alpha dropped
         image = image.convert("L")
     elif mode not in ("RGB", "RGBA"):
@@ -117,6 +114,8 @@ def read_rgb(path, exif_transpose: bool = False) -> np.ndarray:
         array = (array.astype(np.uint32) * 255 + 32767) // 65535
         array = array.astype(np.uint8)
     elif array.dtype == np.float32:  # float TIFF: a 0..1 picture
+        if not np.isfinite(array).all():
+            raise InputError(f"{path}: float image contains NaN or infinite values; expected a 0..1 picture")
         low, high = float(array.min()), float(array.max())
         if low < 0.0 or high > 1.0:
             raise InputError(f"{path}: float image values span {low:g}..{high:g}; expected a 0..1 picture")
@@ -194,7 +193,8 @@ _OS_ERRORS = {
 
 def describe_os_error(error: OSError) -> str:
     """A one-line, user-facing phrase for an ``OSError`` (``read-only file system``, ``disk full``, ...)."""
-    return _OS_ERRORS.get(error.errno) or (error.strerror or str(error) or type(error).__name__).lower()
+    words = _OS_ERRORS.get(error.errno) or error.strerror or str(error) or type(error).__name__
+    return words[:1].lower() + words[1:]
 
 
 # Temporary paths handed out by `atomic_paths` -> the outputs they stand for, so that an error while a

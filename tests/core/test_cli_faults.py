@@ -7,6 +7,7 @@ call the write goes through, with the errno the kernel gives, so the tests are d
 from __future__ import annotations
 
 import errno
+import os
 import struct
 import tempfile
 import warnings
@@ -126,7 +127,7 @@ def _failing_mkstemp(monkeypatch, folder: Path, code: int):
 
     def mkstemp(*args, dir=None, **kwargs):
         if dir is not None and Path(dir) == folder:
-            raise OSError(code, __import__("os").strerror(code), str(dir))
+            raise OSError(code, os.strerror(code), str(dir))
         return real(*args, dir=dir, **kwargs)
 
     monkeypatch.setattr(tempfile, "mkstemp", mkstemp)

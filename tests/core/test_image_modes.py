@@ -2,8 +2,9 @@
 
 Depth (in its colour schemes) and normals are colour codes: a gray file of any kind (8-bit, gray with
 alpha, 1-bit, 16-bit, float TIFF) holds nothing to decode and is refused with one line naming the mode,
-instead of being decoded as gray RGB (~100 % depth error). Palette, CMYK and RGBA files are colour and
-convert to RGB. Prompts write class names as the characters themselves.
+instead of being decoded as gray RGB (~100 % depth error); segmentation reads the grays as colours (a
+white-on-black mask is a referring mask). Palette, CMYK and RGBA files are colour and convert to RGB.
+Prompts write class names as the characters themselves.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ def test_gray_files_are_refused_by_colour_decoders_naming_the_mode(tmp_path, cap
     code, out, err = run(capsys, "decode", task, tmp_path / name, tmp_path / "out.npy", "--overwrite")
     assert code == 1 and "Traceback" not in out + err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and name in lines[0] and "expected an RGB image" in lines[0]
-    assert lines[0].endswith(f"the file is {words}"), lines[0]
+    assert lines == [f"vb decode: error: {tmp_path / name}: {task} decoding needs a colour (RGB) image; "
+                     f"the file is {words}"]
     assert snapshot(tmp_path) == before
 
 
@@ -80,6 +81,18 @@ def test_gray_scheme_depth_still_decodes_a_gray_file(tmp_path, capsys):
     Image.fromarray(picture[..., 0]).convert("LA").save(tmp_path / "g.png")
     assert run(capsys, "decode", "depth", tmp_path / "g.png", tmp_path / "o.npy", "--scheme", "gray")[0] == 0
     assert np.allclose(np.load(tmp_path / "o.npy"), depth, rtol=0.05)
+
+
+@pytest.mark.parametrize("mode", ["1", "LA", "L"])
+def test_segmentation_reads_the_grays_of_a_gray_file_as_colours(tmp_path, capsys, mode):
+    mask = np.zeros((6, 8), np.uint8)
+    mask[:, 5:] = 255
+    Image.fromarray(mask).convert(mode).save(tmp_path / "mask.png")
+    assert run(capsys, "decode", "referring", tmp_path / "mask.png", tmp_path / "m.png", "--colour", "white")[0] == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "m.png")), mask)
+    legend = '{"thing": "white", "rest": "black"}'
+    assert run(capsys, "decode", "semantic", tmp_path / "mask.png", tmp_path / "l.png", "--classes", legend)[0] == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "l.png")), np.where(mask == 255, 1, 2))
 
 
 @pytest.mark.parametrize("mode, name", [("P", "pal.png"), ("CMYK", "cmyk.tif"), ("RGBA", "rgba.png")])

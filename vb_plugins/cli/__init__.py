@@ -60,7 +60,8 @@ def _add_debug_flag(parser: argparse.ArgumentParser) -> None:
     sub-command from resetting a ``--debug`` given before it."""
     for _, choices in _sub_parsers(parser):
         for sub in dict.fromkeys(choices.values()):  # aliases map to the same parser
-            sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
+            if "--debug" not in sub._option_string_actions:  # a command may define its own
+                sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
             _add_debug_flag(sub)
 
 

@@ -100,18 +100,26 @@ def run_encode(args) -> int:
 
 
 def decode_file(task, spec, path: Path, mode: str = "auto"):
-    """Decode the visualization in image file ``path``; errors name the file (and, for a gray file a
-    colour decoder refuses, what kind of file it is)."""
+    """Decode the visualization in image file ``path``; errors name the file.
+
+    A gray file (8-bit, 1-bit, gray with alpha, 16-bit, float) is refused by tasks that read a colour
+    code (depth, normals), naming its mode; segmentation reads its grays as colours.
+    """
+    from vb_plugins.codecs._arrays import reads_colour
     from vb_plugins.io import describe_mode, read_image_and_mode
 
     image, file_mode = read_image_and_mode(path)
+    if image.ndim == 2:
+        if reads_colour(task, spec):
+            raise InputError(f"{path}: {task.name} decoding needs a colour (RGB) image; the file is "
+                             f"{describe_mode(file_mode)}")
+        image = np.repeat(image[..., None], 3, axis=2)
     mode = "robust" if mode == "auto" and lossy_suffix(path) else mode
     try:
         with decode_mode(mode):
             return task.decode(image, spec)
     except InputError as error:
-        note = f"; the file is {describe_mode(file_mode)}" if np.ndim(image) == 2 else ""
-        raise InputError(f"{path}: {error}{note}") from None
+        raise InputError(f"{path}: {error}") from None
 
 
 def run_decode(args) -> int:
