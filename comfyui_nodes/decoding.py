@@ -204,7 +204,7 @@ def decode_batch(image, spec=None, *, kind: str | None = None, default_task: str
 
     check_decode_options(mode, group, fit, width, height)
     task, spec = resolve_spec(spec, kind, default_task)
-    rgb, opaque = image_batch(image, "image")
+    rgb, opaque = image_batch(image, "image", task, spec)
     if len(rgb) % group:
         raise InputError(f"image: a batch of {len(rgb)} images does not split into groups of {group} "
                          "(group = images per input image: passes x samples)")

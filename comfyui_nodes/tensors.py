@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vb_plugins.codecs._arrays import reads_colour
 from vb_plugins.errors import InputError
 
 _SLACK = 1e-3  # resampling can overshoot 0..1 by a hair
@@ -41,11 +42,12 @@ def _check_values(array: np.ndarray, name: str) -> np.ndarray:
     return np.clip(array, 0.0, 1.0)
 
 
-def image_batch(tensor, name: str = "image") -> tuple[np.ndarray, np.ndarray | None]:
+def image_batch(tensor, name: str = "image", task=None, spec=None) -> tuple[np.ndarray, np.ndarray | None]:
     """IMAGE ``[B, H, W, C]`` -> (uint8 ``[B, H, W, 3]`` RGB, bool ``[B, H, W]`` opaque pixels or None).
 
-    C = 1 is replicated to gray RGB; C = 4 is RGBA: alpha < 0.5 marks a pixel transparent (decoders
-    report it as invalid). A ``[B, H, W]`` tensor is a MASK and is refused with a hint.
+    C = 1 is replicated to gray RGB, except for decoding a ``task`` that reads colour (depth, normals:
+    see :func:`reads_colour`), which refuses it. C = 4 is RGBA: alpha < 0.5 marks a pixel transparent
+    (decoders report it as invalid). A ``[B, H, W]`` tensor is a MASK and is refused with a hint.
     """
     array = _as_numpy(tensor, name)
     if array.ndim == 3:
@@ -61,6 +63,9 @@ def image_batch(tensor, name: str = "image") -> tuple[np.ndarray, np.ndarray | N
         raise InputError(f"{name}: images are empty ({height} x {width} pixels)")
     if channels not in (1, 3, 4):
         raise InputError(f"{name}: expected 1, 3 or 4 channels, got {channels}")
+    if channels == 1 and task is not None and reads_colour(task, spec):
+        raise InputError(f"{name}: a 1-channel (gray) IMAGE cannot be decoded as {task.name}: its colour code "
+                         "needs RGB (connect the generated colour image)")
     array = _check_values(array, name)
     opaque = array[..., 3] >= 0.5 if channels == 4 else None
     rgb = np.repeat(array, 3, axis=3) if channels == 1 else array[..., :3]

@@ -21,6 +21,12 @@ class UnknownNameError(RegistryError, InputError):
     """A task, colour scheme, dialect or backend name that no plugin registered."""
 
 
+class OutputError(VBError, OSError):
+    """An output cannot be written: read-only file system, disk full, permission denied, a directory in
+    the way. Also an ``OSError`` (with the original ``errno``), so callers that catch write failures as
+    ``OSError`` keep working."""
+
+
 class ModelError(VBError):
     """A generator cannot be loaded or cannot do what was asked."""
 

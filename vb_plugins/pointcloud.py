@@ -27,21 +27,29 @@ class Intrinsics:
     cy: float
     assumed: bool = False  # True when derived from an assumed field of view
 
+    @staticmethod
+    def check_fov(fov_degrees: float) -> float:
+        """A horizontal field of view must be a finite angle between 1 and 179 degrees."""
+        if not (math.isfinite(fov_degrees) and 1.0 < fov_degrees < 179.0):
+            raise InputError(f"field of view {fov_degrees} degrees: must lie between 1 and 179")
+        return float(fov_degrees)
+
     @classmethod
     def from_fov(cls, height: int, width: int, fov_degrees: float = DEFAULT_FOV_DEGREES) -> Intrinsics:
         """Square pixels, principal point at the centre, horizontal field of view ``fov_degrees``."""
-        if not 1.0 < fov_degrees < 179.0:
-            raise InputError(f"field of view {fov_degrees} degrees: must lie between 1 and 179")
+        cls.check_fov(fov_degrees)
         focal = (width / 2.0) / math.tan(math.radians(fov_degrees) / 2.0)
         return cls(focal, focal, (width - 1) / 2.0, (height - 1) / 2.0, assumed=True)
 
     @classmethod
     def parse(cls, text: str) -> Intrinsics:
-        """``"fx,fy,cx,cy"`` in pixels."""
+        """``"fx,fy,cx,cy"`` in pixels: four finite numbers, positive focal lengths."""
         try:
             fx, fy, cx, cy = (float(v) for v in text.split(","))
         except ValueError:
             raise InputError(f"intrinsics {text!r}: expected four numbers fx,fy,cx,cy (pixels)") from None
+        if not all(math.isfinite(v) for v in (fx, fy, cx, cy)):
+            raise InputError(f"intrinsics {text!r}: NaN or infinite values; expected four finite numbers")
         if fx <= 0 or fy <= 0:
             raise InputError(f"intrinsics {text!r}: focal lengths must be positive")
         return cls(fx, fy, cx, cy)
@@ -54,15 +62,26 @@ class Intrinsics:
         return f"fx={self.fx:.2f} fy={self.fy:.2f} cx={self.cx:.2f} cy={self.cy:.2f} ({source})"
 
 
+def check_depth(depth, name: str = "depth") -> np.ndarray:
+    """A depth map as unprojected: H x W real numbers (float or integer). Complex, boolean, text and
+    object arrays are refused rather than cast (a cast would drop imaginary parts or read True as 1 m)."""
+    depth = np.asarray(depth)
+    if depth.dtype.kind not in "fiu":
+        raise InputError(f"{name}: expected real numbers (metres), got dtype {depth.dtype}")
+    if depth.ndim != 2:
+        raise InputError(f"{name}: expected an H x W depth map, got shape {depth.shape}")
+    if depth.size == 0:
+        raise InputError(f"{name}: the depth map is empty (shape {depth.shape})")
+    return depth
+
+
 def unproject(depth: np.ndarray, intrinsics: Intrinsics, colours: np.ndarray | None = None,
               max_depth: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Depth (H x W metres along the optical axis) -> (N x 3 float32 points, N x 3 uint8 colours or None).
 
     Pixels with non-finite, non-positive or (with ``max_depth``) too distant depth are left out.
     """
-    depth = np.asarray(depth, dtype=np.float64)
-    if depth.ndim != 2:
-        raise InputError(f"depth: expected H x W, got shape {depth.shape}")
+    depth = check_depth(depth).astype(np.float64, copy=False)
     if colours is not None and np.asarray(colours).shape[:2] != depth.shape:
         raise InputError(f"colours: shape {np.asarray(colours).shape[:2]} differs from the depth's {depth.shape}")
     valid = np.isfinite(depth) & (depth > 0)

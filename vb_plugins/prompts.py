@@ -35,20 +35,26 @@ class PromptDialect:
         return f"<prompt dialect {self.name!r}>"
 
 
+def _json(value) -> str:
+    """JSON as a prompt embeds it: non-ASCII class names as the characters themselves ("猫", "Straße"),
+    not ``\\uXXXX`` escapes a model would read as noise."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def paper_legend(spec: TaskSpec) -> str:
     """The legend as the paper writes it: ``{"cat": "red", "cat ears": <255, 165, 0>}`` (named colours
     quoted, triplets bare)."""
     items = []
     for name, colour in spec.classes:
         named = format_colour(colour, "name")
-        value = json.dumps(named) if not named.startswith("<") else named
-        items.append(f"{json.dumps(name)}: {value}")
+        value = _json(named) if not named.startswith("<") else named
+        items.append(f"{_json(name)}: {value}")
     return "{" + ", ".join(items) + "}"
 
 
 def json_legend(spec: TaskSpec, style: str = "name") -> str:
     """``{"cat": "red", "sky": "<135, 206, 235>"}``: names where the colour has a CSS name."""
-    return json.dumps({name: format_colour(colour, style) for name, colour in spec.classes})
+    return _json({name: format_colour(colour, style) for name, colour in spec.classes})
 
 
 def sentence_legend(spec: TaskSpec, style: str = "name") -> str:

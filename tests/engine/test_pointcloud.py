@@ -46,3 +46,81 @@ def test_cli_states_the_assumed_field_of_view(tmp_path, capsys):
     focal = 4.0 / math.tan(math.radians(35))
     assert any(f"fx={focal:.2f}" in c and "assumed" in c for c in comments)
     assert main(["pointcloud", str(tmp_path / "d.npy"), str(tmp_path / "p.ply")]) == 1  # exists
+
+
+# -- bad cameras and bad depth files: one line, nothing written ---------------------------------------------------
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def depth_folder(tmp_path):
+    np.save(tmp_path / "d.npy", np.full((8, 8), 2.0, np.float32))
+    (tmp_path / "old.ply").write_bytes(b"an old cloud")
+    return tmp_path
+
+
+def _fails_with_one_line(capsys, folder, argv, *fragments):
+    before = _snapshot(folder)
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert _snapshot(folder) == before
+    return lines[0]
+
+
+@pytest.mark.parametrize("text", ["nan,500,4,4", "500,inf,4,4", "500,500,nan,4", "500,500,4,-inf"])
+def test_non_finite_intrinsics_are_refused(depth_folder, capsys, text):
+    _fails_with_one_line(capsys, depth_folder, ["pointcloud", depth_folder / "d.npy", depth_folder / "old.ply",
+                                                "--overwrite", "--intrinsics", text], text, "NaN or infinite")
+    with pytest.raises(InputError, match="NaN or infinite"):
+        Intrinsics.parse(text)
+
+
+@pytest.mark.parametrize("fov", ["0", "-30", "180", "200", "nan", "inf"])
+def test_field_of_view_outside_0_to_180_is_refused(depth_folder, capsys, fov):
+    _fails_with_one_line(capsys, depth_folder, ["pointcloud", depth_folder / "d.npy", depth_folder / "old.ply",
+                                                "--overwrite", "--fov", fov], "field of view", "between 1 and 179")
+
+
+def test_empty_intrinsics_are_refused_not_replaced_by_the_default(depth_folder, capsys):
+    _fails_with_one_line(capsys, depth_folder, ["pointcloud", depth_folder / "d.npy", depth_folder / "old.ply",
+                                                "--overwrite", "--intrinsics", ""], "intrinsics ''", "fx,fy,cx,cy")
+
+
+@pytest.mark.parametrize("array, dtype_name", [
+    (np.full((4, 4), 2 + 1j, np.complex64), "complex64"),
+    (np.ones((4, 4), bool), "bool"),
+    (np.array([["a"] * 4] * 4), "<U1"),
+    (np.zeros((4, 4), [("z", "<f4"), ("w", "<f4")]), "[('z', '<f4'), ('w', '<f4')]"),
+])
+def test_non_numeric_depth_arrays_are_refused(depth_folder, capsys, array, dtype_name):
+    np.save(depth_folder / "odd.npy", array)
+    _fails_with_one_line(capsys, depth_folder, ["pointcloud", depth_folder / "odd.npy", depth_folder / "new.ply"],
+                         "odd.npy", f"expected real numbers (metres), got dtype {dtype_name}")
+    with pytest.raises(InputError, match="expected real numbers"):
+        unproject(array, Intrinsics.parse("2,2,0,0"))
+
+
+def test_object_depth_array_is_refused(depth_folder, capsys):
+    np.save(depth_folder / "objects.npy", np.array([[None, 1.0]], dtype=object), allow_pickle=True)
+    _fails_with_one_line(capsys, depth_folder, ["pointcloud", depth_folder / "objects.npy", depth_folder / "new.ply"],
+                         "objects.npy", "not a readable .npy array")
+
+
+@pytest.mark.parametrize("output", ["old.ply", "x.txt", "missing-dir/x.ply"])
+def test_a_missing_input_is_reported_before_anything_about_the_output(depth_folder, capsys, output):
+    _fails_with_one_line(capsys, depth_folder, ["pointcloud", depth_folder / "nope.npy", depth_folder / output],
+                         "nope.npy: no such file")
+
+
+def test_given_intrinsics_still_work(depth_folder, capsys):
+    assert main(["pointcloud", str(depth_folder / "d.npy"), str(depth_folder / "p.ply"),
+                 "--intrinsics", "4,4,3.5,3.5"]) == 0
+    points, _, comments = read_ply(depth_folder / "p.ply")
+    assert len(points) == 64 and any("fx=4.00" in c and "given" in c for c in comments)

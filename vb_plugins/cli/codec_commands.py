@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -63,10 +64,22 @@ def _list_handler(kind: str):
 def _check_output(path: Path, suffixes, overwrite: bool, what: str) -> None:
     if path.suffix.lower() not in suffixes:
         raise InputError(f"{path}: {what} are written as {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give a file name")
     if path.exists() and not overwrite:
         raise InputError(f"{path}: already exists (pass --overwrite to replace it)")
     if not path.parent.is_dir():
         raise InputError(f"{path}: directory {path.parent} does not exist")
+
+
+def _check_distinct(paths: dict[str, Path]) -> None:
+    """Refuse two arguments naming one file (``--confidence`` equal to OUTPUT, or OUTPUT equal to INPUT)."""
+    seen: dict[str, str] = {}
+    for option, path in paths.items():
+        key = os.path.normcase(os.path.realpath(path))
+        if key in seen:
+            raise InputError(f"{path}: {option} and {seen[key]} name the same file; give each its own path")
+        seen[key] = option
 
 
 def run_encode(args) -> int:
@@ -74,6 +87,7 @@ def run_encode(args) -> int:
 
     task, spec = task_and_spec(args)
     _check_output(args.output, (".png",), args.overwrite, "visualizations")
+    _check_distinct({"INPUT": args.input, "OUTPUT": args.output})
     if args.input.suffix.lower() not in task.value_suffixes:
         raise InputError(f"{args.input}: {task.name} values are read from {' or '.join(task.value_suffixes)}")
     values = task.load_values(args.input, spec)
@@ -85,27 +99,47 @@ def run_encode(args) -> int:
     return 0
 
 
+def decode_file(task, spec, path: Path, mode: str = "auto"):
+    """Decode the visualization in image file ``path``; errors name the file.
+
+    A gray file (8-bit, 1-bit, gray with alpha, 16-bit, float) is refused by tasks that read a colour
+    code (depth, normals), naming its mode; segmentation reads its grays as colours.
+    """
+    from vb_plugins.codecs._arrays import reads_colour
+    from vb_plugins.io import describe_mode, read_image_and_mode
+
+    image, file_mode = read_image_and_mode(path)
+    if image.ndim == 2:
+        if reads_colour(task, spec):
+            raise InputError(f"{path}: {task.name} decoding needs a colour (RGB) image; the file is "
+                             f"{describe_mode(file_mode)}")
+        image = np.repeat(image[..., None], 3, axis=2)
+    mode = "robust" if mode == "auto" and lossy_suffix(path) else mode
+    try:
+        with decode_mode(mode):
+            return task.decode(image, spec)
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
+
+
 def run_decode(args) -> int:
-    from vb_plugins.io import read_image, write_npy
+    from vb_plugins.io import atomic_paths, write_npy
 
     task, spec = task_and_spec(args)
     _check_output(args.output, task.value_suffixes, args.overwrite, f"{task.name} values")
+    outputs = {"OUTPUT": args.output}
     if args.confidence is not None:
         _check_output(args.confidence, (".npy",), args.overwrite, "confidences")
-    image = read_image(args.input)
-    mode = "robust" if args.mode == "auto" and lossy_suffix(args.input) else args.mode
-    try:
-        with decode_mode(mode):
-            decoding = task.decode(image, spec)
-    except InputError as error:
-        raise InputError(f"{args.input}: {error}") from None
-    task.save_values(decoding, args.output, spec, overwrite=args.overwrite)
-    if args.confidence is not None:
-        try:
-            write_npy(args.confidence, np.asarray(decoding.confidence, dtype=np.float32), overwrite=args.overwrite)
-        except BaseException:
-            args.output.unlink(missing_ok=True)  # all or nothing
-            raise
+        outputs["--confidence"] = args.confidence
+    _check_distinct({"INPUT": args.input, **outputs})
+    decoding = decode_file(task, spec, args.input, args.mode)
+    # Every output goes to a temporary file first; they replace the targets only once all are written,
+    # so a failure (a full disk on the last file) leaves the old outputs as they were.
+    with atomic_paths(outputs.values(), overwrite=args.overwrite) as temps:
+        written = dict(zip(outputs, temps))
+        task.save_values(decoding, written["OUTPUT"], spec, overwrite=True)
+        if args.confidence is not None:
+            write_npy(written["--confidence"], np.asarray(decoding.confidence, dtype=np.float32), overwrite=True)
     return 0
 
 

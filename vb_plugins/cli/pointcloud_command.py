@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -23,28 +24,36 @@ def register(subparsers) -> None:
 
 
 def run_pointcloud(args) -> int:
-
-    from vb_plugins.io import load_npy, read_image, read_rgb
-    from vb_plugins.pointcloud import DEFAULT_FOV_DEGREES, Intrinsics, unproject, write_ply
+    from vb_plugins.io import load_npy, read_rgb
+    from vb_plugins.pointcloud import DEFAULT_FOV_DEGREES, Intrinsics, check_depth, unproject, write_ply
     from vb_plugins.predict import resize_image
 
+    # The inputs first: a missing depth file is the news, whatever is wrong with OUTPUT.
+    if not args.depth.is_file():
+        raise InputError(f"{args.depth}: no such file")
+    if args.image is not None and not args.image.is_file():
+        raise InputError(f"{args.image}: no such file")
+    if args.max_depth is not None and not (math.isfinite(args.max_depth) and args.max_depth > 0):
+        raise InputError(f"--max-depth {args.max_depth}: must be a positive number of metres")
+    intrinsics = Intrinsics.parse(args.intrinsics) if args.intrinsics is not None else None
+    fov = DEFAULT_FOV_DEGREES if args.fov is None else args.fov
+    Intrinsics.check_fov(fov)
     if args.output.suffix.lower() != ".ply":
         raise InputError(f"{args.output}: point clouds are written as .ply")
+    if args.output.is_dir():
+        raise InputError(f"{args.output}: is a directory; give a file name")
     if args.output.exists() and not args.overwrite:
         raise InputError(f"{args.output}: already exists (pass --overwrite to replace it)")
     if args.depth.suffix.lower() == ".npy":
-        depth = load_npy(args.depth)
+        depth = check_depth(load_npy(args.depth), str(args.depth))
     else:
+        from vb_plugins.cli.codec_commands import decode_file
         from vb_plugins.registry import get_task
 
-        depth = get_task("depth").codec.decode(read_image(args.depth)).depth
-    if depth.ndim != 2:
-        raise InputError(f"{args.depth}: expected an H x W depth map, got shape {depth.shape}")
+        depth = decode_file(get_task("depth"), None, args.depth).depth  # as `vb decode depth` reads it
     height, width = depth.shape
-    if args.intrinsics:
-        intrinsics = Intrinsics.parse(args.intrinsics)
-    else:
-        intrinsics = Intrinsics.from_fov(height, width, args.fov or DEFAULT_FOV_DEGREES)
+    if intrinsics is None:
+        intrinsics = Intrinsics.from_fov(height, width, fov)
     colours = None
     if args.image:
         colours = resize_image(read_rgb(args.image, exif_transpose=True), (height, width))

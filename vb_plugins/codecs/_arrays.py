@@ -50,6 +50,19 @@ def as_rgb(image, name: str = "image", allow_gray: bool = False) -> np.ndarray:
     return np.clip(array, 0.0, 1.0)
 
 
+def reads_colour(task, spec=None) -> bool:
+    """Whether decoding ``task`` needs colour: depth (unless its scheme is gray) and normals read a
+    colour code, so a gray picture holds nothing to decode; segmentation reads gray colours (black,
+    white, gray legends) like any other."""
+    kind = getattr(task, "value_kind", None)
+    if kind == "normals":
+        return True
+    if kind == "depth":
+        codec = task.codec_for(spec) if hasattr(task, "codec_for") else task.codec
+        return not getattr(codec, "is_grayscale", False)
+    return False
+
+
 def to_float(rgb: np.ndarray) -> np.ndarray:
     """uint8 or float 0..1 -> float32 0..1."""
     if rgb.dtype == np.uint8:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -50,8 +51,10 @@ def parse_colour(value, name: str = "colour") -> RGB:
     if isinstance(value, Sequence | np.ndarray) and len(value) == 3:
         try:
             numbers = [float(v) for v in value]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InputError(f"{name} {value!r}: expected three numbers 0..255") from None
+        if not all(math.isfinite(n) for n in numbers):
+            raise InputError(f"{name} {value!r}: components must be finite numbers 0..255 (found NaN or infinity)")
         if any(n != int(n) for n in numbers):
             raise InputError(f"{name} {value!r}: expected three integers 0..255")
         return _checked_triplet([int(n) for n in numbers], value, name)
@@ -112,6 +115,8 @@ def parse_class_colours(value, name: str = "classes") -> list[tuple[str, RGB | N
                 value = json.loads(text)
             except json.JSONDecodeError as error:
                 raise InputError(f"{name}: invalid JSON ({error.msg} at position {error.pos})") from None
+            except RecursionError:
+                raise InputError(f"{name}: JSON nested too deeply to be a class legend") from None
         else:
             value = [part.strip() for part in text.split(",")]
     if isinstance(value, Mapping):
@@ -135,6 +140,19 @@ def parse_class_colours(value, name: str = "classes") -> list[tuple[str, RGB | N
     if not legend:
         raise InputError(f"{name}: empty class list")
     return legend
+
+
+def check_distinct_colours(legend, name: str = "classes") -> None:
+    """Two classes in one colour cannot be told apart when decoding: the one check every legend passes
+    (``vb prompt``, ``vb decode``, the FiftyOne and ComfyUI forms). Classes without a colour are skipped."""
+    seen: dict[RGB, str] = {}
+    for class_name, colour in legend:
+        if colour is None:
+            continue
+        colour = tuple(int(v) for v in colour)
+        if colour in seen:
+            raise InputError(f"{name}: {seen[colour]!r} and {class_name!r} share the colour {colour}")
+        seen[colour] = class_name
 
 
 def rgb_to_lab(rgb) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 from vb_plugins.codecs._arrays import as_rgb, check_hw
 from vb_plugins.codecs._modes import resolve_mode
 from vb_plugins.codecs._nearest import nearest_colours
-from vb_plugins.codecs.colors import RGB, parse_class_colours, parse_colour
+from vb_plugins.codecs.colors import RGB, check_distinct_colours, parse_class_colours, parse_colour
 from vb_plugins.errors import InputError
 
 # Euclidean distance in 8-bit RGB levels beyond which a pixel matches no legend colour.
@@ -26,11 +26,8 @@ def legend_colours(classes) -> tuple[list[str], np.ndarray]:
     missing = [name for name, colour in legend if colour is None]
     if missing:
         raise InputError(f"classes: no colour given for {', '.join(map(repr, missing))}")
+    check_distinct_colours(legend)
     colours = np.array([colour for _, colour in legend], dtype=np.uint8)
-    for i in range(len(colours)):
-        for j in range(i):
-            if np.array_equal(colours[i], colours[j]):
-                raise InputError(f"classes: {legend[j][0]!r} and {legend[i][0]!r} share the colour {tuple(int(v) for v in colours[i])}")
     return [name for name, _ in legend], colours
 
 

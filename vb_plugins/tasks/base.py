@@ -138,11 +138,12 @@ class Task:
 
     def resolve_classes(self, classes) -> tuple[tuple[str, RGB], ...]:
         """Parse a legend and give classes without a colour a well-separated one."""
-        from vb_plugins.codecs.colors import palette
+        from vb_plugins.codecs.colors import check_distinct_colours, palette
 
         legend = parse_class_colours(classes)
         taken = [colour for _, colour in legend if colour is not None]
         avoid = list(taken) + list(self.reserved_colours())
+        check_distinct_colours(legend)  # the same refusal `vb decode` gives, before any prompt is written
         fresh = iter(palette(sum(colour is None for _, colour in legend), avoid=avoid))
         return tuple((name, colour if colour is not None else next(fresh)) for name, colour in legend)
 
