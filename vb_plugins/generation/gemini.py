@@ -33,12 +33,9 @@ import math
 import os
 import random
 import re
-import socket
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -47,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from vb_plugins.errors import CancelledError, InputError, RemoteAPIError
+from vb_plugins.generation import gemini_transport as transport
 from vb_plugins.generation.base import GenerationSettings, Generator, GeneratorBackend, StepCallback
 
 log = logging.getLogger(__name__)
@@ -55,6 +53,10 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_VERSION = "v1beta"
 KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")  # first one set wins
 BASE_URL_VARIABLE = "VB_GEMINI_BASE_URL"
+TIMEOUT_VARIABLE = "VB_GEMINI_TIMEOUT"
+# Seconds for one whole request (connect, upload, the model painting, download): the image models take from
+# ~10 s (2.5 Flash) to over a minute (3 Pro at 4K), so this leaves room without waiting forever.
+DEFAULT_TIMEOUT = 180.0
 
 # imageConfig.aspectRatio values the Gemini image models accept (width:height).
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
@@ -85,6 +87,38 @@ class _Secret:
         return "<redacted>"
 
     __str__ = __repr__
+
+
+def _key_problem(key: str) -> str | None:
+    """What is wrong with an API key, in words that quote none of it; None if it can go in a header.
+
+    Keys are visible ASCII (Google's are ``AIza`` + 35 of ``[A-Za-z0-9_-]``). Anything else is a copy-paste
+    accident, and a header would either reject it (a traceback that printed the key) or split on it.
+    """
+    for char in key:
+        if char in "\r\n":
+            return "a line break"
+        if ord(char) < 0x20 or ord(char) == 0x7F:
+            return "a control character"
+        if ord(char) > 0x7E:
+            return "a non-ASCII character"
+        if char == " ":
+            return "a space"
+    return None
+
+
+def _timeout_setting(timeout: float | None) -> float:
+    """Seconds for a whole request: ``timeout``, else ``$VB_GEMINI_TIMEOUT``, else :data:`DEFAULT_TIMEOUT`."""
+    name = "timeout"
+    if timeout is None and os.environ.get(TIMEOUT_VARIABLE, "").strip():
+        name, timeout = TIMEOUT_VARIABLE, os.environ[TIMEOUT_VARIABLE].strip()
+    try:
+        seconds = DEFAULT_TIMEOUT if timeout is None else float(timeout)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}={timeout!r}: not a number of seconds") from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise InputError(f"{name}={timeout}: must be a positive number of seconds")
+    return seconds
 
 
 def closest_aspect_ratio(height: int, width: int, ratios: Sequence[str] = ASPECT_RATIOS) -> str:
@@ -198,15 +232,19 @@ class GeminiGenerator(Generator):
 
     - One request per image, ``concurrency`` at a time in a thread pool (``max_batch_size`` = concurrency,
       so the engine hands over that many images per call); ``should_stop`` is checked before each request
-      and during backoff waits.
+      and during backoff waits. Ctrl-C (KeyboardInterrupt) stops at once: pending requests are dropped and
+      the ones in flight are cut off, without waiting for them.
     - Inputs go up as PNG; outputs are uint8 RGB at whatever size the API returns (see module docstring).
     - ``aspectRatio`` is the supported ratio closest to the input's; ``seed`` is the job seed (mod 2**31).
     - Transient failures are retried per ``retry`` (:class:`RetryPolicy`); every failure ends in a one-line
-      :class:`RemoteAPIError`. The API key never appears in messages, logs, ``repr`` or :meth:`describe`.
+      :class:`RemoteAPIError`. The API key never appears in messages, logs, ``repr`` or :meth:`describe`; it is
+      checked once, here (visible ASCII only), and never sent to another host (a cross-origin redirect is
+      refused, see :mod:`~vb_plugins.generation.gemini_transport`).
 
     ``api_key``: default ``$GEMINI_API_KEY``, else ``$GOOGLE_API_KEY``; ``base_url``: default
-    ``$VB_GEMINI_BASE_URL``, else ``https://generativelanguage.googleapis.com``; ``timeout``: seconds per
-    request; ``image_size``: ``imageConfig.imageSize`` (``"1K"``, ``"2K"``, ``"4K"`` on models that take it);
+    ``$VB_GEMINI_BASE_URL``, else ``https://generativelanguage.googleapis.com``; ``timeout``: seconds for one
+    whole request, connect to last byte (default ``$VB_GEMINI_TIMEOUT``, else 180; a timeout is retried like
+    any transient failure); ``image_size``: ``imageConfig.imageSize`` (``"1K"``, ``"2K"``, ``"4K"`` on models that take it);
     ``response_modalities``: default ``["IMAGE"]`` (``["TEXT", "IMAGE"]`` for the 2.0 preview models, which
     cannot answer with an image alone); ``generation_config``: extra ``generationConfig`` fields;
     ``send_seed``: send the job seed as ``generationConfig.seed`` (turn off for a model that refuses it);
@@ -226,7 +264,7 @@ class GeminiGenerator(Generator):
         api_key: str | None = None,
         base_url: str | None = None,
         api_version: str = API_VERSION,
-        timeout: float = 180.0,
+        timeout: float | None = None,
         concurrency: int = 4,
         retry: RetryPolicy | None = None,
         image_size: str | None = None,
@@ -243,21 +281,25 @@ class GeminiGenerator(Generator):
             raise InputError(f"model {model!r}: not a Gemini model name (letters, digits, '.', '_', '-')")
         if concurrency < 1:
             raise InputError(f"concurrency={concurrency}: must be at least 1")
-        if timeout <= 0:
-            raise InputError(f"timeout={timeout}: must be positive")
-        key = api_key if api_key is not None else next(
-            (os.environ[v] for v in KEY_VARIABLES if os.environ.get(v, "").strip()), "")
-        if not key.strip():
+        timeout = _timeout_setting(timeout)
+        source = "api_key" if api_key is not None else next(
+            (v for v in KEY_VARIABLES if os.environ.get(v, "").strip()), None)
+        key = (api_key if api_key is not None else os.environ[source] if source else "").strip()
+        if not key:
             raise RemoteAPIError(f"gemini:{model}: no API key; set GEMINI_API_KEY (or GOOGLE_API_KEY) or pass api_key")
+        problem = _key_problem(key)
+        if problem:  # checked before any request, and the message quotes no part of the key
+            raise InputError(f"gemini:{model}: the API key in {source} contains {problem}; keys are visible ASCII "
+                             f"characters only: copy it again")
         base = (base_url or os.environ.get(BASE_URL_VARIABLE, "").strip() or DEFAULT_BASE_URL).rstrip("/")
         if urllib.parse.urlsplit(base).scheme not in ("http", "https"):
             raise InputError(f"base_url {base!r}: must start with http:// or https://")
         self.model = model
         self.name = f"gemini:{model}"
-        self._key = _Secret(key.strip())
+        self._key = _Secret(key)
         self.base_url = base
         self.url = f"{base}/{api_version}/models/{model}:generateContent"
-        self.timeout = float(timeout)
+        self.timeout = timeout
         self.concurrency = self.max_batch_size = int(concurrency)
         self.retry = retry or RetryPolicy()
         self.image_size = image_size
@@ -269,7 +311,8 @@ class GeminiGenerator(Generator):
         self.aspect_ratios = tuple(aspect_ratios)
         self._sleep = sleep or _interruptible_sleep
         self._rng = rng or random.Random()
-        self._lock = threading.Lock()  # guards the rng and the request counter across worker threads
+        self._lock = threading.Lock()  # guards the rng, the request counter and _in_flight across worker threads
+        self._in_flight: set[transport.Watchdog] = set()  # requests now on the wire, to cut off on Ctrl-C
         self.requests_sent = 0  # HTTP requests, retries included
 
     def __repr__(self) -> str:
@@ -320,8 +363,8 @@ class GeminiGenerator(Generator):
         results: list[np.ndarray | None] = [None] * len(images)
         errors: list[BaseException] = []
         done = 0
-        with ThreadPoolExecutor(max_workers=min(len(images), self.concurrency) or 1,
-                                thread_name_prefix="gemini") as pool:
+        pool = ThreadPoolExecutor(max_workers=min(len(images), self.concurrency) or 1, thread_name_prefix="gemini")
+        try:
             futures = {pool.submit(job, i): i for i in range(len(images))}
             for future in as_completed(futures):
                 try:
@@ -332,6 +375,15 @@ class GeminiGenerator(Generator):
                 done += 1
                 if on_step:
                     on_step(done, len(images))
+        except BaseException:
+            # Ctrl-C (or a callback that raised): stop now. Requests not started are dropped, the ones on the
+            # wire are cut off (their workers end at once), and nothing waits for them. failed is set first so
+            # that a worker registering a request after the cut-off sees it (see _post).
+            failed.set()
+            self._cut_off_in_flight()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         if errors:
             real = [e for e in errors if not isinstance(e, CancelledError)]
             raise (real or errors)[0]
@@ -369,7 +421,7 @@ class GeminiGenerator(Generator):
                 raise CancelledError(f"{self.name}: cancelled before request {attempt + 1}")
             attempt += 1
             try:
-                return self._image_from(self._post(payload))
+                return self._image_from(self._post(payload, stop))
             except _Transient as failure:
                 hint_too_long = failure.hint is not None and failure.hint > self.retry.max_delay
                 if not failure.retry or attempt > self.retry.max_retries or hint_too_long:
@@ -380,29 +432,33 @@ class GeminiGenerator(Generator):
                             attempt + 1, self.retry.max_retries + 1)
                 self._sleep(delay, stop)
 
-    def _post(self, payload: bytes) -> dict:
-        request = urllib.request.Request(self.url, data=payload, method="POST", headers={
-            "Content-Type": "application/json", "x-goog-api-key": self._key.reveal()})
+    def _post(self, payload: bytes, should_stop: Callable[[], bool]) -> dict:
+        watchdog = transport.Watchdog()
         with self._lock:
-            self.requests_sent += 1
-        log.debug("%s: POST %s (%d bytes)", self.name, self.url, len(payload))
+            self._in_flight.add(watchdog)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as error:
-            try:
-                body = error.read()
-            except (OSError, http.client.HTTPException):
-                body = b""
-            raise self._http_failure(error.code, body, error.headers) from None
-        except (TimeoutError, socket.timeout):
-            raise self._timeout() from None
-        except urllib.error.URLError as error:
-            if isinstance(error.reason, (TimeoutError, socket.timeout)):
+            if should_stop():  # checked after registering, so a cut-off in generate() cannot miss this request
+                raise CancelledError(f"{self.name}: cancelled")
+            with self._lock:
+                self.requests_sent += 1
+            log.debug("%s: POST %s (%d bytes)", self.name, self.url, len(payload))
+            reply = transport.post(self.url, payload, {"Content-Type": "application/json"},
+                                   secret_headers={"x-goog-api-key": self._key.reveal()}, timeout=self.timeout,
+                                   watchdog=watchdog)
+        except transport.Aborted as aborted:
+            if aborted.reason == transport.DEADLINE:
                 raise self._timeout() from None
-            raise self._connection_failure(error.reason) from None
+            raise CancelledError(f"{self.name}: cancelled; the request in flight was cut off") from None
+        except transport.RedirectRefused as refused:
+            raise self._redirect_refused(refused) from None
         except (OSError, http.client.HTTPException) as error:
-            raise self._connection_failure(error) from None
+            raise self._connection_failure(getattr(error, "reason", None) or error) from None
+        finally:
+            with self._lock:
+                self._in_flight.discard(watchdog)
+        if reply.status >= 300:
+            raise self._http_failure(reply.status, reply.body, reply.headers)
+        raw = reply.body
         try:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -410,6 +466,13 @@ class GeminiGenerator(Generator):
         if not isinstance(data, dict):
             raise self._error("malformed response: JSON is not an object")
         return data
+
+    def _cut_off_in_flight(self) -> None:
+        """Shut down the connections of every request on the wire; their workers end in CancelledError."""
+        with self._lock:
+            watchdogs = list(self._in_flight)
+        for watchdog in watchdogs:
+            watchdog.expire(transport.CANCELLED)
 
     # -- failures ---------------------------------------------------------------------------------------
     def _redact(self, text: str) -> str:
@@ -422,7 +485,16 @@ class GeminiGenerator(Generator):
     def _timeout(self) -> _Transient:
         return _Transient(f"no answer within {self.timeout:g} s",
                           lambda n: self._error(f"timed out: no answer within {self.timeout:g} s "
-                                                f"({n} attempt{'s' * (n > 1)})"))
+                                                f"({n} attempt{'s' * (n > 1)}); the limit is on the whole request, "
+                                                f"set by timeout= or {TIMEOUT_VARIABLE}"))
+
+    def _redirect_refused(self, refused: transport.RedirectRefused) -> RemoteAPIError:
+        own = transport.origin(self.url)
+        if refused.same_origin:
+            return self._error(f"refused a redirect (HTTP {refused.code}) that would resend the request as a GET; "
+                               f"check base_url / {BASE_URL_VARIABLE}")
+        return self._error(f"refused a redirect (HTTP {refused.code}) to another host, {refused.target}: the API "
+                           f"key is only sent to {own}; check base_url / {BASE_URL_VARIABLE}")
 
     def _connection_failure(self, reason: Any) -> _Transient:
         what = self._redact(_one_line(reason, 120))
