@@ -344,7 +344,7 @@ def run_predict(capsys, tmp_path, monkeypatch, base_url, key=KEY):
 
 
 def test_cli_redirect_to_another_host_is_one_line_and_exit_1(fake, recorder, tmp_path, capsys, monkeypatch):
-    fake.reply(302, b"", {"Location": f"{recorder.base_url}/steal"})
+    fake.reply(302, b"", {"Location": f"{recorder.base_url}/steal?key={KEY}"})  # only the origin is shown
     code, out, err = run_predict(capsys, tmp_path, monkeypatch, fake.base_url)
     assert code == 1 and out == ""
     assert_one_line(err)
