@@ -1,20 +1,7 @@
 """Google's Gemini image models ("Nano Banana": ``gemini-2.5-flash-image``, ``gemini-3-pro-image-preview``, ...)
-as a remote generator, over the Generative Language REST API (standard library only).
-
-Wire format (https://ai.google.dev/api/generate-content, https://ai.google.dev/gemini-api/docs/image-generation):
-
-- ``POST {base}/v1beta/models/{model}:generateContent`` with the API key in the ``x-goog-api-key`` header
-  (https://ai.google.dev/api, "Authentication").
-- Request: ``contents[0].parts`` = a ``text`` part (the prompt) and an ``inline_data {mime_type, data}`` part
-  (the input image, base64 PNG); ``generationConfig`` = ``responseModalities`` (``["IMAGE"]``: image only),
-  ``imageConfig.aspectRatio`` (one of a fixed list) and ``seed`` (an int32; Google's reference calls output
-  with a seed "mostly deterministic", not guaranteed).
-- Response: ``candidates[0].content.parts[].inlineData {mimeType, data}``; ``finishReason`` says why a
-  candidate stopped (``IMAGE_SAFETY``, ``NO_IMAGE``, ...) and ``promptFeedback.blockReason`` why a prompt
-  was refused outright.
-- Errors: ``{"error": {"code", "message", "status", "details"}}`` (the google.rpc.Status shape of
-  https://cloud.google.com/apis/design/errors); a 429 ``RESOURCE_EXHAUSTED`` may carry a
-  ``google.rpc.RetryInfo`` detail whose ``retryDelay`` is a duration string such as ``"53s"``.
+as a remote generator, over the Generative Language REST API (standard library only): the generator, its
+concurrency and retries. The request and response format is in :mod:`.gemini_wire`, the HTTP (deadlines,
+redirects that keep the key on its origin) in :mod:`.gemini_transport`.
 
 Remote outputs come back at the model's own resolution for the chosen aspect ratio (e.g. 1184 x 864 for
 4:3 with ``gemini-2.5-flash-image``), not at the requested ``size``: the Predictor decodes them at the size
@@ -24,21 +11,17 @@ seed is sent, but the service only promises best-effort determinism and the mode
 
 from __future__ import annotations
 
-import base64
 import http.client
-import io
 import json
 import logging
 import math
 import os
 import random
 import re
-import socket
 import threading
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -47,7 +30,21 @@ from typing import Any
 import numpy as np
 
 from vb_plugins.errors import CancelledError, InputError, RemoteAPIError
+from vb_plugins.generation import gemini_transport as transport
 from vb_plugins.generation.base import GenerationSettings, Generator, GeneratorBackend, StepCallback
+from vb_plugins.generation.gemini_wire import (
+    ASPECT_RATIOS,
+    MESSAGE_LIMIT,
+    NoImage,
+    closest_aspect_ratio,
+    daily_quota,
+    image_from,
+    one_line,
+    parse_duration,
+    parse_error,
+    request_body,
+    retry_hint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +52,15 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_VERSION = "v1beta"
 KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")  # first one set wins
 BASE_URL_VARIABLE = "VB_GEMINI_BASE_URL"
-
-# imageConfig.aspectRatio values the Gemini image models accept (width:height).
-ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+TIMEOUT_VARIABLE = "VB_GEMINI_TIMEOUT"
+# Seconds for one whole request (connect, upload, the model painting, download): the image models take from
+# ~10 s (2.5 Flash) to over a minute (3 Pro at 4K), so this leaves room without waiting forever.
+DEFAULT_TIMEOUT = 180.0
 
 # Transient HTTP statuses, the same set Google's own python-genai client retries.
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 AUTH_STATUSES = frozenset({401, 403})
-# finishReason / blockReason values that mean a safety or policy filter removed the image.
-SAFETY_REASONS = frozenset({"SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT", "BLOCKLIST",
-                            "SPII", "RECITATION", "IMAGE_RECITATION", "MODEL_ARMOR", "JAILBREAK"})
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_MESSAGE_LIMIT = 300  # characters of a server message kept in an error
 
 
 # -- small helpers --------------------------------------------------------------------------------------
@@ -87,49 +81,36 @@ class _Secret:
     __str__ = __repr__
 
 
-def closest_aspect_ratio(height: int, width: int, ratios: Sequence[str] = ASPECT_RATIOS) -> str:
-    """The ``"W:H"`` string in ``ratios`` nearest to width/height (compared on a log scale, so 2:1 and 1:2 are
-    equally far from 1:1)."""
-    if height <= 0 or width <= 0:
-        raise InputError(f"image size {height} x {width}: height and width must be positive")
-    target = math.log(width / height)
+def _key_problem(key: str) -> str | None:
+    """What is wrong with an API key, in words that quote none of it; None if it can go in a header.
 
-    def distance(ratio: str) -> float:
-        w, h = (float(x) for x in ratio.split(":"))
-        return abs(math.log(w / h) - target)
-
-    return min(ratios, key=distance)
-
-
-def parse_duration(text: Any) -> float | None:
-    """Seconds in a protobuf JSON duration (``"53s"``, ``"45.837906927s"``) or a Retry-After header value
-    (``"3"``); None if absent or unreadable (HTTP-date Retry-After values are ignored)."""
-    if text is None:
-        return None
-    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*s?\s*", str(text))
-    return float(match.group(1)) if match else None
+    Keys are visible ASCII (Google's are ``AIza`` + 35 of ``[A-Za-z0-9_-]``). Anything else is a copy-paste
+    accident, and a header would either reject it (a traceback that printed the key) or split on it.
+    """
+    for char in key:
+        if char in "\r\n":
+            return "a line break"
+        if ord(char) < 0x20 or ord(char) == 0x7F:
+            return "a control character"
+        if ord(char) > 0x7E:
+            return "a non-ASCII character"
+        if char == " ":
+            return "a space"
+    return None
 
 
-def encode_png(image: np.ndarray) -> bytes:
-    """uint8 H x W x 3 RGB -> PNG bytes."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8), "RGB").save(buffer, format="PNG", compress_level=3)
-    return buffer.getvalue()
-
-
-def decode_image(data: bytes) -> np.ndarray:
-    """Image bytes (PNG, JPEG, WebP, ...) -> uint8 H x W x 3 RGB; raises ValueError/OSError if unreadable."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as image:
-        return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-
-
-def _one_line(text: Any, limit: int = _MESSAGE_LIMIT) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _timeout_setting(timeout: float | None) -> float:
+    """Seconds for a whole request: ``timeout``, else ``$VB_GEMINI_TIMEOUT``, else :data:`DEFAULT_TIMEOUT`."""
+    name = "timeout"
+    if timeout is None and os.environ.get(TIMEOUT_VARIABLE, "").strip():
+        name, timeout = TIMEOUT_VARIABLE, os.environ[TIMEOUT_VARIABLE].strip()
+    try:
+        seconds = DEFAULT_TIMEOUT if timeout is None else float(timeout)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}={timeout!r}: not a number of seconds") from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise InputError(f"{name}={timeout}: must be a positive number of seconds")
+    return seconds
 
 
 @dataclass
@@ -162,27 +143,6 @@ def _interruptible_sleep(seconds: float, should_stop: Callable[[], bool]) -> Non
         time.sleep(min(0.25, remaining))
 
 
-def _retry_hint(details: list[dict], headers) -> float | None:
-    """Seconds to wait that the server suggests: a google.rpc.RetryInfo ``retryDelay``, else ``Retry-After``."""
-    for detail in details:
-        if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
-            hint = parse_duration(detail.get("retryDelay"))
-            if hint is not None:
-                return hint
-    return parse_duration(headers.get("Retry-After")) if headers is not None else None
-
-
-def _daily_quota(details: list[dict]) -> bool:
-    """Whether a google.rpc.QuotaFailure names a per-day quota, which no backoff worth waiting outlasts
-    (quota ids name their window, e.g. ``GenerateRequestsPerDayPerProjectPerModel-FreeTier``)."""
-    for detail in details:
-        violations = detail.get("violations") if str(detail.get("@type", "")).endswith("QuotaFailure") else None
-        for violation in violations if isinstance(violations, list) else []:
-            if isinstance(violation, dict) and "PerDay" in str(violation.get("quotaId", "")):
-                return True
-    return False
-
-
 class _Transient(Exception):
     """A failure worth retrying; ``final`` builds the error to raise once retries are spent."""
 
@@ -198,17 +158,21 @@ class GeminiGenerator(Generator):
 
     - One request per image, ``concurrency`` at a time in a thread pool (``max_batch_size`` = concurrency,
       so the engine hands over that many images per call); ``should_stop`` is checked before each request
-      and during backoff waits.
+      and during backoff waits. Ctrl-C (KeyboardInterrupt) stops at once: pending requests are dropped and
+      the ones in flight are cut off, without waiting for them.
     - Inputs go up as PNG; outputs are uint8 RGB at whatever size the API returns (see module docstring).
     - ``aspectRatio`` is the supported ratio closest to the input's; ``seed`` is the job seed (mod 2**31).
     - Transient failures are retried per ``retry`` (:class:`RetryPolicy`); every failure ends in a one-line
-      :class:`RemoteAPIError`. The API key never appears in messages, logs, ``repr`` or :meth:`describe`.
+      :class:`RemoteAPIError`. The API key never appears in messages, logs, ``repr`` or :meth:`describe`; it is
+      checked once, here (visible ASCII only), and never sent to another host (a cross-origin redirect is
+      refused, see :mod:`~vb_plugins.generation.gemini_transport`).
 
     ``api_key``: default ``$GEMINI_API_KEY``, else ``$GOOGLE_API_KEY``; ``base_url``: default
-    ``$VB_GEMINI_BASE_URL``, else ``https://generativelanguage.googleapis.com``; ``timeout``: seconds per
-    request; ``image_size``: ``imageConfig.imageSize`` (``"1K"``, ``"2K"``, ``"4K"`` on models that take it);
-    ``response_modalities``: default ``["IMAGE"]`` (``["TEXT", "IMAGE"]`` for the 2.0 preview models, which
-    cannot answer with an image alone); ``generation_config``: extra ``generationConfig`` fields;
+    ``$VB_GEMINI_BASE_URL``, else ``https://generativelanguage.googleapis.com``; ``timeout``: seconds for one
+    whole request, connect to last byte (default ``$VB_GEMINI_TIMEOUT``, else 180; a timeout is retried like
+    any transient failure); ``image_size``: ``imageConfig.imageSize`` (``"1K"``, ``"2K"``, ``"4K"`` on models
+    that take it); ``response_modalities``: default ``["IMAGE"]`` (``["TEXT", "IMAGE"]`` for the 2.0 preview
+    models, which cannot answer with an image alone); ``generation_config``: extra ``generationConfig`` fields;
     ``send_seed``: send the job seed as ``generationConfig.seed`` (turn off for a model that refuses it);
     ``sleep(seconds, should_stop)``: the backoff wait, injectable for tests.
     """
@@ -226,7 +190,7 @@ class GeminiGenerator(Generator):
         api_key: str | None = None,
         base_url: str | None = None,
         api_version: str = API_VERSION,
-        timeout: float = 180.0,
+        timeout: float | None = None,
         concurrency: int = 4,
         retry: RetryPolicy | None = None,
         image_size: str | None = None,
@@ -243,21 +207,25 @@ class GeminiGenerator(Generator):
             raise InputError(f"model {model!r}: not a Gemini model name (letters, digits, '.', '_', '-')")
         if concurrency < 1:
             raise InputError(f"concurrency={concurrency}: must be at least 1")
-        if timeout <= 0:
-            raise InputError(f"timeout={timeout}: must be positive")
-        key = api_key if api_key is not None else next(
-            (os.environ[v] for v in KEY_VARIABLES if os.environ.get(v, "").strip()), "")
-        if not key.strip():
+        timeout = _timeout_setting(timeout)
+        source = "api_key" if api_key is not None else next(
+            (v for v in KEY_VARIABLES if os.environ.get(v, "").strip()), None)
+        key = (api_key if api_key is not None else os.environ[source] if source else "").strip()
+        if not key:
             raise RemoteAPIError(f"gemini:{model}: no API key; set GEMINI_API_KEY (or GOOGLE_API_KEY) or pass api_key")
+        problem = _key_problem(key)
+        if problem:  # checked before any request, and the message quotes no part of the key
+            raise InputError(f"gemini:{model}: the API key in {source} contains {problem}; keys are visible ASCII "
+                             f"characters only: copy it again")
         base = (base_url or os.environ.get(BASE_URL_VARIABLE, "").strip() or DEFAULT_BASE_URL).rstrip("/")
         if urllib.parse.urlsplit(base).scheme not in ("http", "https"):
             raise InputError(f"base_url {base!r}: must start with http:// or https://")
         self.model = model
         self.name = f"gemini:{model}"
-        self._key = _Secret(key.strip())
+        self._key = _Secret(key)
         self.base_url = base
         self.url = f"{base}/{api_version}/models/{model}:generateContent"
-        self.timeout = float(timeout)
+        self.timeout = timeout
         self.concurrency = self.max_batch_size = int(concurrency)
         self.retry = retry or RetryPolicy()
         self.image_size = image_size
@@ -269,7 +237,8 @@ class GeminiGenerator(Generator):
         self.aspect_ratios = tuple(aspect_ratios)
         self._sleep = sleep or _interruptible_sleep
         self._rng = rng or random.Random()
-        self._lock = threading.Lock()  # guards the rng and the request counter across worker threads
+        self._lock = threading.Lock()  # guards the rng, the request counter and _in_flight across worker threads
+        self._in_flight: set[transport.Watchdog] = set()  # requests now on the wire, to cut off on Ctrl-C
         self.requests_sent = 0  # HTTP requests, retries included
 
     def __repr__(self) -> str:
@@ -320,8 +289,8 @@ class GeminiGenerator(Generator):
         results: list[np.ndarray | None] = [None] * len(images)
         errors: list[BaseException] = []
         done = 0
-        with ThreadPoolExecutor(max_workers=min(len(images), self.concurrency) or 1,
-                                thread_name_prefix="gemini") as pool:
+        pool = ThreadPoolExecutor(max_workers=min(len(images), self.concurrency) or 1, thread_name_prefix="gemini")
+        try:
             futures = {pool.submit(job, i): i for i in range(len(images))}
             for future in as_completed(futures):
                 try:
@@ -332,6 +301,15 @@ class GeminiGenerator(Generator):
                 done += 1
                 if on_step:
                     on_step(done, len(images))
+        except BaseException:
+            # Ctrl-C (or a callback that raised): stop now. Requests not started are dropped, the ones on the
+            # wire are cut off (their workers end at once), and nothing waits for them. failed is set first so
+            # that a worker registering a request after the cut-off sees it (see _post).
+            failed.set()
+            self._cut_off_in_flight()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         if errors:
             real = [e for e in errors if not isinstance(e, CancelledError)]
             raise (real or errors)[0]
@@ -340,23 +318,9 @@ class GeminiGenerator(Generator):
     # -- one request ------------------------------------------------------------------------------------
     def request_body(self, image: np.ndarray, prompt: str, seed: int) -> dict:
         """The generateContent JSON body for one image."""
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise InputError(f"image of shape {image.shape} and dtype {image.dtype}: need uint8 H x W x 3 RGB")
-        image_config = {"aspectRatio": closest_aspect_ratio(*image.shape[:2], self.aspect_ratios)}
-        if self.image_size:
-            image_config["imageSize"] = self.image_size
-        config: dict[str, Any] = {"responseModalities": list(self.response_modalities), "imageConfig": image_config}
-        if self.send_seed:
-            config["seed"] = int(seed) % 2**31
-        config.update(self.generation_config)
-        return {
-            "contents": [{"role": "user", "parts": [
-                {"text": prompt},
-                {"inline_data": {"mime_type": "image/png", "data": base64.b64encode(encode_png(image)).decode()}},
-            ]}],
-            "generationConfig": config,
-        }
+        return request_body(image, prompt, seed, aspect_ratios=self.aspect_ratios, image_size=self.image_size,
+                            response_modalities=self.response_modalities, send_seed=self.send_seed,
+                            generation_config=self.generation_config)
 
     def request_image(self, image: np.ndarray, prompt: str, seed: int,
                       should_stop: Callable[[], bool] | None = None) -> np.ndarray:
@@ -369,7 +333,7 @@ class GeminiGenerator(Generator):
                 raise CancelledError(f"{self.name}: cancelled before request {attempt + 1}")
             attempt += 1
             try:
-                return self._image_from(self._post(payload))
+                return self._image_from(self._post(payload, stop))
             except _Transient as failure:
                 hint_too_long = failure.hint is not None and failure.hint > self.retry.max_delay
                 if not failure.retry or attempt > self.retry.max_retries or hint_too_long:
@@ -380,29 +344,34 @@ class GeminiGenerator(Generator):
                             attempt + 1, self.retry.max_retries + 1)
                 self._sleep(delay, stop)
 
-    def _post(self, payload: bytes) -> dict:
-        request = urllib.request.Request(self.url, data=payload, method="POST", headers={
-            "Content-Type": "application/json", "x-goog-api-key": self._key.reveal()})
+    def _post(self, payload: bytes, should_stop: Callable[[], bool]) -> dict:
+        watchdog = transport.Watchdog()
         with self._lock:
-            self.requests_sent += 1
-        log.debug("%s: POST %s (%d bytes)", self.name, self.url, len(payload))
+            self._in_flight.add(watchdog)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as error:
-            try:
-                body = error.read()
-            except (OSError, http.client.HTTPException):
-                body = b""
-            raise self._http_failure(error.code, body, error.headers) from None
-        except (TimeoutError, socket.timeout):
-            raise self._timeout() from None
-        except urllib.error.URLError as error:
-            if isinstance(error.reason, (TimeoutError, socket.timeout)):
+            if should_stop():  # checked after registering, so a cut-off in generate() cannot miss this request
+                raise CancelledError(f"{self.name}: cancelled")
+            with self._lock:
+                self.requests_sent += 1
+            log.debug("%s: POST %s (%d bytes)", self.name, self.url, len(payload))
+            reply = transport.post(self.url, payload, {"Content-Type": "application/json"},
+                                   secret_headers={"x-goog-api-key": self._key.reveal()}, timeout=self.timeout,
+                                   watchdog=watchdog)
+        except transport.Aborted as aborted:
+            if aborted.reason == transport.DEADLINE:
                 raise self._timeout() from None
-            raise self._connection_failure(error.reason) from None
+            raise CancelledError(f"{self.name}: cancelled; the request in flight was cut off") from None
+        except transport.RedirectRefused as refused:
+            raise self._redirect_refused(refused) from None
         except (OSError, http.client.HTTPException) as error:
-            raise self._connection_failure(error) from None
+            reason = error.reason if isinstance(error, urllib.error.URLError) else error
+            raise self._connection_failure(reason) from None
+        finally:
+            with self._lock:
+                self._in_flight.discard(watchdog)
+        if reply.status >= 300:
+            raise self._http_failure(reply.status, reply.body, reply.headers)
+        raw = reply.body
         try:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -411,52 +380,56 @@ class GeminiGenerator(Generator):
             raise self._error("malformed response: JSON is not an object")
         return data
 
+    def _cut_off_in_flight(self) -> None:
+        """Shut down the connections of every request on the wire; their workers end in CancelledError."""
+        with self._lock:
+            watchdogs = list(self._in_flight)
+        for watchdog in watchdogs:
+            watchdog.expire(transport.CANCELLED)
+
     # -- failures ---------------------------------------------------------------------------------------
     def _redact(self, text: str) -> str:
         key = self._key.reveal()
         return text.replace(key, "[redacted]") if key else text
 
     def _error(self, message: str) -> RemoteAPIError:
-        return RemoteAPIError(self._redact(_one_line(f"{self.name}: {message}", 2 * _MESSAGE_LIMIT)))
+        return RemoteAPIError(self._redact(one_line(f"{self.name}: {message}", 2 * MESSAGE_LIMIT)))
 
     def _timeout(self) -> _Transient:
         return _Transient(f"no answer within {self.timeout:g} s",
                           lambda n: self._error(f"timed out: no answer within {self.timeout:g} s "
-                                                f"({n} attempt{'s' * (n > 1)})"))
+                                                f"({n} attempt{'s' * (n > 1)}); the limit is on the whole request, "
+                                                f"set by timeout= or {TIMEOUT_VARIABLE}"))
+
+    def _redirect_refused(self, refused: transport.RedirectRefused) -> RemoteAPIError:
+        own = transport.origin(self.url)
+        if refused.same_origin:
+            return self._error(f"refused a redirect (HTTP {refused.code}) that would resend the request as a GET; "
+                               f"check base_url / {BASE_URL_VARIABLE}")
+        return self._error(f"refused a redirect (HTTP {refused.code}) to another host, {refused.target}: the API "
+                           f"key is only sent to {own}; check base_url / {BASE_URL_VARIABLE}")
 
     def _connection_failure(self, reason: Any) -> _Transient:
-        what = self._redact(_one_line(reason, 120))
+        what = self._redact(one_line(reason, 120))
         host = urllib.parse.urlsplit(self.base_url).netloc
         return _Transient(f"connection failed ({what})",
                           lambda n: self._error(f"could not reach {host}: {what} ({n} attempt{'s' * (n > 1)})"))
 
     def _http_failure(self, code: int, body: bytes, headers) -> Exception:
         """An HTTP error status -> a _Transient (to retry) or a RemoteAPIError (to raise now)."""
-        error: dict = {}
-        try:
-            parsed = json.loads(body)
-            # The API answers {"error": {...}}; some Google endpoints wrap that in a one-element list.
-            if isinstance(parsed, list) and parsed:
-                parsed = parsed[0]
-            if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
-                error = parsed["error"]
-        except (ValueError, UnicodeDecodeError):
-            pass
-        status = str(error.get("status") or http.client.responses.get(code, "")).strip()
-        message = self._redact(_one_line(error.get("message") or body[:200].decode("utf-8", "replace")
-                                          or "no message"))
-        details = [d for d in error.get("details", []) if isinstance(d, dict)] if isinstance(
-            error.get("details"), list) else []
-        reasons = {str(d.get("reason", "")) for d in details if str(d.get("@type", "")).endswith("ErrorInfo")}
+        error = parse_error(body)
+        status = error.status or http.client.responses.get(code, "")
+        message = self._redact(one_line(error.message or "no message"))
+        details = error.details
         label = f"HTTP {code} {status}".strip()
 
-        if code in AUTH_STATUSES or "API_KEY_INVALID" in reasons:
+        if code in AUTH_STATUSES or "API_KEY_INVALID" in error.reasons:
             return self._error(f"authentication failed ({label}): {message}; check GEMINI_API_KEY / GOOGLE_API_KEY")
         if code == 404:
             return self._error(f"model not found ({label}): {message}")
         if code in RETRYABLE_STATUSES:
-            hint = _retry_hint(details, headers)
-            per_day = _daily_quota(details)
+            hint = retry_hint(details, headers)
+            per_day = daily_quota(details)
             kind = ("daily quota exhausted" if per_day else "quota exhausted" if code == 429
                     else "service unavailable" if code in (500, 502, 503) else "server timed out")
             waited = f"; the server asks to wait {hint:g} s" if hint and hint > self.retry.max_delay else ""
@@ -468,43 +441,11 @@ class GeminiGenerator(Generator):
             return self._error(f"invalid argument ({label}): {message}")
         return self._error(f"request failed ({label}): {message}")
 
-    # -- responses --------------------------------------------------------------------------------------
     def _image_from(self, response: dict) -> np.ndarray:
-        """The painted image in a generateContent response, or a RemoteAPIError saying why there is none."""
-        feedback = response.get("promptFeedback") or {}
-        candidates = response.get("candidates")
-        if not candidates:
-            if isinstance(feedback, dict) and feedback.get("blockReason"):
-                reason = feedback["blockReason"]
-                note = f": {_one_line(feedback['blockReasonMessage'], 160)}" if feedback.get("blockReasonMessage") \
-                    else ""
-                raise self._error(f"prompt blocked by the service (blockReason={reason}){note}")
-            raise self._error("malformed response: no candidates")
-        candidate = candidates[0] if isinstance(candidates, list) and isinstance(candidates[0], dict) else None
-        if candidate is None:
-            raise self._error("malformed response: candidates is not a list of objects")
-        content = candidate.get("content") or {}
-        parts = content.get("parts") if isinstance(content, dict) else None
-        parts = [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
-        # The last image that is not a "thought" (models that think may show interim images first).
-        images = [p.get("inlineData") or p.get("inline_data") for p in parts if not p.get("thought")]
-        images = [i for i in images if isinstance(i, dict) and str(i.get("mimeType") or i.get("mime_type") or
-                                                                    "image/").startswith("image/")]
-        finish = str(candidate.get("finishReason") or "")
-        if not images:
-            text = " ".join(str(p["text"]) for p in parts if isinstance(p.get("text"), str) and not p.get("thought"))
-            said = f"; the model said: {_one_line(text, 160)!r}" if text.strip() else ""
-            if finish in SAFETY_REASONS:
-                raise self._error(f"image blocked by the safety filter (finishReason={finish}){said}")
-            raise self._error(f"no image in the response (finishReason={finish or 'unset'}){said}")
-        data = images[-1].get("data")
-        if not isinstance(data, str) or not data:
-            raise self._error("malformed response: inlineData without data")
         try:
-            decoded = decode_image(base64.b64decode(data, validate=False))
-        except Exception as error:  # noqa: BLE001 - bad base64, unknown format, truncated or oversized image
-            raise self._error(f"malformed response: image data does not decode ({type(error).__name__})") from None
-        return decoded
+            return image_from(response)
+        except NoImage as reason:
+            raise self._error(str(reason)) from None
 
 
 # -- backend --------------------------------------------------------------------------------------------
