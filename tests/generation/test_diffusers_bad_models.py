@@ -72,3 +72,19 @@ def test_folder_like_model_strings_are_never_taken_for_hub_ids():
     assert backend.can_load("black-forest-labs/FLUX.2-klein-4B")
     for model in ("./nope", "../nope", "~/nope", "/abs/nope", "a/b/c"):
         assert not backend.can_load(model)
+
+
+def test_a_rerun_with_other_classes_is_refused_naming_them(workspace, capsys):
+    args = ["predict", "semantic", str(workspace / "a.png"), "-o", str(workspace / "out"), "--model",
+            str(workspace / "model"), "--steps", "1", "--megapixels", "0.005", "--quiet"]
+    assert main(args + ["--classes", "cat, sky"]) == 0
+    capsys.readouterr()
+    before = snapshot(workspace)
+    assert main(args + ["--classes", "cat, dog"]) == 1
+    err = capsys.readouterr().err
+    ours = [line for line in err.strip().splitlines() if line.startswith("vb predict")]  # not diffusers' loading bars
+    assert "Traceback" not in err and len(ours) == 1
+    assert ours[0].startswith(f"vb predict: error: {workspace / 'out'}: a.json was predicted with classes {{\"cat\"")
+    assert "--overwrite" in ours[0] and snapshot(workspace) == before
+    assert main(args + ["--classes", "cat, sky"]) == 0  # the same classes resume
+    assert "skipping 1 image(s)" in capsys.readouterr().err
