@@ -10,6 +10,7 @@ The CLI, the FiftyOne operators and the ComfyUI nodes all predict through this c
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -158,6 +159,7 @@ class Predictor:
             raise InputError(f"ensemble={ensemble}: must be at least 1")
         if batch_size < 1:
             raise InputError(f"batch_size={batch_size}: must be at least 1")
+        check_generation_settings(steps, guidance, megapixels)
         if dialect is not None:
             get_dialect(dialect)  # validate early
         self.model = model
@@ -171,6 +173,7 @@ class Predictor:
             if value is not None:
                 self.generator_options[key] = value
         self._generator: Generator | None = model if isinstance(model, Generator) else None
+        self._task_checked = False
         self.passes = self.task.passes(self.spec)
         self._prompts: list[str] | None = None
         self.engine: Engine | None = None
@@ -178,11 +181,16 @@ class Predictor:
     # -- setup ----------------------------------------------------------------------------------------
     @property
     def generator(self) -> Generator:
-        """The generator, loaded on first use."""
+        """The generator, loaded on first use; one that was never trained on the task is refused."""
         if self._generator is None:
             from vb_plugins.generation import load_generator
 
-            self._generator = load_generator(self.model, **self.generator_options)
+            generator = load_generator(self.model, **self.generator_options)
+            generator.check_task(self.task.name)
+            self._generator = generator
+        elif not self._task_checked:
+            self._generator.check_task(self.task.name)
+        self._task_checked = True
         return self._generator
 
     @property
@@ -205,6 +213,7 @@ class Predictor:
             "dialect": self.dialect or self.generator.dialect,
             "steps": steps,
             "guidance": guidance,
+            "megapixels": self.settings.megapixels or self.generator.megapixels,
             "ensemble": self.ensemble,
             "passes": len(self.passes),
             "seed": self.seed,
@@ -288,6 +297,22 @@ class Predictor:
                                           combined.uncertainty, visualizations, list(prompts), record,
                                           combined.extras, key))
         return predictions
+
+
+# Larger than any open image-editing model's working size (FLUX.2 paints up to 4 MP); a bigger request is a
+# typo that would only end in running out of memory.
+MAX_MEGAPIXELS = 16.0
+
+
+def check_generation_settings(steps=None, guidance=None, megapixels=None) -> None:
+    """One-line errors for sampling settings no generator can use (None: the model's default)."""
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1):
+        raise InputError(f"steps={steps!r}: must be a whole number of at least 1")
+    if guidance is not None and not (isinstance(guidance, int | float) and math.isfinite(guidance)):
+        raise InputError(f"guidance={guidance!r}: must be a finite number")
+    if megapixels is not None and not (isinstance(megapixels, int | float) and math.isfinite(megapixels)
+                                       and 0 < megapixels <= MAX_MEGAPIXELS):
+        raise InputError(f"megapixels={megapixels!r}: must be a number above 0 and at most {MAX_MEGAPIXELS:g}")
 
 
 def predict(task: str, images, model: str | Generator | None = None, **options) -> list[Prediction]:

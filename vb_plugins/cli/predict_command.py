@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from vb_plugins.cli.options import add_task_options, task_and_spec
+from vb_plugins.cli.predict_outputs import (OutputLock, clear_staging, commit, existing_outputs, read_records,
+                                            recorded_outputs, refuse_other_settings, staging_folder)
 from vb_plugins.errors import InputError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
@@ -20,7 +22,8 @@ def register(subparsers) -> None:
         description="Per image STEM writes: STEM.generated.png (the generator's painting), STEM.TASK.npy "
                     "(decoded values) and STEM.TASK.png (viewable), STEM.confidence.npy, STEM.uncertainty.npy "
                     "(with --ensemble > 1) and STEM.json (settings; written last). Images whose STEM.json "
-                    "exists are skipped unless --overwrite.",
+                    "exists are skipped unless --overwrite, provided the folder's results were made with the same "
+                    "settings (else the run is refused). One run at a time writes to a folder.",
     )
     parser.add_argument("task")
     parser.add_argument("images", nargs="+", type=Path, help="image files or directories of images")
@@ -37,8 +40,10 @@ def register(subparsers) -> None:
     parser.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: best available)")
     parser.add_argument("--dtype", help="float32, bfloat16, float16 (default: per device)")
     parser.add_argument("--dialect", help="prompt dialect (default: the model's)")
-    parser.add_argument("--overwrite", action="store_true", help="redo images that already have results")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="redo this run's images even if they have results (made with any settings)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar and no notes about the model (errors and skips still print)")
     add_task_options(parser)
     parser.set_defaults(handler=run_predict)
 
@@ -59,13 +64,54 @@ def expand_images(paths: list[Path]) -> list[Path]:
     return images
 
 
-def output_stems(images: list[Path]) -> list[str]:
-    """A distinct output name per image: its stem, disambiguated by parent folders when stems repeat."""
-    stems = [p.stem for p in images]
-    for i, image in enumerate(images):
-        if stems.count(image.stem) > 1:
-            stems[i] = "_".join(image.resolve().parts[-3:-1] + (image.stem,))
-    return stems
+def refuse_inputs_in_output(paths: list[Path], output: Path) -> None:
+    """Inputs may not sit in the output folder: a rerun would read the outputs back as inputs. (A folder
+    below an input folder is fine: directories are not searched recursively.)"""
+    folder = output.resolve()
+    for path in paths:
+        if path.is_dir() and path.resolve() == folder:
+            raise InputError(f"-o {output}: is also an input folder, so a rerun would read the outputs back as "
+                             f"inputs; write to another folder (e.g. -o {output / 'vb'})")
+        if path.is_file() and path.resolve().parent == folder:
+            raise InputError(f"{path}: is in the output folder {output}, so a rerun would read the outputs back "
+                             f"as inputs; write to another folder (e.g. -o {output / 'vb'})")
+
+
+def output_stems(images: list[Path]) -> list[tuple[Path, str]]:
+    """(image, output name) pairs: each file once, named by its stem, disambiguated by its parent folders
+    when stems repeat across folders. Inputs that would still share a name (``x.jpg`` and ``x.png`` in one
+    folder) are refused: they would silently leave one result set for several images."""
+    unique, seen = [], set()
+    for image in images:  # a file named twice (itself and through its folder) is one input
+        if image.resolve() not in seen:
+            seen.add(image.resolve())
+            unique.append(image)
+    stems = [p.stem for p in unique]
+    named = []
+    for image, stem in zip(unique, stems):
+        if stems.count(stem) > 1:
+            stem = "_".join(image.resolve().parts[-3:-1] + (image.stem,))
+        named.append((image, stem))
+    sharing: dict[str, list[tuple[Path, str]]] = {}
+    for image, stem in named:  # case-blind, as macOS and Windows folders are
+        sharing.setdefault(stem.casefold(), []).append((image, stem))
+    for group in sharing.values():
+        if len(group) > 1:
+            shown = ", ".join(str(p) for p, _ in group[:4]) + (f" and {len(group) - 4} more" if len(group) > 4 else "")
+            raise InputError(f"inputs {shown} would all be saved as {group[0][1]}.*; rename them or predict them "
+                             "into separate folders")
+    return named
+
+
+def local_path(value: str | None) -> str | None:
+    """A model or LoRA string that names an existing file or folder, made absolute so that records name it
+    the same whichever folder a rerun starts from; other strings (Hub ids, ``backend:model``) as given."""
+    from vb_plugins.generation.bundled import BUNDLED_NAMES
+
+    if not value or value in BUNDLED_NAMES:
+        return value
+    path = Path(value).expanduser()
+    return str(path.resolve()) if path.exists() else value
 
 
 def run_predict(args) -> int:
@@ -73,70 +119,82 @@ def run_predict(args) -> int:
     from vb_plugins.predict import Predictor
 
     task, spec = task_and_spec(args)
-    images = expand_images(args.images)
-    for image in images:  # fail before any work: every input must be a readable image
+    # Every check that needs no model comes first, then the model loads, and only then is anything written.
+    predictor = Predictor(task, local_path(args.model), spec=spec, dialect=args.dialect, steps=args.steps,
+                          guidance=args.guidance, megapixels=args.megapixels, ensemble=args.ensemble,
+                          batch_size=args.batch_size, seed=args.seed, device=args.device, dtype=args.dtype,
+                          lora=local_path(args.lora))
+    refuse_inputs_in_output(args.images, args.output)
+    named = output_stems(expand_images(args.images))
+    for image, _ in named:  # every input must be a readable image
         read_rgb(image)
     if args.output.exists() and not args.output.is_dir():
         raise InputError(f"{args.output}: exists and is not a directory")
-    args.output.mkdir(parents=True, exist_ok=True)
-    stems = output_stems(images)
-    if not args.overwrite:
-        refuse_other_task(args.output, stems, task.name)
-    todo = [(image, stem) for image, stem in zip(images, stems)
-            if args.overwrite or not (args.output / f"{stem}.json").exists()]
-    skipped = len(images) - len(todo)
-    if skipped:
-        print(f"skipping {skipped} image(s) already done in {args.output} (use --overwrite to redo)", file=sys.stderr)
-    if not todo:
-        return 0
-    predictor = Predictor(task, args.model, spec=spec, dialect=args.dialect, steps=args.steps,
-                          guidance=args.guidance, megapixels=args.megapixels, ensemble=args.ensemble,
-                          batch_size=args.batch_size, seed=args.seed, device=args.device, dtype=args.dtype,
-                          lora=args.lora)
-    predictor.generator  # load (and fail on a bad model or a missing key) before any progress is drawn
-    progress_bar = None
-    if not args.quiet:
-        from tqdm import tqdm
-
-        progress_bar = tqdm(total=len(todo), unit="image", desc=f"vb predict {task.name}", file=sys.stderr)
-    stem_of = dict((str(image), stem) for image, stem in todo)
+    generator = predictor.generator  # load, and refuse a task the model cannot paint
+    current = {"task": task.name, "spec": spec.to_dict(), "prompts": predictor.prompts,
+               "settings": predictor.describe()}
     try:
-        for prediction in predictor.predict_iter([image for image, _ in todo], keys=[str(i) for i, _ in todo]):
-            save_prediction(prediction, args.output, stem_of[prediction.key], task, write_npy, write_png, write_text)
+        args.output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"{args.output}: cannot create the output folder ({error.strerror or error})") from None
+    with OutputLock(args.output, f"vb predict {task.name}"):
+        clear_staging(args.output)
+        stems = [stem for _, stem in named]
+        records = read_records(args.output, stems, args.overwrite)
+        if not args.overwrite:
+            refuse_other_settings(args.output, records, current)
+        todo = [(image, stem) for image, stem in named if args.overwrite or stem not in records]
+        skipped = len(named) - len(todo)
+        if skipped:
+            print(f"skipping {skipped} image(s) already done in {args.output} (use --overwrite to redo)",
+                  file=sys.stderr)
+        if not todo:
+            return 0
+        if generator.notice and not args.quiet:
+            print(f"vb predict: note: {generator.notice}", file=sys.stderr)
+        stale = existing_outputs(args.output, [stem for _, stem in todo])
+        progress_bar = None
+        if not args.quiet:
+            from tqdm import tqdm
+
+            progress_bar = tqdm(total=len(todo), unit="image", desc=f"vb predict {task.name}", file=sys.stderr)
+        stem_of = dict((str(image), stem) for image, stem in todo)
+        try:
+            for prediction in predictor.predict_iter([image for image, _ in todo], keys=[str(i) for i, _ in todo]):
+                stem = stem_of[prediction.key]
+                save_prediction(prediction, args.output, stem, task, write_npy, write_png, write_text, stale[stem])
+                if progress_bar:
+                    progress_bar.update(1)
+        finally:
             if progress_bar:
-                progress_bar.update(1)
-    finally:
-        if progress_bar:
-            progress_bar.close()
+                progress_bar.close()
     return 0
 
 
-def refuse_other_task(directory: Path, stems: list[str], task_name: str) -> None:
-    """A finished STEM.json of another task means the files would collide: refuse, don't skip."""
-    for stem in stems:
-        record = directory / f"{stem}.json"
-        if not record.is_file():
-            continue
-        try:
-            done = json.loads(record.read_text()).get("task")
-        except (ValueError, AttributeError):
-            raise InputError(f"{record}: exists but is not a vb predict record (use another -o or --overwrite)") from None
-        if done != task_name:
-            raise InputError(f"{directory}: already holds {done!r} predictions ({record.name}); "
-                             f"write {task_name!r} to another directory, or pass --overwrite")
+def save_prediction(prediction, directory: Path, stem: str, task, write_npy, write_png, write_text,
+                    stale=()) -> None:
+    """Write one prediction's result set: staged, then moved into place with the JSON record last, so a
+    record means 'complete'. Files of an earlier set (``stale``, and those its record lists) that this one
+    lacks are removed."""
+    directory = Path(directory)
+    stale = set(stale) | set(recorded_outputs(directory, stem))
+    with staging_folder(directory) as stage:
+        names = []
 
+        def put(writer, name, value):
+            writer(stage / name, value)
+            names.append(name)
 
-def save_prediction(prediction, directory: Path, stem: str, task, write_npy, write_png, write_text) -> None:
-    """Write one prediction's files; the JSON record goes last so its presence means 'complete'."""
-    for k, visualization in enumerate(prediction.visualizations):
-        suffix = "" if k == 0 else f"-{k}"
-        write_png(directory / f"{stem}.generated{suffix}.png", visualization)
-    values = np.asarray(prediction.values)
-    write_npy(directory / f"{stem}.{task.name}.npy", values.astype(np.float32) if values.dtype.kind == "f" else values)
-    write_png(directory / f"{stem}.{task.name}.png", prediction.preview())
-    write_npy(directory / f"{stem}.confidence.npy", prediction.confidence.astype(np.float32))
-    if prediction.uncertainty is not None:
-        write_npy(directory / f"{stem}.uncertainty.npy", prediction.uncertainty.astype(np.float32))
-    record = prediction.record()
-    record["extras"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in prediction.extras.items()}
-    write_text(directory / f"{stem}.json", json.dumps(record, indent=2, sort_keys=True))
+        for k, visualization in enumerate(prediction.visualizations):
+            put(write_png, f"{stem}.generated{'' if k == 0 else f'-{k}'}.png", visualization)
+        values = np.asarray(prediction.values)
+        put(write_npy, f"{stem}.{task.name}.npy", values.astype(np.float32) if values.dtype.kind == "f" else values)
+        put(write_png, f"{stem}.{task.name}.png", prediction.preview())
+        put(write_npy, f"{stem}.confidence.npy", prediction.confidence.astype(np.float32))
+        if prediction.uncertainty is not None:
+            put(write_npy, f"{stem}.uncertainty.npy", prediction.uncertainty.astype(np.float32))
+        record = prediction.record()
+        record["extras"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in prediction.extras.items()}
+        record["outputs"] = sorted(names + [f"{stem}.json"])
+        put(write_text, f"{stem}.json", json.dumps(record, indent=2, sort_keys=True))
+        commit(directory, stage, stem, names, stale)

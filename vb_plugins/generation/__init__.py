@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from vb_plugins.errors import InputError
-from vb_plugins.generation.base import GenerationSettings, Generator, GeneratorBackend, fit_size
+from vb_plugins.generation.base import GenerationSettings, Generator, GeneratorBackend, fit_size, looks_like_path
 from vb_plugins.generation.engine import Engine, Job
 
 
@@ -24,9 +26,20 @@ def resolve_backend(model: str | None) -> tuple[GeneratorBackend, str]:
     prefix, sep, rest = model.partition(":")
     if sep and prefix in backends and "/" not in prefix:
         return backends[prefix][0], rest
+    path = Path(model).expanduser()
+    if looks_like_path(model):  # a folder, never a Hub id, whether it exists or not
+        if not path.exists():
+            raise InputError(f"model {model!r}: no such directory (no generator backend recognises it)")
+        if not path.is_dir():
+            raise InputError(f"model {model!r}: is a file; a model is a folder (a diffusers pipeline with "
+                             "model_index.json, or a VBNet with vb_model.json)")
+        model = str(path)
     for backend, _ in backends.values():
         if backend.can_load(model):
             return backend, model
+    if path.is_dir():
+        raise InputError(f"model {model!r}: folder is not a model (no model_index.json for a diffusers pipeline, "
+                         "no vb_model.json for a VBNet), and no generator backend recognises it")
     raise InputError(
         f"model {model!r}: no generator backend recognises it (not a local pipeline directory, Hub id or "
         f"'backend:model'; backends: {', '.join(backends)})"

@@ -9,11 +9,15 @@ through the ``vb_generators`` plugin hook.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from vb_plugins.errors import InputError, ModelError
 
 StepCallback = Callable[[int, int], None]  # (step done, steps total) within one batch
 
@@ -45,10 +49,27 @@ class Generator:
     default_guidance: float | None = None
     # Largest batch worth trying (None: limited only by memory).
     max_batch_size: int | None = None
+    # The tasks the model was trained to paint (None: any task its prompts can ask for).
+    tasks: list[str] | None = None
+    # One line for users about what the outputs are worth (shown once per run), or None.
+    notice: str | None = None
 
     def describe(self) -> dict:
         """JSON-friendly description for prediction records."""
         return {"generator": self.name, "dialect": self.dialect}
+
+    def check_task(self, task: str) -> None:
+        """Refuse a task the model was never trained to paint: its output would be noise, not an estimate."""
+        if self.tasks is not None and task not in self.tasks:
+            raise ModelError(
+                f"task {task!r}: {self.label} paints {' and '.join(self.tasks)} only; for {task} use a diffusers "
+                "image-editing pipeline (a Hub id or local folder, e.g. black-forest-labs/FLUX.2-klein-4B) or "
+                "Gemini (gemini:gemini-2.5-flash-image)")
+
+    @property
+    def label(self) -> str:
+        """How messages name this generator."""
+        return f"model {self.name!r}"
 
     def encode_prompt(self, prompt: str) -> Any:
         """Encode a prompt once; the result is passed back to :meth:`generate` for every batch."""
@@ -88,6 +109,34 @@ def fit_size(height: int, width: int, megapixels: float, multiple: int, min_side
     floor = max(multiple, -(-min_side // multiple) * multiple)
     return (max(floor, int(round(height * scale / multiple)) * multiple),
             max(floor, int(round(width * scale / multiple)) * multiple))
+
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def torch_dtype(dtype: str):
+    """A dtype name the local backends compute in -> the torch dtype; any other name is refused."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise InputError(f"dtype {dtype!r}: expected {', '.join(DTYPES)}")
+    return getattr(torch, dtype)
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (library errors can run to pages), or its type."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def looks_like_path(model: str) -> bool:
+    """Whether a model string names a local folder rather than a Hub id (``org/name``) or ``backend:model``:
+    it starts with ``./``, ``../``, ``/`` or ``~``, is absolute, has more than one ``/``, or has the
+    platform's own separator (Windows)."""
+    if os.sep != "/" and os.sep in model:
+        return True
+    return (model in (".", "..") or model.startswith(("./", "../", "/", "~")) or Path(model).is_absolute()
+            or model.count("/") > 1)
 
 
 class GeneratorBackend:

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from vb_plugins.errors import CancelledError, InputError, ModelError
-from vb_plugins.generation.base import GenerationSettings, Generator, GeneratorBackend
+from vb_plugins.generation.base import (GenerationSettings, Generator, GeneratorBackend, first_line, looks_like_path,
+                                        torch_dtype)
 
 log = logging.getLogger(__name__)
 
@@ -165,16 +166,11 @@ def family_for(class_name: str) -> Family:
 
 
 def pick_dtype(device: str, dtype: str | None):
+    """The dtype named (float32, bfloat16, float16; anything else is refused), or the device's default."""
     import torch
 
     if dtype:
-        try:
-            value = getattr(torch, dtype)
-        except AttributeError:
-            value = None
-        if not isinstance(value, torch.dtype):
-            raise InputError(f"dtype {dtype!r}: expected float32, bfloat16 or float16")
-        return value
+        return torch_dtype(dtype)
     return torch.bfloat16 if device.startswith("cuda") else torch.float32
 
 
@@ -201,9 +197,14 @@ class DiffusersGenerator(Generator):
         self.max_batch_size = None if family.batches else 1
         self.prompt_encodings = 0
         self._negative = None
+        self.lora: str | None = None
 
     def describe(self) -> dict:
-        return {"generator": self.name, "family": self.family.name, "model_source": self.model, "dialect": self.dialect}
+        described = {"generator": self.name, "family": self.family.name, "model_source": self.model,
+                     "dialect": self.dialect}
+        if self.lora:  # another adapter is another model: records must tell them apart
+            described["lora"] = self.lora
+        return described
 
     def encode_prompt(self, prompt: str):
         import torch
@@ -275,7 +276,13 @@ def _read_model_index(model: str) -> dict | None:
         index = path / "model_index.json"
         if not index.is_file():
             raise ModelError(f"model {model!r}: directory has no model_index.json (not a diffusers pipeline)")
-        return json.loads(index.read_text())
+        try:
+            data = json.loads(index.read_text())
+        except (ValueError, OSError) as error:
+            raise ModelError(f"{index}: not readable JSON ({first_line(error)})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("_class_name", ""), str):
+            raise ModelError(f"{index}: expected a JSON object whose \"_class_name\" names a diffusers pipeline")
+        return data
     return None
 
 
@@ -298,6 +305,7 @@ def load_diffusers_generator(model: str, device: str | None = None, dtype: str |
                              cpu_offload: bool = False, trust_remote_code: bool = False, **options) -> DiffusersGenerator:
     """Load a pipeline by Hub id or local path (safetensors only) and wrap it as a generator."""
     import diffusers
+    from safetensors import SafetensorError
 
     from vb_plugins.generation.bundled import pick_device
 
@@ -307,17 +315,16 @@ def load_diffusers_generator(model: str, device: str | None = None, dtype: str |
     if index is not None:
         check_pipeline_class(index.get("_class_name", ""), model)
     device = pick_device(device)
-    torch_dtype = pick_dtype(device, dtype)
+    dtype_value = pick_dtype(device, dtype)
     from packaging.version import Version
 
     # diffusers 0.37 renamed torch_dtype to dtype.
     dtype_key = "dtype" if Version(diffusers.__version__) >= Version("0.37") else "torch_dtype"
     try:
         pipe = diffusers.DiffusionPipeline.from_pretrained(
-            model, use_safetensors=True, trust_remote_code=trust_remote_code, **{dtype_key: torch_dtype})
-    except (OSError, ValueError, EnvironmentError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelError(f"model {model!r}: cannot load the pipeline ({first})") from None
+            model, use_safetensors=True, trust_remote_code=trust_remote_code, **{dtype_key: dtype_value})
+    except (OSError, ValueError, SafetensorError) as error:
+        raise ModelError(f"model {model!r}: cannot load the pipeline ({first_line(error)})") from None
     check_pipeline_class(type(pipe).__name__, model)
     if lora:
         lora_path = Path(lora)
@@ -336,6 +343,7 @@ def load_diffusers_generator(model: str, device: str | None = None, dtype: str |
         pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     generator = DiffusersGenerator(pipe, family_for(type(pipe).__name__), model, device)
+    generator.lora = lora
     trained_dialect = _lora_dialect(lora) if lora else None
     if trained_dialect:  # an adapter from `vb train` answers the prompts it was trained on
         generator.dialect = trained_dialect
@@ -366,9 +374,10 @@ class DiffusersBackend(GeneratorBackend):
         path = Path(model)
         if path.is_dir():
             return (path / "model_index.json").is_file()
-        # A Hub id: "org/name" without a scheme.
+        # A Hub id: "org/name" without a scheme; "./name" and the like are folders.
         parts = model.split("/")
-        return len(parts) == 2 and all(parts) and ":" not in model and not path.exists()
+        return (len(parts) == 2 and all(parts) and ":" not in model and not path.exists()
+                and not looks_like_path(model))
 
     def load(self, model: str, **options) -> Generator:
         return load_diffusers_generator(model, **options)

@@ -138,7 +138,7 @@ class VBNet(nn.Module):
 
     def forward(self, image: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, prompt_cond: torch.Tensor):
         """image, x_t: B x 3 x H x W in [-1, 1]; t: B in [0, 1]; prompt_cond: B x cond_dim -> velocity."""
-        cond = prompt_cond + self.time_mlp(time_embedding(t, self.config.cond_dim))
+        cond = prompt_cond + self.time_mlp(time_embedding(t, self.config.cond_dim).to(prompt_cond.dtype))
         h = self.stem(torch.cat([image, x_t], dim=1))
         skips = []
         for level, blocks in enumerate(self.down):
