@@ -63,37 +63,27 @@ def load_model(args):
     return model, str(path)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", help="VBNet model directory (default: the bundled model)")
-    parser.add_argument("--checkpoint", help="a `vb train` output directory: score its newest checkpoint's EMA weights")
-    parser.add_argument("--scenes", type=int, default=96)
-    parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
-    parser.add_argument("--ensemble", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args()
-
-    import torch
-
-    from vb_plugins.generation.bundled import VBNetGenerator
-    from vb_plugins.predict import Predictor
+def held_out_scenes(count: int = 96, size: int = 64):
+    """The held-out scenes (seeds from HELD_OUT_SEED on), rendered on the CPU at ``size`` px."""
     from vb_plugins.training.synthetic import render_scenes
 
-    torch.set_num_threads(args.threads)
-    model, where = load_model(args)
-    size = model.config.resolution
-    generator = VBNetGenerator(model, None, "cpu")
-    scenes = list(render_scenes(range(HELD_OUT_SEED, HELD_OUT_SEED + args.scenes), size, size))
-    images = [s.image for s in scenes]
-    results = {"model": where, "scenes": args.scenes, "resolution": size, "seeds": [HELD_OUT_SEED, HELD_OUT_SEED + args.scenes - 1],
-               "steps": args.steps or model.config.default_steps, "ensemble": args.ensemble}
+    return list(render_scenes(range(HELD_OUT_SEED, HELD_OUT_SEED + count), size, size))
 
+
+def score(model, scenes, steps: int | None = None, ensemble: int = 1, device: str = "cpu") -> dict:
+    """Depth and normals of ``model`` (a VBNet, moved to ``device``) on ``scenes`` against their ground
+    truth, with the constant baseline on the same pixels: ``model_scores``, ``constant_baseline`` and
+    ``seconds_per_image``."""
+    from vb_plugins.generation.bundled import VBNetGenerator
+    from vb_plugins.predict import Predictor
+
+    generator = VBNetGenerator(model.to(device), None, device)
+    images = [s.image for s in scenes]
     began = time.perf_counter()
-    depth = Predictor("depth", generator, steps=args.steps, ensemble=args.ensemble, batch_size=16).predict(images)
+    depth = Predictor("depth", generator, steps=steps, ensemble=ensemble, batch_size=16).predict(images)
     depth_seconds = time.perf_counter() - began
     began = time.perf_counter()
-    normals = Predictor("normals", generator, steps=args.steps, ensemble=args.ensemble, batch_size=16).predict(images)
+    normals = Predictor("normals", generator, steps=steps, ensemble=ensemble, batch_size=16).predict(images)
     normals_seconds = time.perf_counter() - began
 
     median_depth = float(np.median(np.concatenate([s.depth[s.valid] for s in scenes])))
@@ -114,9 +104,30 @@ def main() -> None:
                     "normals_within_30": float(np.mean(angles < 30.0))})
         return out
 
-    results["model_scores"] = summary(rows, errors)
-    results["constant_baseline"] = summary(const_rows, const_errors)
-    results["seconds_per_image"] = {"depth": depth_seconds / len(images), "normals": normals_seconds / len(images)}
+    return {"model_scores": summary(rows, errors), "constant_baseline": summary(const_rows, const_errors),
+            "seconds_per_image": {"depth": depth_seconds / len(images), "normals": normals_seconds / len(images)}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="VBNet model directory (default: the bundled model)")
+    parser.add_argument("--checkpoint", help="a `vb train` output directory: score its newest checkpoint's EMA weights")
+    parser.add_argument("--scenes", type=int, default=96)
+    parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
+    parser.add_argument("--ensemble", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    model, where = load_model(args)
+    size = model.config.resolution
+    scenes = held_out_scenes(args.scenes, size)
+    results = {"model": where, "scenes": args.scenes, "resolution": size, "seeds": [HELD_OUT_SEED, HELD_OUT_SEED + args.scenes - 1],
+               "steps": args.steps or model.config.default_steps, "ensemble": args.ensemble}
+    results.update(score(model, scenes, args.steps, args.ensemble))
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

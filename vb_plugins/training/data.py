@@ -203,11 +203,7 @@ class SyntheticSource:
         from vb_plugins.training.synthetic import render_scene
 
         kind = None if not self.kinds else self.kinds[seed % len(self.kinds)]
-        scene = render_scene(seed, height=self.size, width=self.size, kind=kind)
-        normals = np.where(scene.valid[..., None], scene.normals, 0.0)
-        return {"image": scene.image, "depth": scene.depth.astype(np.float32),
-                "normals": normals.astype(np.float16), "semantic": scene.semantic.astype(np.uint8),
-                "instance": scene.instance.astype(np.uint16)}
+        return scene_arrays(render_scene(seed, height=self.size, width=self.size, kind=kind))
 
     def arrays(self, seed: int) -> dict:
         if self.cache_dir is None:
@@ -224,12 +220,28 @@ class SyntheticSource:
         return arrays
 
     def load(self, index: int) -> GroundTruth:
-        from vb_plugins.training.synthetic import SEMANTIC_CLASSES
-
         seed = self.seed_offset + (index % self.scenes if self.scenes else index)
-        a = self.arrays(seed)
-        return GroundTruth(a["image"], a["depth"], a["normals"].astype(np.float32), a["semantic"],
-                           list(SEMANTIC_CLASSES)[1:], a["instance"].astype(np.int32), key=f"synthetic-{seed}")
+        return synthetic_ground_truth(self.arrays(seed), seed)
+
+
+def scene_arrays(scene) -> dict:
+    """The arrays a :class:`SyntheticSource` keeps of a rendered scene (as cached; normals in float16).
+
+    A scene rendered elsewhere (e.g. in batches on a GPU) becomes the same training data through
+    ``synthetic_ground_truth(scene_arrays(scene), seed)``."""
+    normals = np.where(scene.valid[..., None], scene.normals, 0.0)
+    return {"image": scene.image, "depth": scene.depth.astype(np.float32),
+            "normals": normals.astype(np.float16), "semantic": scene.semantic.astype(np.uint8),
+            "instance": scene.instance.astype(np.uint16)}
+
+
+def synthetic_ground_truth(arrays: Mapping, seed: int) -> GroundTruth:
+    """Ground truth of a synthetic scene from its :func:`scene_arrays`."""
+    from vb_plugins.training.synthetic import SEMANTIC_CLASSES
+
+    a = arrays
+    return GroundTruth(a["image"], a["depth"], a["normals"].astype(np.float32), a["semantic"],
+                       list(SEMANTIC_CLASSES)[1:], a["instance"].astype(np.int32), key=f"synthetic-{seed}")
 
 
 def examples(source, tasks, seed: int, dialect: str = "vision-banana", augment: Augmentation | None = None,
