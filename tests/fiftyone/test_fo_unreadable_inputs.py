@@ -54,6 +54,7 @@ def test_decompression_bombs_among_the_samples_are_skipped_and_listed(fo, make_d
     assert result["skipped"][0]["filepath"] == str(refused)
     assert "1 skipped (unreadable: " in result["message"]
     assert small.count("depth") == 3 and dataset.count("depth") == 4
+    assert dataset.info["vb_plugins"]["depth"]["complete"] is False  # a re-run retries the skipped sample
 
 
 def depth_truth(fo, dataset, folder) -> dict:

@@ -16,7 +16,8 @@ This is what the plugin's ``predict`` operator calls, and what code users call d
   from that run (what an interrupted ``overwrite`` left from the previous run). An ``overwrite`` run
   starts a new run over every sample, unless it resumes an interrupted ``overwrite`` with the same
   settings. An existing field written differently (or not by vb-plugins) is never touched without
-  ``overwrite``; ``complete`` in the record says whether the last run finished.
+  ``overwrite``; ``complete`` in the record says whether the last run finished with every sample
+  labelled (a re-run retries skipped samples).
 - **Bad samples** (missing or unreadable files) are skipped and reported, not fatal.
 - **Cancellable**: ``should_stop()`` is polled between batches; finished work is kept.
 """
@@ -384,7 +385,7 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, cla
         run.cancelled = True
     finally:
         flush()
-        if finished:
+        if finished and not run.skipped:  # every sample of the run holds its labels
             _mark_complete(dataset, output_field, plan.run_id)
         engine = predictor.engine
         if engine is not None:
