@@ -44,16 +44,16 @@ def check_save_format(save) -> str:
 def output_folder(output_dir, prefix: str) -> tuple[Path, str, str]:
     """(folder, file stem, subfolder relative to the output folder) for ``prefix``; creates the folder.
 
-    The folder is checked after links are resolved, so a link inside the output folder that points
-    elsewhere is refused too.
+    The folder is checked after links are resolved (a link inside the output folder that points
+    elsewhere, even a dangling one, is refused too), and only then created: a refused prefix creates
+    nothing.
     """
     parts = check_prefix(prefix)
     root = Path(output_dir).resolve()
-    folder = root.joinpath(*parts[:-1])
-    folder.mkdir(parents=True, exist_ok=True)
-    resolved = folder.resolve()
+    resolved = root.joinpath(*parts[:-1]).resolve()  # follows the links that exist; the rest stays as named
     if resolved != root and root not in resolved.parents:
         raise InputError(f"filename_prefix {prefix!r}: leads out of ComfyUI's output folder")
+    resolved.mkdir(parents=True, exist_ok=True)
     return resolved, parts[-1], "/".join(parts[:-1])
 
 

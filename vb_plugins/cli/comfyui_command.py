@@ -26,7 +26,8 @@ def register(subparsers) -> None:
                                                              "upgrades of vb-plugins)")
     install.add_argument("--force", action="store_true", help=f"replace an existing custom_nodes/{INSTALL_NAME}")
     install.set_defaults(handler=run_install)
-    uninstall = actions.add_parser("uninstall", help="remove the node pack from ComfyUI/custom_nodes")
+    uninstall = actions.add_parser("uninstall", help="remove the node pack that install put in "
+                                                     "ComfyUI/custom_nodes (its link, or its marked copy)")
     uninstall.add_argument("--comfyui-dir", type=Path)
     uninstall.set_defaults(handler=run_uninstall)
     path = actions.add_parser("path", help="print the node pack folder shipped with vb-plugins")
@@ -61,7 +62,8 @@ def run_install(args) -> int:
 
 
 def run_uninstall(args) -> int:
-    return unplace_adapter(comfyui_dir(args.comfyui_dir) / "custom_nodes" / INSTALL_NAME)
+    destination = comfyui_dir(args.comfyui_dir) / "custom_nodes" / INSTALL_NAME
+    return unplace_adapter("comfyui_nodes", destination, "vb comfyui")
 
 
 def run_path(args) -> int:

@@ -28,7 +28,8 @@ def register(subparsers) -> None:
                                                              "upgrades of vb-plugins)")
     install.add_argument("--force", action="store_true", help="replace an existing vb-plugins entry")
     install.set_defaults(handler=run_install)
-    uninstall = actions.add_parser("uninstall", help="remove the plugin from FiftyOne's plugins directory")
+    uninstall = actions.add_parser("uninstall", help="remove the plugin that install put in FiftyOne's plugins "
+                                                     "directory (its link, or its marked copy)")
     uninstall.add_argument("--plugins-dir", type=Path)
     uninstall.set_defaults(handler=run_uninstall)
     path = actions.add_parser("path", help="print the plugin folder shipped with vb-plugins")
@@ -61,7 +62,7 @@ def run_install(args) -> int:
 
 
 def run_uninstall(args) -> int:
-    return unplace_adapter(plugins_dir(args.plugins_dir) / INSTALL_NAME)
+    return unplace_adapter("fiftyone_plugin", plugins_dir(args.plugins_dir) / INSTALL_NAME, "vb fiftyone")
 
 
 def run_path(args) -> int:

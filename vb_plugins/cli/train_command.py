@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from vb_plugins.errors import InputError
@@ -36,13 +37,17 @@ def run_train(args) -> int:
     if args.steps:
         overrides["steps"] = args.steps
     config = load_config(args.config, overrides)
+
+    def log(message: str) -> None:  # notes and warnings on stderr; stdout has only the result
+        print(message, file=sys.stderr)
+
     if config.method == "full":
         from vb_plugins.training.vbnet_trainer import train_vbnet
 
-        exported = train_vbnet(config, progress=not args.quiet)
+        exported = train_vbnet(config, progress=not args.quiet, log=log)
     else:
         from vb_plugins.training.lora_trainer import train_lora
 
-        exported = train_lora(config, progress=not args.quiet)
+        exported = train_lora(config, progress=not args.quiet, log=log)
     print(f"model written to {exported}")
     return 0

@@ -292,7 +292,7 @@ def read_label_values(label, kind: str, scale: float | None = None) -> np.ndarra
         path = getattr(label, "values_path", None) if _has(label, "values_path") else None
         if path:
             return load_npy(path).astype(np.float32)
-        array = label.get_map() if hasattr(label, "get_map") else None
+        array = _read_media(label, "map_path", label.get_map) if hasattr(label, "get_map") else None
         if array is None:
             raise InputError(f"heatmap {label.id}: has neither a map nor a map_path")
         own = label["scale"] if _has(label, "scale") else None
@@ -311,7 +311,7 @@ def read_label_values(label, kind: str, scale: float | None = None) -> np.ndarra
 
         return get_task("normals").codec.decode(read_image(path)[..., :3]).values
     if kind in ("labels", "mask"):
-        return np.asarray(label.get_mask())
+        return np.asarray(_read_media(label, "mask_path", label.get_mask))
     if kind == "instances":
         height, width = scale
         masks = []
@@ -320,12 +320,26 @@ def read_label_values(label, kind: str, scale: float | None = None) -> np.ndarra
             if detection.has_mask:
                 x, y, w, h = detection.bounding_box
                 left, top = int(round(x * width)), int(round(y * height))
-                crop = np.asarray(detection.get_mask()).astype(bool)
+                crop = np.asarray(_read_media(detection, "mask_path", detection.get_mask)).astype(bool)
                 bottom, right = min(top + crop.shape[0], height), min(left + crop.shape[1], width)
                 full[top:bottom, left:right] = crop[: bottom - top, : right - left]
             masks.append(full)
         return np.stack(masks) if masks else np.zeros((0, height, width), bool)
     raise InputError(f"cannot read values of kind {kind!r} from a label")
+
+
+def _read_media(label, path_field: str, read):
+    """``read()`` of a label whose array may live in a file (``map_path``, ``mask_path``): a missing or
+    unreadable file is an :class:`InputError` naming the label and the file (FiftyOne raises OSError)."""
+    path = label[path_field] if _has(label, path_field) else None
+    name = type(label).__name__.lower()
+    if path and not Path(path).is_file():
+        raise InputError(f"{name} {label.id}: {path_field} {path}: no such file")
+    try:
+        return read()
+    except (OSError, ValueError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise InputError(f"{name} {label.id}: cannot read {path or 'its array'} ({reason})") from None
 
 
 def _has(label, name: str) -> bool:

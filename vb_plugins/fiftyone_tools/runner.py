@@ -10,10 +10,14 @@ This is what the plugin's ``predict`` operator calls, and what code users call d
   prompt is encoded once; images go to the generator ``batch_size`` at a time.
 - **Writes in batches**: labels are written with ``set_values`` once per ``write_batch`` samples, side
   fields first and the main field last, so a sample whose main field is set is complete.
-- **Resumable**: a sample whose output field is already set is skipped (unless ``overwrite``), so a
-  re-run of an interrupted run does only what is left. The run's settings are recorded in
-  ``dataset.info["vb_plugins"][field]``; an existing field written differently (or not by vb-plugins)
-  is never touched without ``overwrite``.
+- **Resumable**: the run's settings are recorded in ``dataset.info["vb_plugins"][field]`` with a run id
+  and a journal of the samples it wrote (:mod:`vb_plugins.fiftyone_tools.journal`); a re-run with the
+  same settings does only what is left: samples without the field, and samples whose value is not
+  from that run (what an interrupted ``overwrite`` left from the previous run). An ``overwrite`` run
+  starts a new run over every sample, unless it resumes an interrupted ``overwrite`` with the same
+  settings. An existing field written differently (or not by vb-plugins) is never touched without
+  ``overwrite``; ``complete`` in the record says whether the last run finished with every sample
+  labelled (a re-run retries skipped samples).
 - **Bad samples** (missing or unreadable files) are skipped and reported, not fatal.
 - **Cancellable**: ``should_stop()`` is polled between batches; finished work is kept.
 """
@@ -22,11 +26,13 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vb_plugins.errors import CancelledError, InputError
+from vb_plugins.fiftyone_tools.journal import append_journal, remove_journal
 
 INFO_KEY = "vb_plugins"
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -136,6 +142,46 @@ def existing_state(dataset, fields, signature: dict) -> str | None:
     return None
 
 
+@dataclass
+class RunPlan:
+    """Which samples a run does and under which run id (see :func:`plan_samples`)."""
+
+    run_id: str
+    journal: Path
+    ids: list[str]
+    filepaths: list[str]
+    adopt: list[str] = field(default_factory=list)  # ids a legacy run wrote, journaled as this run's
+    superseded: str | None = None  # the journal of the run this one replaces
+
+
+def plan_samples(samples, output_field: str, signature: dict, overwrite: bool, directory: Path) -> RunPlan:
+    """The samples of ``samples`` to predict: all of them for a new ``overwrite`` run; else those without
+    the field and those the recorded run with these settings did not write (its journal)."""
+    from vb_plugins.fiftyone_tools.journal import journal_path, new_run_id, read_journal
+
+    dataset = samples._dataset
+    present = output_field in dataset.get_field_schema()
+    record = _existing_record(dataset, output_field) if present else None
+    same = record is not None and record.get("signature") == signature
+    resumable = same and bool(record.get("run_id")) and bool(record.get("journal"))
+    ids, filepaths = samples.values(["id", "filepath"]) if len(samples) else ([], [])
+    old_journal = (_existing_record(dataset, output_field) or {}).get("journal")
+    if resumable and (not overwrite or not record.get("complete", True)):
+        # the recorded run goes on: redo what it did not write
+        done = read_journal(record["journal"]) & set(samples.exists(output_field).values("id"))
+        todo = [(i, f) for i, f in zip(ids, filepaths) if i not in done]
+        return RunPlan(record["run_id"], Path(record["journal"]), [i for i, _ in todo], [f for _, f in todo])
+    run_id = new_run_id()
+    plan = RunPlan(run_id, journal_path(directory, run_id), list(ids), list(filepaths), superseded=old_journal)
+    if not overwrite and present:
+        # same settings, written before runs had journals: what is there counts as this run's
+        plan.adopt = list(dataset.exists(output_field).values("id"))
+        done = set(plan.adopt)
+        todo = [(i, f) for i, f in zip(ids, filepaths) if i not in done]
+        plan.ids, plan.filepaths = [i for i, _ in todo], [f for _, f in todo]
+    return plan
+
+
 def check_existing(dataset, fields, kind: str, signature: dict, overwrite: bool) -> None:
     conflict = field_conflict(dataset, fields, kind, signature, overwrite)
     if conflict:
@@ -190,10 +236,32 @@ def update_app_config(dataset, writer) -> None:
     dataset.save()
 
 
+def _mark_complete(dataset, output_field: str, run_id: str) -> None:
+    info = dict(dataset.info or {})
+    runs = dict(info.get(INFO_KEY, {}))
+    record = runs.get(output_field)
+    if record and record.get("run_id") == run_id:
+        runs[output_field] = {**record, "complete": True}
+        info[INFO_KEY] = runs
+        dataset.info = info
+        dataset.save()
+
+
 def _read_image(filepath: str):
+    """A sample's image; anything that cannot be read safely is an :class:`InputError` (the sample is
+    skipped and listed), a decompression bomb included: PIL warns above ``Image.MAX_IMAGE_PIXELS`` and
+    refuses above twice that; both count as unreadable here."""
+    from PIL import Image
+
     from vb_plugins.io import read_rgb
 
-    return read_rgb(filepath, exif_transpose=True)
+    try:
+        with warnings.catch_warnings():  # process-wide; a race with another thread can at worst leave
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # this one category strict
+            return read_rgb(filepath, exif_transpose=True)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        reason = str(error).split(",")[0].strip()  # "Image size (N pixels) exceeds limit of M pixels"
+        raise InputError(f"{filepath}: too large to read safely ({reason}; a decompression bomb?)") from None
 
 
 def plan_run(dataset, task: str, output_field: str, model=None, *, classes=None, expression=None,
@@ -248,10 +316,9 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, cla
     directory, fields = writer.directory, writer.fields
     signature = run_signature(predictor, model)
     check_existing(dataset, fields, writer.kind, signature, overwrite)
-    schema = dataset.get_field_schema()
 
-    todo_view = samples if overwrite or output_field not in schema else samples.exists(output_field, False)
-    ids, filepaths = todo_view.values(["id", "filepath"]) if len(todo_view) else ([], [])
+    plan = plan_samples(samples, output_field, signature, overwrite, directory)
+    ids, filepaths = plan.ids, plan.filepaths
     run = PredictRun(predictor.task.name, output_field, str(directory), target=len(samples),
                      already_done=len(samples) - len(ids), fields=list(fields.all))
     if not ids:
@@ -260,26 +327,33 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, cla
 
     predictor.generator  # load (and fail on a bad model) before anything is written
     directory.mkdir(parents=True, exist_ok=True)
+    append_journal(plan.journal, plan.adopt)
     info = dict(dataset.info or {})
     runs = dict(info.get(INFO_KEY, {}))
     runs[output_field] = {"signature": signature, "settings": predictor.describe(), "output_dir": str(directory),
-                          "fields": list(fields.all), "prompts": predictor.prompts}
+                          "fields": list(fields.all), "prompts": predictor.prompts, "run_id": plan.run_id,
+                          "journal": str(plan.journal), "complete": False}
     info[INFO_KEY] = runs
     dataset.info = info
     update_app_config(dataset, writer)  # saves the dataset
+    if plan.superseded and Path(plan.superseded) != plan.journal:
+        remove_journal(plan.superseded)
 
     write_batch = write_batch or max(16, 4 * predictor.batch_size)
     pending: dict[str, dict] = {name: {} for name in fields.all}
     total = len(ids)
 
     def flush():
+        written = list(pending[fields.main])
         for name in fields.all:  # side fields first: a set main field means the sample is complete
             values = pending[name]
             if values:
                 dataset.set_values(name, values, key_field="id", validate=False, progress=False)
                 values.clear()
+        append_journal(plan.journal, written)  # after the write: a listed sample holds this run's labels
 
     last_report = [0.0]
+    finished = False
 
     def report(force: bool = False):
         now = time.perf_counter()
@@ -306,10 +380,13 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, cla
                 report()
             flush()
             report(force=True)
+        finished = True
     except CancelledError:
         run.cancelled = True
     finally:
         flush()
+        if finished and not run.skipped:  # every sample of the run holds its labels
+            _mark_complete(dataset, output_field, plan.run_id)
         engine = predictor.engine
         if engine is not None:
             run.seconds_generating = engine.seconds_generating

@@ -3,7 +3,8 @@
 ``OUTPUT/checkpoints/step-000500/`` holds ``model.safetensors``, ``ema.safetensors`` (if any),
 ``optimizer.safetensors`` and ``state.json`` (step, config fingerprint, optimizer hyper-parameters, RNG
 state). A checkpoint directory is written under a temporary name and renamed when complete, so an
-interrupted save never looks like a checkpoint.
+interrupted save never looks like a checkpoint; one damaged later (a truncated file, a bad disk) is
+passed over for the previous one when a run resumes (:func:`resume_checkpoint`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from vb_plugins.errors import InputError
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -75,3 +79,43 @@ def load_checkpoint(path: Path) -> dict:
         if extra.stem not in ("model", "optimizer"):
             loaded[extra.stem] = load_file(str(extra))
     return loaded
+
+
+def _reason(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else ""
+    text = text if len(text) <= 160 else text[:157] + "..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def resume_checkpoint(directory: Path, restore: Callable[[dict], None],
+                      warn: Callable[[str], None]) -> tuple[Path, dict, int] | None:
+    """Load the newest checkpoint of ``directory`` that loads and ``restore(loaded)`` accepts; returns
+    ``(path, loaded, step)``, or None when there is no checkpoint.
+
+    A checkpoint that cannot be read or restored is reported by ``warn`` in one line and the previous
+    one is tried; when none loads, :class:`InputError` says why the newest did not. An
+    :class:`InputError` from ``restore`` (a checkpoint of another configuration) is raised as it is.
+    """
+    found = sorted((Path(directory) / "checkpoints").glob("step-*"), reverse=True)
+    if not found:
+        return None
+    reasons = []
+    for index, path in enumerate(found):
+        try:
+            loaded = load_checkpoint(path)
+            step = loaded["state"]["step"]
+            if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+                raise ValueError(f"state.json has step {step!r}")
+            restore(loaded)
+        except InputError:
+            raise
+        except Exception as error:  # corrupt files raise whatever their readers raise
+            reasons.append(_reason(error))
+            if index + 1 < len(found):
+                warn(f"warning: checkpoint {path} cannot be loaded ({reasons[-1]}); "
+                     f"falling back to {found[index + 1].name}")
+            continue
+        return path, loaded, step
+    raise InputError(f"{Path(directory) / 'checkpoints'}: none of the {len(found)} checkpoint(s) can be loaded "
+                     f"(newest {found[0].name}: {reasons[0]}); move them away to start the run over")

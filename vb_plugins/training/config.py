@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,7 @@ from vb_plugins.errors import InputError
 @dataclass
 class TrainConfig:
     output_dir: str = "runs/vb"
-    model: str = "vbnet"
+    model: str | None = "vbnet"  # None or "": a new VBNet, as "vbnet"
     method: str = "full"
     tasks: list[str] = field(default_factory=lambda: ["depth", "normals"])
     data: list[dict] = field(default_factory=lambda: [{"type": "synthetic", "size": 64}])
@@ -55,6 +58,7 @@ class TrainConfig:
     def validate(self) -> None:
         from vb_plugins.registry import get_task
 
+        self._check_types()
         if self.method not in ("full", "lora"):
             raise InputError(f"method {self.method!r}: expected 'full' or 'lora'")
         if not self.tasks:
@@ -71,6 +75,30 @@ class TrainConfig:
         if not self.data:
             raise InputError("data: at least one data source is needed")
 
+    def _check_types(self) -> None:
+        """Each setting has its declared type (one-line error naming the key otherwise). Numbers written as
+        text are read for float settings: YAML reads ``1e-3`` (no dot) as text."""
+        hints = typing.get_type_hints(TrainConfig)
+        for item in fields(self):
+            value = getattr(self, item.name)
+            checked = _checked(value, hints[item.name])
+            if checked is _WRONG:
+                raise InputError(f"{item.name}: expected {_describe(hints[item.name])}, got {_shown(value)}")
+            setattr(self, item.name, checked)
+        self._check_sections()
+
+    def _check_sections(self) -> None:
+        """The nested settings the trainers read: VBNet architecture, augmentations, data sources."""
+        from vb_plugins.training.data import Augmentation, check_source
+
+        if self.vbnet:
+            from vb_plugins.generation.vbnet import VBNetConfig
+
+            # VBNetConfig.from_dict ignores keys it does not know (tasks and dialect come from the run)
+            self.vbnet = check_section("vbnet", self.vbnet, typing.get_type_hints(VBNetConfig), allow_unknown=True)
+        self.augment = check_section("augment", self.augment, typing.get_type_hints(Augmentation))
+        self.data = [check_source(f"data[{i}]", source) for i, source in enumerate(self.data)]
+
     def fingerprint(self) -> str:
         """Hash of the settings that must not change when a run resumes (not steps or logging)."""
         stable = {k: v for k, v in asdict(self).items()
@@ -80,6 +108,78 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+_WRONG = object()
+_NAMES = {int: "an integer", float: "a number", str: "a string", dict: "a mapping", list: "a list"}
+
+
+def _checked(value: Any, hint) -> Any:
+    """``value`` as type ``hint`` (int, float, str, dict, list[X], X | None), or ``_WRONG``."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        return _checked(value, next(o for o in options if o is not type(None)))
+    if typing.get_origin(hint) in (list, tuple):  # tuple[X, ...]: YAML and JSON give lists
+        if not isinstance(value, list | tuple):
+            return _WRONG
+        item = typing.get_args(hint)[0]
+        items = [_checked(v, item) for v in value]
+        return _WRONG if any(v is _WRONG for v in items) else items
+    if isinstance(value, bool):  # a bool is an int to Python, never to a config
+        return _WRONG
+    if hint is int:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value if isinstance(value, int) else _WRONG
+    if hint is float:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                return _WRONG
+        # ints stay ints: the run's fingerprint (which resumes compare) hashes the values as given
+        return value if isinstance(value, int | float) and not math.isnan(value) else _WRONG
+    return value if isinstance(value, hint) else _WRONG
+
+
+def _describe(hint) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        inner = next(o for o in typing.get_args(hint) if o is not type(None))
+        return f"{_describe(inner)} or null"
+    if typing.get_origin(hint) in (list, tuple):
+        item = typing.get_args(hint)[0]
+        return "a list of " + {str: "names", dict: "mappings", int: "integers", float: "numbers"}.get(
+            item, _describe(item))
+    return _NAMES.get(hint, hint.__name__)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_section(section: str, values: Any, hints: dict[str, Any], required: tuple[str, ...] = (),
+                  allow_unknown: bool = False) -> dict:
+    """A nested mapping of settings (``vbnet``, ``augment``, a data source) checked against ``hints``
+    (key -> type); returns it with values read as their types. Unknown keys (unless ``allow_unknown``),
+    missing ``required`` keys and wrong types are one-line :class:`InputError` s naming ``section.key``."""
+    if not isinstance(values, dict):
+        raise InputError(f"{section}: expected a mapping, got {_shown(values)}")
+    unknown = sorted(str(k) for k in values if k not in hints)
+    if unknown and not allow_unknown:
+        raise InputError(f"{section}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(hints)})")
+    missing = [k for k in required if k not in values]
+    if missing:
+        raise InputError(f"{section}: missing setting(s) {', '.join(missing)}")
+    checked = dict(values)
+    for key, value in values.items():
+        if key in hints:
+            checked[key] = _checked(value, hints[key])
+            if checked[key] is _WRONG:
+                raise InputError(f"{section}.{key}: expected {_describe(hints[key])}, got {_shown(value)}")
+    return checked
 
 
 def _coerce(name: str, value: Any, current: Any) -> Any:

@@ -256,6 +256,28 @@ def examples(source, tasks, seed: int, dialect: str = "vision-banana", augment: 
         index += 1
 
 
+# The settings of each data source type in a `vb train` config, and their types.
+SOURCE_SETTINGS: dict[str, dict] = {
+    "synthetic": {"type": str, "size": int, "seed_offset": int, "kinds": list[str] | None, "cache_dir": str | None,
+                  "scenes": int | None},
+    "folder": {"type": str, "path": str},
+    "fiftyone": {"type": str, "dataset": str, "view_tag": str | None, "depth_field": str | None,
+                 "depth_scale": float | None, "normals_field": str | None, "semantic_field": str | None,
+                 "instance_field": str | None},
+}
+REQUIRED_SETTINGS = {"folder": ("path",), "fiftyone": ("dataset",)}
+
+
+def check_source(name: str, config) -> dict:
+    """One data source of a config checked before training: its type, unknown or missing keys, value types."""
+    from vb_plugins.training.config import check_section
+
+    kind = config.get("type", "synthetic") if isinstance(config, dict) else None
+    if kind is not None and kind not in SOURCE_SETTINGS:
+        raise InputError(f"data source type {kind!r}: expected synthetic, folder or fiftyone")
+    return check_section(name, config, SOURCE_SETTINGS.get(kind, {}), REQUIRED_SETTINGS.get(kind, ()))
+
+
 def source_from_config(config: Mapping) -> object:
     kind = config.get("type", "synthetic")
     if kind == "synthetic":

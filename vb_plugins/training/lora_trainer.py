@@ -195,12 +195,7 @@ def train_lora(config: TrainConfig, progress=True, log=print, should_stop=None) 
     import torch
 
     from vb_plugins.generation.diffusers_backend import load_diffusers_generator
-    from vb_plugins.training.checkpoints import (
-        latest_checkpoint,
-        load_checkpoint,
-        restore_optimizer,
-        save_checkpoint,
-    )
+    from vb_plugins.training.checkpoints import restore_optimizer, resume_checkpoint, save_checkpoint
     from vb_plugins.training.data import source_from_config
     from vb_plugins.training.lora_objectives import PIXELS_PER_TOKEN, objective_for
     from vb_plugins.training.loop import TrainingLoop, example_batches
@@ -237,24 +232,26 @@ def train_lora(config: TrainConfig, progress=True, log=print, should_stop=None) 
     optimizer = torch.optim.AdamW(list(trainable.values()), lr=config.learning_rate, weight_decay=config.weight_decay)
 
     output = Path(config.output_dir)
-    step = 0
-    checkpoint = latest_checkpoint(output)
-    if checkpoint is not None:
-        loaded = load_checkpoint(checkpoint)
+
+    def restore(loaded):
         if loaded["state"].get("fingerprint") != config.fingerprint():
             raise InputError(f"{output}: holds checkpoints of a different configuration; choose another output_dir")
         with torch.no_grad():
             for name, parameter in trainable.items():
                 parameter.copy_(loaded["model"][name])
         restore_optimizer(optimizer, loaded["optimizer"], loaded["state"]["optimizer"])
-        step = int(loaded["state"]["step"])
+
+    step = 0
+    resumed = resume_checkpoint(output, restore, log)
+    if resumed is not None:
+        checkpoint, _, step = resumed
         log(f"resuming from {checkpoint} (step {step})")
     output.mkdir(parents=True, exist_ok=True)
     (output / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
 
     try:
-        with TrainingLoop(config, output, step, "vb train (lora)", progress, should_stop) as loop:
-            batches = example_batches(config, sources, step)
+        with TrainingLoop(config, output, step, "vb train (lora)", progress, should_stop) as loop, \
+                example_batches(config, sources, step) as batches:
             transformer.train()
 
             def save(at_step):

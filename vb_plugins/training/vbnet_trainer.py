@@ -46,7 +46,7 @@ def train_vbnet(config: TrainConfig, progress=True, log=print, should_stop=None)
 
     from vb_plugins.generation.bundled import load_vbnet, pick_device, save_vbnet
     from vb_plugins.generation.vbnet import VBNet, VBNetConfig, flow_matching_loss
-    from vb_plugins.training.checkpoints import latest_checkpoint, load_checkpoint, restore_optimizer, save_checkpoint
+    from vb_plugins.training.checkpoints import restore_optimizer, resume_checkpoint, save_checkpoint
     from vb_plugins.training.data import source_from_config
 
     if config.threads:
@@ -67,22 +67,23 @@ def train_vbnet(config: TrainConfig, progress=True, log=print, should_stop=None)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
 
-    step = 0
-    checkpoint = latest_checkpoint(output)
-    if checkpoint is not None:
-        loaded = load_checkpoint(checkpoint)
+    def restore(loaded):
         if loaded["state"].get("fingerprint") != config.fingerprint():
             raise InputError(f"{output}: holds checkpoints of a different configuration; choose another output_dir")
         model.load_state_dict(loaded["model"])
         ema.load_state_dict(loaded["ema"])
         restore_optimizer(optimizer, loaded["optimizer"], loaded["state"]["optimizer"])
-        step = int(loaded["state"]["step"])
+
+    step = 0
+    resumed = resume_checkpoint(output, restore, log)
+    if resumed is not None:
+        checkpoint, _, step = resumed
         log(f"resuming from {checkpoint} (step {step})")
     output.mkdir(parents=True, exist_ok=True)
     (output / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
 
-    with TrainingLoop(config, output, step, "vb train", progress, should_stop) as loop:
-        batches = example_batches(config, sources, step)
+    with TrainingLoop(config, output, step, "vb train", progress, should_stop) as loop, \
+            example_batches(config, sources, step) as batches:
         model.train()
 
         def save(at_step):
