@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import re
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -248,20 +247,11 @@ def _mark_complete(dataset, output_field: str, run_id: str) -> None:
 
 
 def _read_image(filepath: str):
-    """A sample's image; anything that cannot be read safely is an :class:`InputError` (the sample is
-    skipped and listed), a decompression bomb included: PIL warns above ``Image.MAX_IMAGE_PIXELS`` and
-    refuses above twice that; both count as unreadable here."""
-    from PIL import Image
-
+    """A sample's image; anything that cannot be read safely (a decompression bomb included: see
+    :func:`vb_plugins.io.read_rgb`) is an :class:`InputError`, so the sample is skipped and listed."""
     from vb_plugins.io import read_rgb
 
-    try:
-        with warnings.catch_warnings():  # process-wide; a race with another thread can at worst leave
-            warnings.simplefilter("error", Image.DecompressionBombWarning)  # this one category strict
-            return read_rgb(filepath, exif_transpose=True)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        reason = str(error).split(",")[0].strip()  # "Image size (N pixels) exceeds limit of M pixels"
-        raise InputError(f"{filepath}: too large to read safely ({reason}; a decompression bomb?)") from None
+    return read_rgb(filepath, exif_transpose=True)
 
 
 def plan_run(dataset, task: str, output_field: str, model=None, *, classes=None, expression=None,
