@@ -7,6 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.cli.decode_extras import (
+    add_prompt_options,
+    decode_preview,
+    report_decoding,
+    value_paths,
+)
 from vb_plugins.cli.options import add_task_options, task_and_spec
 from vb_plugins.codecs._modes import decode_mode, lossy_suffix
 from vb_plugins.errors import InputError
@@ -36,6 +42,7 @@ def register(subparsers) -> None:
                              ".jpg/.jpeg/.webp inputs, else decided from the image")
     decode.add_argument("--overwrite", action="store_true", help="replace existing output files")
     add_task_options(decode)
+    add_prompt_options(decode)
     decode.set_defaults(handler=run_decode)
 
     prompt = subparsers.add_parser("prompt", help="print the prompt for a task")
@@ -92,6 +99,8 @@ def run_decode(args) -> int:
     _check_output(args.output, task.value_suffixes, args.overwrite, f"{task.name} values")
     if args.confidence is not None:
         _check_output(args.confidence, (".npy",), args.overwrite, "confidences")
+    if args.preview is not None:
+        _check_output(args.preview, (".png",), args.overwrite, "previews")
     image = read_image(args.input)
     mode = "robust" if args.mode == "auto" and lossy_suffix(args.input) else args.mode
     try:
@@ -99,13 +108,19 @@ def run_decode(args) -> int:
             decoding = task.decode(image, spec)
     except InputError as error:
         raise InputError(f"{args.input}: {error}") from None
+    preview = decode_preview(args, task, decoding, spec)  # drawn before anything is written
     task.save_values(decoding, args.output, spec, overwrite=args.overwrite)
-    if args.confidence is not None:
-        try:
+    try:
+        if args.confidence is not None:
             write_npy(args.confidence, np.asarray(decoding.confidence, dtype=np.float32), overwrite=args.overwrite)
-        except BaseException:
-            args.output.unlink(missing_ok=True)  # all or nothing
-            raise
+        if preview is not None:
+            preview.save(args.preview, overwrite=args.overwrite)
+    except BaseException:
+        for path in value_paths(task, spec, args.output) + [args.confidence]:  # all or nothing
+            if path is not None:
+                path.unlink(missing_ok=True)
+        raise
+    report_decoding(task, spec, decoding, args.output)
     return 0
 
 
