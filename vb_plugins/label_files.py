@@ -39,24 +39,25 @@ def write_label_png(path, labels, colours, overwrite: bool = True, unlabeled=UNL
     return Path(path)
 
 
+def palette_indices(path) -> np.ndarray | None:
+    """The pixel values (palette indices) of a palette image, or None for any other file."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image).copy() if image.mode == "P" else None
+    except OSError:  # not an image (or unreadable): the caller's reader says why
+        return None
+
+
 def read_labels(path, what: str = "label") -> np.ndarray:
     """Label values from a PNG: a palette PNG gives its indices, a gray one its values (8 or 16 bit); an
     RGB one only when it is gray (all channels equal)."""
-    from PIL import Image, UnidentifiedImageError
-
     from vb_plugins.io import read_image
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    try:
-        with Image.open(path) as image:
-            if image.mode == "P":
-                return np.asarray(image).copy()
-    except UnidentifiedImageError:
-        raise InputError(f"{path}: not a readable image file") from None
-    except OSError as error:
-        raise InputError(f"{path}: cannot read image ({error})") from None
+    if path.is_file() and (indices := palette_indices(path)) is not None:
+        return indices
     array = read_image(path)
     if array.ndim == 3:
         if not (np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 0], array[..., 2])):

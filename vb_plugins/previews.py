@@ -17,7 +17,7 @@ holds its colour bar, legend or key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ _MAX_LEGEND_ROWS = 24
 class Preview:
     pixels: np.ndarray
     key: tuple[int, int, int, int]  # x0, y0, x1, y1 of the colour bar / legend / key region
+    regions: dict = field(default_factory=dict)  # further named boxes (contact sheets: every bar and key)
 
     def save(self, path, overwrite: bool = True) -> Path:
         from vb_plugins.io import write_png
@@ -121,10 +122,12 @@ def _depth_ticks(near: float, far: float) -> list[float]:
     inside = [v for v in candidates if near <= v <= far]
     ticks = sorted({round(near, 2 if near < 10 else 0), *inside, round(far, 2 if far < 10 else 0)})
     kept = [ticks[0]]
-    for tick in ticks[1:]:  # keep labels apart on the 1/depth scale
+    for tick in ticks[1:-1]:  # keep labels apart on the 1/depth scale; both ends stay
         if abs(_fraction(tick, near, far) - _fraction(kept[-1], near, far)) >= 0.07:
             kept.append(tick)
-    return kept
+    if len(kept) > 1 and abs(_fraction(ticks[-1], near, far) - _fraction(kept[-1], near, far)) < 0.07:
+        kept.pop()
+    return kept + [ticks[-1]]
 
 
 def add_depth_colour_bar(figure, rect, near: float, far: float, cmap: str = DEPTH_CMAP, label: str = "depth, m"):
@@ -132,11 +135,13 @@ def add_depth_colour_bar(figure, rect, near: float, far: float, cmap: str = DEPT
     import matplotlib
 
     axes = figure.add_axes(rect)
-    levels = np.linspace(0.0, 1.0, 256)
+    levels = np.linspace(0.0, 1.0, 64)  # a few pixels per level: the ends are drawn too
     axes.imshow(matplotlib.colormaps[cmap](levels)[::-1, None, :3], aspect="auto", extent=(0, 1, 0, 1),
                 interpolation="nearest")
     ticks = _depth_ticks(near, far)
-    axes.set_yticks([float(_fraction(t, near, far)) for t in ticks], [f"{t:g}" for t in ticks], fontsize=8)
+    # The ends hold everything beyond them (nearer than near, farther than far: sky).
+    labels = [f"≤ {t:g}" if i == 0 else f"≥ {t:g}" if i == len(ticks) - 1 else f"{t:g}" for i, t in enumerate(ticks)]
+    axes.set_yticks([float(_fraction(t, near, far)) for t in ticks], labels, fontsize=8)
     axes.set_xticks([])
     axes.yaxis.tick_right()
     axes.set_ylim(0, 1)
@@ -148,7 +153,8 @@ def depth_preview(depth, depth_range_m: tuple[float, float] | None = None, title
     """Depth in metres -> a :class:`Preview` with a colour bar in metres (see the module docstring)."""
     depth = np.asarray(depth, dtype=np.float64)
     near, far = depth_range_m if depth_range_m is not None else depth_range(depth)
-    span = "fixed range" if depth_range_m is not None else "range: 2nd-98th percentile of this image"
+    span = (f"fixed range {near:g}-{far:g} m" if depth_range_m is not None else
+            "range: 2nd-98th percentile of this image")
     figure, axes, side = _layout(depth.shape, 90, title or f"depth, m: {DEPTH_CMAP}, 1/depth scale\n{span}",
                                  min_height=200)
     axes.imshow(depth_colours(depth, near, far), interpolation="nearest")

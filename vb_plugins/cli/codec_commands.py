@@ -9,6 +9,7 @@ import numpy as np
 
 from vb_plugins.cli.decode_extras import (
     add_prompt_options,
+    check_preview_options,
     decode_preview,
     report_decoding,
     value_paths,
@@ -101,6 +102,7 @@ def run_decode(args) -> int:
         _check_output(args.confidence, (".npy",), args.overwrite, "confidences")
     if args.preview is not None:
         _check_output(args.preview, (".png",), args.overwrite, "previews")
+    check_preview_options(args)
     image = read_image(args.input)
     mode = "robust" if args.mode == "auto" and lossy_suffix(args.input) else args.mode
     try:

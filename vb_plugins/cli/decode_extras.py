@@ -32,16 +32,19 @@ def _preview_range(text: str | None) -> tuple[float, float] | None:
     return near, far
 
 
+def check_preview_options(args) -> None:
+    """Refuse bad preview options before any work."""
+    if _preview_range(args.preview_range) is not None and args.preview is None:
+        raise InputError("--preview-range: needs --preview")
+
+
 def decode_preview(args, task, decoding, spec):
     """The :class:`vb_plugins.previews.Preview` asked for with --preview, or None."""
-    depth_range = _preview_range(args.preview_range)
     if args.preview is None:
-        if depth_range is not None:
-            raise InputError("--preview-range: needs --preview")
         return None
     from vb_plugins.previews import preview_for
 
-    return preview_for(task, decoding, spec, depth_range)
+    return preview_for(task, decoding, spec, _preview_range(args.preview_range))
 
 
 def value_paths(task, spec, output: Path) -> list[Path]:

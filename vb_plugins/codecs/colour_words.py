@@ -134,13 +134,15 @@ def resolve_word(word: str) -> RGB | None:
 def suggest(word: str, cutoff: float = 0.75) -> str | None:
     """The closest vocabulary name to a word that is not a colour (difflib ratio >= ``cutoff``), or None."""
     key = normalise_word(word)
+    close = difflib.get_close_matches(key, vocabulary(), n=1, cutoff=cutoff)
+    if close:
+        return close[0]
     first, _, rest = key.partition(" ")
-    if first in MODIFIERS and rest:  # "light purplsh" -> "light purple"
+    if first in MODIFIERS and rest:  # "bright crimsn" -> "bright crimson" (a modifier and a name)
         inner = suggest(rest, cutoff)
         if inner is not None:
             return f"{first} {inner}"
-    close = difflib.get_close_matches(key, vocabulary(), n=1, cutoff=cutoff)
-    return close[0] if close else None
+    return None
 
 
 def read_hex(text: str, lenient: bool = True) -> RGB:
