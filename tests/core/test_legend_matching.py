@@ -115,3 +115,14 @@ def test_the_prediction_record_reports_the_colour_each_word_was_matched_to(tmp_p
                                   "painted": [0, 255, 0], "delta_e": pytest.approx(1.0, abs=0.01),
                                   "share": pytest.approx(0.5, abs=0.05)}
     assert prediction.values[:, :28].all() and not prediction.values[:, 36:].any()
+
+
+def test_several_referring_objects_are_a_legend_of_their_own():
+    task = vb_plugins.get_task("referring")
+    spec = task.make_spec(classes={"the left ball": "red", "the right ball": "(0, 0, 255)"})
+    assert spec.background is None and spec.expression is None
+    image = picture((0, 0, 0), [(LEFT, (255, 0, 0)), (RIGHT, (0, 0, 255))])
+    masks = task.decode(image, spec).masks
+    assert masks[0][INSIDE_LEFT].all() and masks[1][INSIDE_RIGHT].all() and not (masks[0] & masks[1]).any()
+    with pytest.raises(vb_plugins.errors.InputError, match="not both"):
+        task.make_spec(classes="the left ball, the right ball", expression="the ball")

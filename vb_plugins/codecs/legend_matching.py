@@ -30,7 +30,8 @@ SECONDARY_COST = 1.0  # ΔE00 added when a word matches through a reading other 
 EXACT_CLAIM = 10.0  # ΔE00: how near a painted colour must be to an exact entry for that entry to claim it
 SNAP_LEVELS = 24.0  # 8-bit RGB distance within which a painted colour is taken as the word's reading
 MIN_SHARE = 0.002  # smallest share of the image's pixels (solid ones) that makes a painted colour
-_MAX_PIXELS = 1 << 20  # painted colours are found on a regular subsample of larger images
+_MAX_PIXELS = 1 << 18  # painted colours are found on a regular subsample of larger images
+_MAX_MODES = 512  # more colour modes than this: a texture or noise, not flat painted colours
 _FORBIDDEN = 1e6
 
 
@@ -80,7 +81,7 @@ def painted_colours(image) -> tuple[np.ndarray, np.ndarray]:
     count = rgb.shape[0] * rgb.shape[1]
     fine = float(np.clip(3.0 * np.sqrt(3.0) * _colour_noise(rgb), 8.0, 24.0))
     modes = _colour_modes(rgb, fine, max(4, int(MIN_SHARE * count / 4)))
-    if not len(modes):
+    if not len(modes) or len(modes) > _MAX_MODES:  # texture or noise: no flat colours to match
         return np.zeros((0, 3)), np.zeros(0)
     index, distance, _ = nearest_colours(rgb, modes)
     mode_map = np.where(distance <= max(2.0 * fine, 24.0), index + 1, 0).astype(np.int32)
