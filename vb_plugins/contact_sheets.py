@@ -32,8 +32,8 @@ _PANEL = 220  # pixels per image panel
 def _error_colours(error: np.ndarray, valid: np.ndarray, top: float) -> np.ndarray:
     import matplotlib
 
-    rgb = (matplotlib.colormaps[ERROR_CMAP](np.clip(np.nan_to_num(error, nan=0.0, posinf=top) / top, 0, 1))[..., :3] * 255 + 0.5)
-    rgb = rgb.astype(np.uint8)
+    scaled = np.clip(np.nan_to_num(error, nan=0.0, posinf=top) / top, 0, 1)
+    rgb = (matplotlib.colormaps[ERROR_CMAP](scaled)[..., :3] * 255 + 0.5).astype(np.uint8)
     rgb[~valid] = MISSING_GRAY
     return rgb
 

@@ -66,7 +66,7 @@ _STRONG = re.compile(
     r"|(?:is|are)\s+set\s+to|(?:has|have)\s+(?:the\s+)?colou?r(?:\s+of)?)(?!\w)",
     re.IGNORECASE,
 )
-_WEAK = re.compile(r"(?<!\w)(?:(?:is|are)\s+in|is|are|in|solid)(?!\w)|[:=]", re.IGNORECASE)
+_WEAK = re.compile(r"(?<!\w)(?:(?:is|are)\s+in|is|are|in|by|solid)(?!\w)|[:=]", re.IGNORECASE)
 _PAINT = re.compile(r"^paint\s+(?P<rest>.+)$", re.IGNORECASE)
 _PAINT_JOIN = re.compile(r"(?<!\w)(?:in\s+this\s+(?:photo|image|picture)\s+)?(?:solid|in)(?!\w)", re.IGNORECASE)
 _IN_THIS_PHOTO = re.compile(r"\s+in\s+this\s+(?:photo|image|picture)$", re.IGNORECASE)
@@ -123,6 +123,8 @@ def read_colour(text: str) -> tuple[RGB, str | None] | None:
         return None
     if match := _TRIPLET.match(phrase):
         parts = [p.strip() for p in match.group("body").split(",")]
+        if len(parts) == 4 and phrase.lower().startswith("rgba"):
+            parts = parts[:3]  # the alpha of rgba() does not change a painted pixel
         if len(parts) != 3:
             raise InputError(f"{phrase!r}: expected three numbers 0..255, got {len(parts)}")
         try:

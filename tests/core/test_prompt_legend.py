@@ -124,6 +124,8 @@ def test_sentence_forms_in_any_order_and_mixed():
     ("Paint the cup in the sink in this photo solid yellow and everything else solid black.", "referring",
      {"expression": "the cup in the sink", "colour": (255, 255, 0), "background": (0, 0, 0)}),
     ("The exit sign is #40FFC.", "referring", {"expression": "the exit sign", "colour": (64, 255, 204)}),
+    ("The cat is represented by (255, 0, 0) and the dog by rgba(0, 0, 255, 0.5).", "semantic",
+     {"classes": (("cat", (255, 0, 0)), ("dog", (0, 0, 255)))}),
     ("rainbow (black-red-yellow-green-cyan-blue-violet-white)", "depth", {"scheme": None}),
     ("Generate a metric depth map of the input image. Visualized in the plasma color palette.", "depth",
      {"scheme": "plasma"}),
@@ -136,7 +138,6 @@ def test_more_forms(text, task, expected):
 
 def test_the_vision_banana_path_is_recognised_by_its_colours():
     from vb_plugins.prompt_schemes import _scheme_by_colours
-
     from vb_plugins.registry import list_schemes
 
     schemes = list_schemes()
