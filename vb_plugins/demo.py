@@ -141,6 +141,7 @@ def run_demo(output: Path | None = None, model: str | None = None, log=print) ->
         return results
     from vb_plugins.predict import Predictor
 
+    predicted: dict = {}
     for task in ("depth", "normals"):
         predictor = Predictor(task, model)
         began = time.perf_counter()
@@ -148,6 +149,7 @@ def run_demo(output: Path | None = None, model: str | None = None, log=print) ->
         seconds = time.perf_counter() - began
         scores = [depth_scores(p.values, e.depth) if task == "depth" else normal_scores(p.values, e.normals)
                   for p, e in zip(predictions, examples)]
+        predicted[task] = (predictions, scores)
         summary = {key: float(np.mean([s[key] for s in scores])) for key in scores[0]}
         summary["seconds_per_image"] = seconds / len(examples)
         summary["generator"] = predictor.generator.name
@@ -159,9 +161,28 @@ def run_demo(output: Path | None = None, model: str | None = None, log=print) ->
     if output is not None:
         from vb_plugins.io import write_text
 
+        write_contact_sheets(Path(output), examples, predicted, results)
         write_text(Path(output) / "demo.json", json.dumps(results, indent=2))
         log(f"  outputs written to {output}")
     return results
+
+
+def write_contact_sheets(output: Path, examples: list[Example], predicted: dict, results: dict) -> list[Path]:
+    """One ``NAME.sheet.png`` per scene: input, ground truth, prediction and error for depth and normals
+    (:func:`vb_plugins.contact_sheets.contact_sheet`)."""
+    from vb_plugins.contact_sheets import contact_sheet
+
+    depth_predictions, depth_rows = predicted["depth"]
+    normal_predictions, normal_rows = predicted["normals"]
+    generator = results["depth"]["generator"]
+    written = []
+    for k, example in enumerate(examples):
+        title = (f"{example.name} ({generator}): depth δ1 {depth_rows[k]['delta1']:.3f}, AbsRel "
+                 f"{depth_rows[k]['abs_rel']:.3f}; normals mean error {normal_rows[k]['mean_angle']:.1f}°")
+        sheet = contact_sheet(example.image, example.depth, depth_predictions[k].values, example.normals,
+                              normal_predictions[k].values, title)
+        written.append(sheet.save(output / f"{example.name}.sheet.png"))
+    return written
 
 
 def _save(output: Path, task: str, predictions) -> None:

@@ -41,12 +41,22 @@ def _json(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def colour_text(spec: TaskSpec, colour, style: str = "name") -> str:
+    """A colour as the prompt writes it: in the ``name`` style the word it was given as ("light purple")
+    where it was given as a word, else :func:`format_colour` (numbers stay numbers in the other styles)."""
+    if style == "name":
+        word = dict(getattr(spec, "colour_words", ())).get(tuple(int(v) for v in colour))
+        if word is not None:
+            return word
+    return format_colour(colour, style)
+
+
 def paper_legend(spec: TaskSpec) -> str:
     """The legend as the paper writes it: ``{"cat": "red", "cat ears": <255, 165, 0>}`` (named colours
     quoted, triplets bare)."""
     items = []
     for name, colour in spec.classes:
-        named = format_colour(colour, "name")
+        named = colour_text(spec, colour, "name")
         value = _json(named) if not named.startswith("<") else named
         items.append(f"{_json(name)}: {value}")
     return "{" + ", ".join(items) + "}"
@@ -54,12 +64,12 @@ def paper_legend(spec: TaskSpec) -> str:
 
 def json_legend(spec: TaskSpec, style: str = "name") -> str:
     """``{"cat": "red", "sky": "<135, 206, 235>"}``: names where the colour has a CSS name."""
-    return _json({name: format_colour(colour, style) for name, colour in spec.classes})
+    return _json({name: colour_text(spec, colour, style) for name, colour in spec.classes})
 
 
 def sentence_legend(spec: TaskSpec, style: str = "name") -> str:
     """``cat in red, sky in <135, 206, 235>``."""
-    return ", ".join(f"{name} in {format_colour(colour, style)}" for name, colour in spec.classes)
+    return ", ".join(f"{name} in {colour_text(spec, colour, style)}" for name, colour in spec.classes)
 
 
 def _require_expression(spec: TaskSpec) -> str:
@@ -86,14 +96,14 @@ def _instance_subject(spec: TaskSpec) -> str:
 def _referring_colour(spec: TaskSpec) -> str:
     from vb_plugins.codecs.referring import DEFAULT_COLOUR
 
-    return format_colour(spec.colour or DEFAULT_COLOUR, "name")
+    return colour_text(spec, spec.colour or DEFAULT_COLOUR, "name")
 
 
 def _background(spec: TaskSpec, task: str) -> str:
     from vb_plugins.codecs import instance, referring
 
     default = instance.DEFAULT_BACKGROUND if task == "instance" else referring.DEFAULT_BACKGROUND
-    return format_colour(spec.background or default, "name")
+    return colour_text(spec, spec.background or default, "name")
 
 
 def _capitalised(text: str) -> str:

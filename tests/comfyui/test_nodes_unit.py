@@ -127,7 +127,7 @@ def test_prompt_scheme_and_options_reach_the_spec():
 
 
 @pytest.mark.parametrize(("task", "classes", "options", "message"), [
-    ("semantic", "cat: red\nsky: blurple", "", "classes: colour of 'sky' 'blurple': not a CSS colour name"),
+    ("semantic", "cat: red\nsky: bluurple", "", "classes: colour of 'sky' 'bluurple': not a CSS colour name"),
     ("semantic", '{"cat": "red",', "", "classes: not valid JSON"),
     ("semantic", "cat: red\ndog: #ff0000", "", "classes: 'cat' and 'dog' share the colour"),
     ("semantic", "cat: (300, 0, 0)", "", "classes: "),

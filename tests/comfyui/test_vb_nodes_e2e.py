@@ -255,7 +255,7 @@ def test_bad_inputs_are_validation_errors_and_the_server_keeps_serving(server):
     # A colour legend that does not parse.
     response = rejected({
         "1": {"class_type": "LoadImage", "inputs": {"image": "depth_vis.png"}},
-        "2": {"class_type": "VBPrompt", "inputs": {"task": "semantic", "classes": "cat: red\nsky: blurple",
+        "2": {"class_type": "VBPrompt", "inputs": {"task": "semantic", "classes": "cat: red\nsky: bluurple",
                                                   "expression": "", "dialect": "vision-banana",
                                                   "scheme": "(default)", "options": ""}},
         "3": {"class_type": "VBDecodeSemantic", "inputs": {"image": ["1", 0], "spec": ["2", 1], "select": "",
@@ -263,7 +263,7 @@ def test_bad_inputs_are_validation_errors_and_the_server_keeps_serving(server):
     })
     errors = response["node_errors"]["2"]["errors"]
     assert {e["type"] for e in errors} == {"custom_validation_failed"}
-    assert "classes: colour of 'sky' 'blurple': not a CSS colour name" in errors[0]["details"]
+    assert "classes: colour of 'sky' 'bluurple': not a CSS colour name" in errors[0]["details"]
 
     # A save prefix that would leave the output folder.
     response = rejected({

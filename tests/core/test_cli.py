@@ -105,7 +105,7 @@ def files(tmp_path):
     (["encode", "depth", "{d}/text.npy", "{d}/o.png"], ["text.npy", "not a readable .npy"]),
     (["encode", "normals", "{d}/flat.npy", "{d}/o.png"], ["flat.npy", "H x W x 3"]),
     (["decode", "semantic", "{d}/ok.png", "{d}/o.png", "--classes", "{{cat: red}}"], ["classes", "invalid JSON"]),
-    (["decode", "semantic", "{d}/ok.png", "{d}/o.png", "--classes", '{{"cat": "reddish"}}'], ["'cat'", "reddish"]),
+    (["decode", "semantic", "{d}/ok.png", "{d}/o.png", "--classes", '{{"cat": "redish"}}'], ["'cat'", "redish"]),
     (["decode", "semantic", "{d}/ok.png", "{d}/o.png"], ["semantic", "needs classes"]),
     (["decode", "referring", "{d}/ok.png", "{d}/o.png", "--colour", "nocolour"], ["nocolour"]),
     (["decode", "instance", "{d}/ok.png", "{d}/o.png", "--background", "(1,2)"], ["(1,2)"]),

@@ -210,7 +210,7 @@ def test_a_server_that_trickles_bytes_fails_at_the_deadline(phase, monkeypatch):
         generate(generator, [photo()])
     elapsed = time.monotonic() - began
     trickle.server.shutdown()
-    assert 1.4 < elapsed < 1.5 + 1.0, elapsed
+    assert 1.4 < elapsed < 1.5 + 3.0, elapsed  # well before the 8 s the trickle takes (margin for a loaded machine)
     message = str(error.value)
     assert_one_line(message)
     assert "timed out: no answer within 1.5 s (1 attempt); the limit is on the whole request" in message
@@ -235,7 +235,7 @@ def test_a_tls_server_that_trickles_bytes_fails_at_the_deadline(tmp_path, monkey
     began = time.monotonic()
     with pytest.raises(RemoteAPIError, match=r"timed out: no answer within 1.5 s \(1 attempt\)"):
         generate(generator, [photo()])
-    assert 1.4 < time.monotonic() - began < 1.5 + 1.0 and trickle.posts == 1
+    assert 1.4 < time.monotonic() - began < 1.5 + 3.0 and trickle.posts == 1  # the trickle takes 8 s
     trickle.server.shutdown()
 
 
@@ -270,13 +270,13 @@ def test_keyboard_interrupt_during_a_batch_returns_at_once_and_cuts_requests_off
     with pytest.raises(KeyboardInterrupt):
         generator.generate([photo(seed=i) for i in range(4)], "Turn this photo into a depth map.", [0, 1, 2, 3],
                            (48, 64), GenerationSettings(), on_step=interrupt)
-    assert time.monotonic() - began < 1.5
-    deadline = time.monotonic() + 1.0  # the worker whose request was cut off ends at once, not in 5 s
+    assert time.monotonic() - began < 3.0  # not the 5 s the held replies take (margin for a loaded machine)
+    deadline = time.monotonic() + 3.0  # the worker whose request was cut off ends at once, not in 5 s
     while gemini_workers() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert gemini_workers() == []
     time.sleep(0.3)
-    assert fake.seen == 2  # the two images not started were never sent
+    assert fake.seen <= 2  # at most the two in flight (concurrency 2): the others were never sent
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="a full listen backlog makes connect() hang on Linux only")
@@ -300,7 +300,7 @@ def test_a_cancel_wakes_a_request_still_connecting(monkeypatch):
     finally:
         for sock in queued + [listener]:
             sock.close()
-    assert aborted.value.reason == transport.CANCELLED and time.monotonic() - began < 1.5
+    assert aborted.value.reason == transport.CANCELLED and time.monotonic() - began < 5.0  # not the 30 s timeout
 
 
 def test_ctrl_c_in_vb_predict_exits_at_once_with_one_line(fake, tmp_path):

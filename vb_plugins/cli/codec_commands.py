@@ -8,6 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.cli.decode_extras import (
+    add_prompt_options,
+    check_preview_options,
+    decode_preview,
+    report_decoding,
+    value_paths,
+)
 from vb_plugins.cli.options import add_task_options, task_and_spec
 from vb_plugins.codecs._modes import decode_mode, lossy_suffix
 from vb_plugins.errors import InputError
@@ -37,6 +44,7 @@ def register(subparsers) -> None:
                              ".jpg/.jpeg/.webp inputs, else decided from the image")
     decode.add_argument("--overwrite", action="store_true", help="replace existing output files")
     add_task_options(decode)
+    add_prompt_options(decode)
     decode.set_defaults(handler=run_decode)
 
     prompt = subparsers.add_parser("prompt", help="print the prompt for a task")
@@ -123,7 +131,7 @@ def decode_file(task, spec, path: Path, mode: str = "auto"):
 
 
 def run_decode(args) -> int:
-    from vb_plugins.io import atomic_paths, write_npy
+    from vb_plugins.io import atomic_paths, write_npy, write_png
 
     task, spec = task_and_spec(args)
     _check_output(args.output, task.value_suffixes, args.overwrite, f"{task.name} values")
@@ -131,15 +139,33 @@ def run_decode(args) -> int:
     if args.confidence is not None:
         _check_output(args.confidence, (".npy",), args.overwrite, "confidences")
         outputs["--confidence"] = args.confidence
-    _check_distinct({"INPUT": args.input, **outputs})
+    if args.preview is not None:
+        _check_output(args.preview, (".png",), args.overwrite, "previews")
+        outputs["--preview"] = args.preview
+    check_preview_options(args)
+    values = value_paths(task, spec, args.output)  # one mask per object when a prompt names several
+    for extra in values[1:]:
+        _check_output(extra, task.value_suffixes, args.overwrite, f"{task.name} values")
+    _check_distinct({"INPUT": args.input, **outputs, **{f"OUTPUT ({p.name})": p for p in values[1:]}})
     decoding = decode_file(task, spec, args.input, args.mode)
+    preview = decode_preview(args, task, decoding, spec)  # drawn before anything is written
     # Every output goes to a temporary file first; they replace the targets only once all are written,
     # so a failure (a full disk on the last file) leaves the old outputs as they were.
-    with atomic_paths(outputs.values(), overwrite=args.overwrite) as temps:
-        written = dict(zip(outputs, temps))
-        task.save_values(decoding, written["OUTPUT"], spec, overwrite=True)
+    targets = values + [path for option, path in outputs.items() if option != "OUTPUT"]
+    with atomic_paths(targets, overwrite=args.overwrite) as temps:
+        written = dict(zip(map(str, targets), temps))
+        if len(values) > 1:
+            labels = np.asarray(decoding.values)
+            for k, path in enumerate(values, start=1):
+                write_png(written[str(path)], ((labels == k) * 255).astype(np.uint8), overwrite=True)
+        else:
+            task.save_values(decoding, written[str(args.output)], spec, overwrite=True)
         if args.confidence is not None:
-            write_npy(written["--confidence"], np.asarray(decoding.confidence, dtype=np.float32), overwrite=True)
+            write_npy(written[str(args.confidence)], np.asarray(decoding.confidence, dtype=np.float32),
+                      overwrite=True)
+        if preview is not None:
+            preview.save(written[str(args.preview)], overwrite=True)
+    report_decoding(task, spec, decoding, args.output)
     return 0
 
 

@@ -33,6 +33,7 @@ def task_and_spec(args: argparse.Namespace):
         "scheme": args.scheme,
         "tolerance": args.tolerance,
         "min_area": args.min_area,
+        "prompt": getattr(args, "prompt", None),  # `vb decode --prompt`: the legend read from the prompt
     }
     for setting in args.settings:
         key, sep, value = setting.partition("=")

@@ -1,7 +1,8 @@
 """Colours as prompts write them, and palettes of well-separated colours.
 
 Accepted spellings (case-insensitive, surrounding whitespace ignored): CSS names (``"red"``,
-``"rebeccapurple"``), ``#RRGGBB`` and ``#RGB``, ``(r, g, b)``, ``<r, g, b>``, ``[r, g, b]``,
+``"rebeccapurple"``), XKCD colour-survey names and modifiers (``"light purple"``, ``"bright teal"``; see
+:mod:`vb_plugins.codecs.colour_words`), ``#RRGGBB`` and ``#RGB``, ``(r, g, b)``, ``<r, g, b>``, ``[r, g, b]``,
 ``RGB(r, g, b)``, and sequences of three integers 0..255.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 from matplotlib.colors import CSS4_COLORS
 
+from vb_plugins.codecs.colour_words import read_hex, resolve_word, unknown_word_message
 from vb_plugins.errors import InputError
 
 RGB = tuple[int, int, int]
@@ -45,9 +47,7 @@ def parse_colour(value, name: str = "colour") -> RGB:
             return _checked_triplet([int(g) for g in match.groups()], value, name)
         if key in CSS4_COLORS:
             return css_colours()[key]
-        raise InputError(
-            f"{name} {value!r}: not a CSS colour name, #RRGGBB, (r, g, b), <r, g, b> or RGB(r, g, b)"
-        )
+        return _colour_from_vocabulary(text, value, name)
     if isinstance(value, Sequence | np.ndarray) and len(value) == 3:
         try:
             numbers = [float(v) for v in value]
@@ -59,6 +59,21 @@ def parse_colour(value, name: str = "colour") -> RGB:
             raise InputError(f"{name} {value!r}: expected three integers 0..255")
         return _checked_triplet([int(n) for n in numbers], value, name)
     raise InputError(f"{name} {value!r}: expected a colour string or three integers 0..255")
+
+
+def _colour_from_vocabulary(text: str, value, name: str) -> RGB:
+    """XKCD names and modifiers (``"light purple"``); a malformed hex code is refused with how a generator
+    reads it (see :mod:`vb_plugins.codecs.colour_words`)."""
+    if text.startswith("#"):
+        try:
+            return read_hex(text, lenient=False)
+        except InputError as error:
+            raise InputError(f"{name} {error}") from None
+    rgb = resolve_word(text)
+    if rgb is not None:
+        return rgb
+    raise InputError(f"{name} {value!r}: not a CSS colour name, an XKCD colour name, #RRGGBB, (r, g, b), "
+                     f"<r, g, b> or RGB(r, g, b){unknown_word_message(text)}")
 
 
 def _checked_triplet(values: list[int], original, name: str) -> RGB:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,12 +25,15 @@ class ReferringDecoding:
     - ``mask``: bool H x W, pixels nearer the target colour than the background and within tolerance,
     - ``distance``: float32 H x W distance to the target colour (8-bit levels),
     - ``confidence``: float32 H x W in [0, 1]: how decisively each pixel is target or background,
-      ``|d_bg - d_target| / (d_bg + d_target)``.
+      ``|d_bg - d_target| / (d_bg + d_target)``,
+    - ``matched``: for colours given as words, how they were matched to the painted colours (set by the
+      task; {} otherwise).
     """
 
     mask: np.ndarray
     distance: np.ndarray
     confidence: np.ndarray
+    matched: dict = field(default_factory=dict)
 
     @property
     def values(self) -> np.ndarray:

@@ -47,7 +47,9 @@ class SemanticDecoding:
       ``0.5 * (1 - d / tolerance) * a`` where it was relabelled from its neighbours (``d``: distance to
       the chosen class colour, ``a``: share of its 3 x 3 neighbourhood with the same label),
     - ``names``: the class names, index i for label i + 1,
-    - ``mode``: ``"exact"`` or ``"robust"``.
+    - ``mode``: ``"exact"`` or ``"robust"``,
+    - ``matched``: for legends with colour words, how each entry was matched to the painted colours
+      (:mod:`vb_plugins.codecs.legend_matching`; set by the task, {} otherwise).
     """
 
     labels: np.ndarray
@@ -55,6 +57,7 @@ class SemanticDecoding:
     confidence: np.ndarray
     names: list[str] = field(default_factory=list)
     mode: str = "exact"
+    matched: dict = field(default_factory=dict)
 
     @property
     def values(self) -> np.ndarray:

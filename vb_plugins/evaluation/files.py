@@ -204,8 +204,12 @@ def load_normals(path: Path) -> np.ndarray:
 
 
 def load_labels(path: Path, what: str = "label map") -> np.ndarray:
-    """Integer H x W labels / ids / mask values from a PNG (8 or 16 bit) or ``.npy``."""
-    array = _single_channel(load_values(path), path, what)
+    """Integer H x W labels / ids / mask values from a PNG (8 or 16 bit; a palette PNG gives its indices, as
+    `vb decode semantic` writes them) or ``.npy``."""
+    from vb_plugins.label_files import palette_indices
+
+    indices = palette_indices(path) if Path(path).suffix.lower() != ".npy" and Path(path).is_file() else None
+    array = _single_channel(load_values(path) if indices is None else indices, path, what)
     if array.dtype == np.bool_:
         return array.astype(np.int64)
     if array.dtype.kind == "f":

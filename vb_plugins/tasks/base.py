@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from vb_plugins.codecs.colors import RGB, parse_class_colours, parse_colour
+from vb_plugins.codecs.colour_words import colour_word, legend_words, word_table
 from vb_plugins.errors import InputError
 
 
@@ -19,6 +20,9 @@ class TaskSpec:
     colours, a depth colour scheme, and task-specific options. Immutable and JSON-serialisable.
 
     ``classes`` is an ordered tuple of ``(name, (r, g, b))``; label ``i + 1`` is class ``i``.
+    ``colour_words`` holds ``((r, g, b), word)`` for the colours that were given as colour words
+    (``"green"``, ``"light purple"``): those are matched to what the generator painted when decoding
+    (:mod:`vb_plugins.codecs.legend_matching`); colours given as RGB or hex are decoded exactly.
     """
 
     task: str
@@ -28,6 +32,7 @@ class TaskSpec:
     background: RGB | None = None
     scheme: str | None = None
     options: tuple[tuple[str, Any], ...] = field(default=())
+    colour_words: tuple[tuple[RGB, str], ...] = ()
 
     def option(self, key: str, default=None):
         return dict(self.options).get(key, default)
@@ -53,6 +58,8 @@ class TaskSpec:
                 data[key] = list(getattr(self, key))
         if self.options:
             data["options"] = dict(self.options)
+        if self.colour_words:
+            data["colour_words"] = {word: list(colour) for colour, word in self.colour_words}
         return data
 
     def to_json(self) -> str:
@@ -63,6 +70,22 @@ class TaskSpec:
         from dataclasses import replace
 
         return replace(self, classes=tuple((name, tuple(colour)) for name, colour in classes))
+
+
+def _colour_words(values: dict, kwargs: dict, words: dict) -> tuple[tuple[RGB, str], ...]:
+    """The spec's colours that were given as words: from the raw fields, plus ``words`` (a table given or
+    read from a prompt), kept only where the spec has that colour."""
+    words = dict(words)
+    given_words = legend_words(values.get("classes"))
+    for name, colour in kwargs.get("classes", ()):
+        if name in given_words:
+            words[colour] = given_words[name]
+    for key in ("colour", "background"):
+        word = colour_word(values.get(key))
+        if word is not None:
+            words[kwargs[key]] = word
+    used = {tuple(c) for _, c in kwargs.get("classes", ())} | {kwargs.get("colour"), kwargs.get("background")}
+    return tuple(sorted((tuple(colour), word) for colour, word in words.items() if tuple(colour) in used))
 
 
 def spec_from_dict(data: dict) -> TaskSpec:
@@ -103,11 +126,27 @@ class Task:
 
         Common fields: ``classes`` (mapping name -> colour, list of names, JSON or comma-separated text),
         ``expression``, ``colour``, ``background``, ``scheme``; anything else must be in ``options``.
+        ``prompt``: the text a generator was given; the legend (classes and colours, background,
+        referring objects, depth scheme) is read from it (:mod:`vb_plugins.prompt_legend`) instead of
+        being given as fields. ``colour_words``: ``{word: colour}`` of colours given as words (as
+        :meth:`TaskSpec.to_dict` writes it); colours given as words in the fields are found by themselves.
         """
         common = {"classes", "expression", "colour", "color", "background", "scheme"}
         values = {k: v for k, v in given.items() if v is not None}
         if "color" in values:
             values["colour"] = values.pop("color")
+        words = word_table(values.pop("colour_words")) if "colour_words" in values else {}
+        if "prompt" in values:
+            from vb_plugins.prompt_legend import spec_fields
+
+            prompt = values.pop("prompt")
+            clash = sorted(k for k in values if k in common)
+            if clash:
+                raise InputError(f"task {self.name!r}: the legend comes from the prompt; drop {', '.join(clash)} "
+                                 "or the prompt")
+            fields = spec_fields(self, prompt)
+            words.update(fields.pop("colour_words", {}))
+            values.update(fields)
         unknown = sorted(k for k in values if k not in common and k not in self.options)
         unused = sorted(k for k in values if k in common and k.replace("color", "colour") not in self.uses)
         if unknown or unused:
@@ -132,6 +171,7 @@ class Task:
             kwargs["scheme"] = values["scheme"]
         options = {k: self.check_option(k, values[k]) for k in self.options if k in values}
         kwargs["options"] = tuple(sorted(options.items()))
+        kwargs["colour_words"] = _colour_words(values, kwargs, words)
         spec = TaskSpec(**kwargs)
         self.validate_spec(spec)
         return spec

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from vb_plugins.codecs import instance as instance_codec
 from vb_plugins.codecs import referring as referring_codec
 from vb_plugins.codecs.instance import InstanceCodec
+from vb_plugins.codecs.legend_matching import matched_classes, matched_colours, with_matching
 from vb_plugins.codecs.referring import ReferringCodec
 from vb_plugins.codecs.semantic import SemanticCodec, label_dtype, paint_labels
 from vb_plugins.errors import InputError
@@ -14,15 +17,10 @@ from vb_plugins.tasks.base import Task, TaskSpec
 
 
 def _read_label_image(path, name: str) -> np.ndarray:
-    from vb_plugins.io import read_image
+    # Palette PNGs give their indices; an 8-bit RGB(A) label image only when it is gray.
+    from vb_plugins.label_files import read_labels
 
-    array = read_image(path)
-    if array.ndim == 3:
-        # An 8-bit RGB(A) label image is accepted only when it is gray (all channels equal).
-        if not (np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 0], array[..., 2])):
-            raise InputError(f"{path}: expected a single-channel {name} image, got colour channels")
-        array = array[..., 0]
-    return array
+    return read_labels(path, name)
 
 
 class SemanticTask(Task):
@@ -73,7 +71,12 @@ class SemanticTask(Task):
 
     def decode(self, image, spec=None):
         self._require(spec)
-        return self._codec(spec).decode(image, list(spec.classes))
+        classes, matched = matched_classes(image, spec)  # colour words -> the colours painted for them
+        decoding = self._codec(spec).decode(image, classes)
+        return replace(decoding, matched=matched) if matched else decoding
+
+    def combine(self, decodings, spec):
+        return with_matching(super().combine(decodings, spec), decodings)
 
     def _require(self, spec):
         if spec is None or not spec.classes:
@@ -89,9 +92,11 @@ class SemanticTask(Task):
         return labels
 
     def save_values(self, decoding, path, spec, overwrite=True):
-        from vb_plugins.io import write_png
+        from vb_plugins.label_files import write_label_png
 
-        return write_png(path, np.asarray(decoding.values).astype(label_dtype(len(spec.classes))), overwrite)
+        # A palette PNG: values 1..N as before, shown in the legend's colours by any viewer.
+        labels = np.asarray(decoding.values).astype(label_dtype(len(spec.classes)))
+        return write_label_png(path, labels, spec.class_colours, overwrite)
 
 
 class InstanceTask(Task):
@@ -155,7 +160,9 @@ class ReferringTask(Task):
     name = "referring"
     description = "referring segmentation: the object a phrase names, painted in one colour"
     value_kind = "mask"
-    uses = frozenset({"expression", "colour", "background"})
+    # ``classes``: several referred objects, each in its own colour (e.g. read from a prompt that names
+    # two); they decode to one mask each.
+    uses = frozenset({"expression", "colour", "background", "classes"})
     options = {"tolerance": referring_codec.DEFAULT_TOLERANCE}
     value_suffixes = (".png",)
 
@@ -168,6 +175,14 @@ class ReferringTask(Task):
 
         return VISION_BANANA.render(self, spec)
 
+    def reserved_colours(self):
+        return (referring_codec.DEFAULT_BACKGROUND,)
+
+    def validate_spec(self, spec: TaskSpec) -> None:
+        if spec.classes and (spec.expression or spec.colour):
+            raise InputError("task 'referring': give one object (expression, colour) or several (classes), "
+                             "not both")
+
     def _codec(self, spec):
         if spec is None:
             return self.codec
@@ -179,9 +194,31 @@ class ReferringTask(Task):
         return self._codec(spec).encode(values)
 
     def decode(self, image, spec=None):
-        return self._codec(spec).decode(image)
+        if spec is not None and spec.classes:
+            from vb_plugins.codecs.referring_objects import decode_objects
+
+            return decode_objects(image, list(spec.classes), spec.background or referring_codec.DEFAULT_BACKGROUND,
+                                  spec.option("tolerance", referring_codec.DEFAULT_TOLERANCE), spec)
+        codec = self._codec(spec)
+        if spec is None:
+            return codec.decode(image)
+        keyed = [(spec.expression or "object", codec.colour), ("background", codec.background)]
+        (colour, background), matched = matched_colours(image, keyed, spec)
+        if not matched:
+            return codec.decode(image)
+        return replace(codec.decode(image, colour, background), matched=matched)
+
+    def combine(self, decodings, spec):
+        if spec.classes:
+            from vb_plugins import ensemble
+
+            return with_matching(ensemble.combine_labels([d for per_pass in decodings for d in per_pass]),
+                                 decodings)
+        return with_matching(super().combine(decodings, spec), decodings)
 
     def preview(self, decoding, spec=None) -> np.ndarray:
+        if spec is not None and spec.classes:
+            return paint_labels(decoding.values, spec.class_colours)
         mask = np.asarray(decoding.values, dtype=bool)
         return np.repeat((mask * 255).astype(np.uint8)[..., None], 3, axis=2)
 
@@ -191,4 +228,27 @@ class ReferringTask(Task):
     def save_values(self, decoding, path, spec, overwrite=True):
         from vb_plugins.io import write_png
 
+        if spec is not None and spec.classes:  # one 0/255 mask per object: mask-1.png, mask-2.png, ...
+            return _save_object_masks(decoding, path, spec, overwrite)
         return write_png(path, (np.asarray(decoding.values, dtype=bool) * 255).astype(np.uint8), overwrite)
+
+
+def _save_object_masks(decoding, path, spec, overwrite: bool):
+    from vb_plugins.codecs.referring_objects import object_paths
+    from vb_plugins.io import write_png
+
+    paths = object_paths(path, len(spec.classes))
+    if not overwrite:
+        for target in paths:
+            if target.exists():
+                raise InputError(f"{target}: already exists (pass --overwrite to replace it)")
+    labels = np.asarray(decoding.values)
+    written = []
+    try:
+        for k, target in enumerate(paths, start=1):
+            written.append(write_png(target, ((labels == k) * 255).astype(np.uint8), overwrite))
+    except BaseException:
+        for done in written:  # all or nothing
+            done.unlink(missing_ok=True)
+        raise
+    return paths[0]
