@@ -30,7 +30,11 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="output directory (created)")
     parser.add_argument("--model", default=None,
                         help="local pipeline directory, Hub id, or backend:model (default: the bundled model)")
-    parser.add_argument("--lora", help="LoRA weights (.safetensors file or directory) for diffusers models")
+    parser.add_argument("--lora", help="LoRA weights (.safetensors file or directory) for diffusers models; "
+                                       "DiffSynth-named FLUX.1 LoRAs (Edit2Perceive) are converted on load")
+    parser.add_argument("--transformer-weights", metavar="FILE",
+                        help="full transformer weights (.safetensors, diffusers or DiffSynth naming) that replace "
+                             "the diffusers model's, e.g. Edit2Perceive's depth.safetensors")
     parser.add_argument("--steps", type=int, help="denoising steps (default: the model family's)")
     parser.add_argument("--guidance", type=float, help="guidance scale (default: the model family's)")
     parser.add_argument("--megapixels", type=float, help="generation size (default: the model's native size)")
@@ -123,7 +127,9 @@ def run_predict(args) -> int:
     predictor = Predictor(task, local_path(args.model), spec=spec, dialect=args.dialect, steps=args.steps,
                           guidance=args.guidance, megapixels=args.megapixels, ensemble=args.ensemble,
                           batch_size=args.batch_size, seed=args.seed, device=args.device, dtype=args.dtype,
-                          lora=local_path(args.lora))
+                          lora=local_path(args.lora),
+                          generator_options={"transformer_weights": local_path(args.transformer_weights)}
+                          if args.transformer_weights else None)
     refuse_inputs_in_output(args.images, args.output)
     named = output_stems(expand_images(args.images))
     for image, _ in named:  # every input must be a readable image

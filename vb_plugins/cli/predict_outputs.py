@@ -167,9 +167,10 @@ def first_difference(record: dict, current: dict) -> tuple[str, object, object] 
     old, new = record["settings"], current["settings"]
     if _model_identity(old.get("model")) != _model_identity(new.get("model")):
         return "model", old.get("model"), new.get("model")
-    if old.get("lora") != new.get("lora"):
-        return "lora", old.get("lora"), new.get("lora")
-    for key in sorted(set(old) & set(new) - UNCOMPARED_SETTINGS - {"model", "lora"}):
+    for key in ("lora", "transformer_weights"):  # absent means none
+        if old.get(key) != new.get(key):
+            return key, old.get(key), new.get(key)
+    for key in sorted(set(old) & set(new) - UNCOMPARED_SETTINGS - {"model", "lora", "transformer_weights"}):
         if old[key] != new[key]:
             return key, old[key], new[key]
     if record.get("prompts") is not None and record["prompts"] != current["prompts"]:

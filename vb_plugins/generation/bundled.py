@@ -207,6 +207,8 @@ class VBNetBackend(GeneratorBackend):
              **options) -> Generator:
         if lora:
             raise InputError("--lora applies to diffusers pipelines; a VBNet is fine-tuned with `vb train`")
+        if options.get("transformer_weights"):
+            raise InputError("--transformer-weights applies to diffusers pipelines, not to a VBNet")
         path = BUNDLED_DIR if model in BUNDLED_NAMES else Path(model)
         if model in BUNDLED_NAMES and not (path / MODEL_CONFIG).is_file():
             raise ModelError(f"the bundled model is missing from this installation ({path})")

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vb_plugins.errors import CancelledError, InputError, ModelError
+from vb_plugins.generation import diffsynth
 from vb_plugins.generation.base import (GenerationSettings, Generator, GeneratorBackend, first_line, looks_like_path,
                                         torch_dtype)
 
@@ -198,12 +199,15 @@ class DiffusersGenerator(Generator):
         self.prompt_encodings = 0
         self._negative = None
         self.lora: str | None = None
+        self.transformer_weights: str | None = None
 
     def describe(self) -> dict:
         described = {"generator": self.name, "family": self.family.name, "model_source": self.model,
                      "dialect": self.dialect}
         if self.lora:  # another adapter is another model: records must tell them apart
             described["lora"] = self.lora
+        if self.transformer_weights:
+            described["transformer_weights"] = self.transformer_weights
         return described
 
     def encode_prompt(self, prompt: str):
@@ -302,8 +306,10 @@ def check_pipeline_class(class_name: str, model: str) -> None:
 
 
 def load_diffusers_generator(model: str, device: str | None = None, dtype: str | None = None, lora: str | None = None,
-                             cpu_offload: bool = False, trust_remote_code: bool = False, **options) -> DiffusersGenerator:
-    """Load a pipeline by Hub id or local path (safetensors only) and wrap it as a generator."""
+                             cpu_offload: bool = False, trust_remote_code: bool = False,
+                             transformer_weights: str | None = None, **options) -> DiffusersGenerator:
+    """Load a pipeline by Hub id or local path (safetensors only) and wrap it as a generator. ``transformer_weights``
+    (a .safetensors file, diffusers or DiffSynth naming) replaces the transformer's weights before ``lora`` loads."""
     import diffusers
     from safetensors import SafetensorError
 
@@ -314,6 +320,7 @@ def load_diffusers_generator(model: str, device: str | None = None, dtype: str |
     index = _read_model_index(model)
     if index is not None:
         check_pipeline_class(index.get("_class_name", ""), model)
+    diffsynth.check_weight_files(lora, transformer_weights)  # before a large pipeline loads
     device = pick_device(device)
     dtype_value = pick_dtype(device, dtype)
     from packaging.version import Version
@@ -326,17 +333,11 @@ def load_diffusers_generator(model: str, device: str | None = None, dtype: str |
     except (OSError, ValueError, SafetensorError) as error:
         raise ModelError(f"model {model!r}: cannot load the pipeline ({first_line(error)})") from None
     check_pipeline_class(type(pipe).__name__, model)
+    # DiffSynth-named checkpoints (Edit2Perceive) are converted on load; see vb_plugins.generation.diffsynth.
+    if transformer_weights:
+        diffsynth.load_transformer_weights(pipe, transformer_weights)
     if lora:
-        lora_path = Path(lora)
-        if lora_path.is_file() and lora_path.suffix != ".safetensors":
-            raise InputError(f"--lora {lora}: LoRA weights must be .safetensors")
-        try:
-            if lora_path.is_file():
-                pipe.load_lora_weights(str(lora_path.parent), weight_name=lora_path.name, use_safetensors=True)
-            else:
-                pipe.load_lora_weights(lora, use_safetensors=True)
-        except (OSError, ValueError) as error:
-            raise ModelError(f"--lora {lora}: cannot load ({str(error).splitlines()[0]})") from None
+        diffsynth.load_lora(pipe, lora)
     if cpu_offload:
         pipe.enable_model_cpu_offload()
     else:
@@ -344,6 +345,7 @@ def load_diffusers_generator(model: str, device: str | None = None, dtype: str |
     pipe.set_progress_bar_config(disable=True)
     generator = DiffusersGenerator(pipe, family_for(type(pipe).__name__), model, device)
     generator.lora = lora
+    generator.transformer_weights = transformer_weights
     trained_dialect = _lora_dialect(lora) if lora else None
     if trained_dialect:  # an adapter from `vb train` answers the prompts it was trained on
         generator.dialect = trained_dialect
