@@ -1,7 +1,8 @@
 """The UI-format example workflows, opened in a real ComfyUI editor, queue exactly their API twins.
 
-Needs ``COMFYUI_DIR`` (see conftest.py), node, Chromium and playwright-core (``.ci/setup_chromium.sh``,
-``.ci/setup_playwright.sh``); skipped with the reason otherwise. The editor (ComfyUI's frontend
+Needs a ComfyUI (see conftest.py), node, Chromium and playwright-core (``.ci/setup_chromium.sh``,
+``.ci/setup_playwright.sh``, which tests/conftest.py runs when they are missing); skipped with the
+reason otherwise. The editor (ComfyUI's frontend
 package, in a headless Chromium) loads each ``workflows/<name>.json`` and converts it with its own
 ``graphToPrompt``; the result must equal ``workflows/<name>.api.json`` node for node.
 """

@@ -1,7 +1,7 @@
 """The vb-plugins node pack in a real ComfyUI server (``main.py --cpu`` on loopback).
 
-Runs only with ``COMFYUI_DIR`` set (see conftest.py); otherwise every test here is skipped with
-"ComfyUI end-to-end not run: COMFYUI_DIR is not set". The server loads the real ``comfyui_nodes``
+Runs against ``COMFYUI_DIR`` or the cached ComfyUI from its source tarball (see conftest.py); with
+neither, every test here is skipped with the reason. The server loads the real ``comfyui_nodes``
 folder from its ``custom_nodes`` path, a tiny FLUX.2 klein pipeline (built offline, safetensors)
 sits in a private ``diffusers`` model folder, and workflows go through ``/prompt`` and ``/history``.
 """
