@@ -38,7 +38,8 @@ import numpy as np
 from vb_plugins.reliability import depth_reliability, normals_reliability, semantic_reliability
 from vb_plugins.reliability import fitting as F
 from vb_plugins.reliability import noise as N
-from vb_plugins.reliability.model import expected_calibration_error, save_calibrations
+from vb_plugins.reliability import noise_fit
+from vb_plugins.reliability.model import expected_calibration_error, load_calibrations, save_calibrations
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -92,23 +93,23 @@ def fit_noise(args) -> None:
     (depth_fit, depth_held), (normals_fit, normals_held) = split(depth), split(normals)
     height, width = np.median([p.shape[:2] for p in depth], axis=0).astype(int)
     size = (int(min(height, 256)), int(min(width, 256)))
-    scenes = N.simulation_scenes(args.scenes, *size, seed=NOISE_SCENE_SEED)
+    scenes = noise_fit.simulation_scenes(args.scenes, *size, seed=NOISE_SCENE_SEED)
     noise = N.GeneratorNoise(source=args.source or f"{len(depth)} depth and {len(normals)} normal pictures in {folder}")
-    noise.depth, _ = N.fit_depth_noise(depth_fit, split(depth_c)[0], scenes, log=log)
+    noise.depth, _ = noise_fit.fit_depth_noise(depth_fit, split(depth_c)[0], scenes, log=log)
     if normals_fit:
-        noise.normals, _ = N.fit_normals_noise(normals_fit, split(normals_c)[0], scenes, log=log)
+        noise.normals, _ = noise_fit.fit_normals_noise(normals_fit, split(normals_c)[0], scenes, log=log)
     else:
         log("no normal pictures: the normals (and label) noise keeps the shipped fit")
         noise.normals = N.load_noise().normals
-    check_scenes = N.simulation_scenes(max(8, args.scenes // 2), *size, seed=NOISE_CHECK_SEED)
+    check_scenes = noise_fit.simulation_scenes(max(8, args.scenes // 2), *size, seed=NOISE_CHECK_SEED)
     noise.notes = {
         "pictures": {"depth": len(depth), "normals": len(normals), "size": list(size),
                      "compression": sorted({f"{k} {q}" if q else k for k, q in depth_c + normals_c})},
         "fitted_on": "two thirds of the pictures (index % 3 != 2)",
-        "check": N.check_fit(noise, depth_held, normals_held, {"depth": split(depth_c)[1] or [N.LOSSLESS],
+        "check": noise_fit.check_fit(noise, depth_held, normals_held, {"depth": split(depth_c)[1] or [N.LOSSLESS],
                                                                "normals": split(normals_c)[1] or [N.LOSSLESS]},
                              check_scenes),
-        "check_fitted_pictures": N.check_fit(noise, depth_fit, normals_fit, {
+        "check_fitted_pictures": noise_fit.check_fit(noise, depth_fit, normals_fit, {
             "depth": split(depth_c)[0], "normals": split(normals_c)[0] or [N.LOSSLESS]}, check_scenes),
     }
     out = PACKAGE / "generator_noise.json" if args.install else Path(args.out)
@@ -147,6 +148,10 @@ def fit(args) -> None:
         tables += F.fit_tables(kind, samples)
         log(f"{kind}: {sum(len(s[1]) for s in samples.values())} pixels, fitted in {time.time() - started:.0f} s")
     out = PACKAGE / "calibration.json" if args.install else Path(args.out)
+    if out.exists():  # refitting some tasks keeps the other tasks' tables
+        fitted = {f"{t.task}/{t.mode}" for t in tables}
+        tables = [t for key, t in load_calibrations(out).items() if key not in fitted] + tables
+        tables.sort(key=lambda t: (TASKS.index(t.task), t.mode))
     save_calibrations(tables, out)
     log(f"calibration tables written to {out}")
 
@@ -226,8 +231,11 @@ def run(args) -> None:
         log(f"depth    lossless at amplitude {amplitude}: ECE {ece:.4f}")
     for key, row in results.get("depth", {}).items():
         log(f"depth {key:16} away from edges rel>=0.5 {row['away_from_edges_reliable']:.3f}; far >10 m: "
-            f"rel>=0.5 {row['far_reliable']:.3f} vs today's confidence>=0.5 {row['far_confident_today']:.3f} "
-            f"(within tolerance {row['far_within_tolerance']:.3f}); 10 % least reliable hold "
+            f"rel>=0.5 {row['far_reliable']:.3f} "
+            f"(of which within tolerance {row['far_within_tolerance_if_reliable']:.3f})"
+            f" vs today's confidence>=0.5 {row['far_confident_today']:.3f} (of which "
+            f"{row['far_within_tolerance_if_confident_today']:.3f}); all far within tolerance "
+            f"{row['far_within_tolerance']:.3f}; 10 % least reliable hold "
             f"{row['least_reliable_error_share']:.3f} of |error| (today's confidence: "
             f"{row['least_confident_error_share_today']:.3f})")
     out = RESULTS / "calibration.json"
@@ -243,7 +251,7 @@ def _evaluate_all(kind, scenes, noise, how, seed, tables=None) -> dict:
         legend = list(F.LEGENDS)[i % len(F.LEGENDS)]
         picture = F.degrade(kind, F.clean_picture(kind, scene, legend), noise, how, rng)
         row = evaluate_picture(kind, scene, picture, legend, tables)
-        row["far"] = np.isfinite(scene.depth) & (scene.depth > 10.0)
+        row["far"] = np.isfinite(scene.depth) & (scene.depth > 10.0)  # finite: sky is reported apart
         row["edge"] = depth_edges(scene.depth) if kind == "depth" else np.zeros(scene.depth.shape, bool)
         row["truth"], row["decoded"] = scene.depth, getattr(row["decoding"], "depth", scene.depth)
         if row["expected"] is None:
@@ -255,15 +263,33 @@ def _evaluate_all(kind, scenes, noise, how, seed, tables=None) -> dict:
 
 def _depth_shares(p: dict) -> dict:
     away = ~p["edge"]
+    far = p["far"]
     finite = np.isfinite(p["truth"]) & np.isfinite(p["decoded"])
     absolute = np.abs(np.clip(p["decoded"][finite], 1e-3, 1000.0) - p["truth"][finite])
+    reliable, confident = p["reliability"] >= 0.5, p["confidence"] >= 0.5
+
+    def share(mask) -> float:
+        return round(float(mask.mean()), 4) if mask.size else float("nan")
+
+    bands = {"<3 m": (0, 3), "3-10 m": (3, 10), "10-30 m": (10, 30), ">30 m": (30, np.inf)}
+    by_depth = {}
+    for name, (low, high) in bands.items():
+        inside = away & (p["truth"] >= low) & (p["truth"] < high)
+        by_depth[name] = {"pixels": int(inside.sum()), "reliable": share(reliable[inside]),
+                          "within_tolerance": share(p["ok"][inside]), "confident_today": share(confident[inside])}
+    sky = away & ~np.isfinite(p["truth"])
+    by_depth["sky"] = {"pixels": int(sky.sum()), "reliable": share(reliable[sky]),
+                       "within_tolerance": share(p["ok"][sky]), "confident_today": share(confident[sky])}
     return {
-        "away_from_edges_reliable": round(float((p["reliability"][away] >= 0.5).mean()), 4),
-        "away_from_edges_within_tolerance": round(float(p["ok"][away].mean()), 4),
-        "far_pixels": int(p["far"].sum()),
-        "far_reliable": round(float((p["reliability"][p["far"]] >= 0.5).mean()), 4),
-        "far_confident_today": round(float((p["confidence"][p["far"]] >= 0.5).mean()), 4),
-        "far_within_tolerance": round(float(p["ok"][p["far"]].mean()), 4),
+        "away_from_edges_reliable": share(reliable[away]),
+        "away_from_edges_within_tolerance": share(p["ok"][away]),
+        "away_from_edges_by_depth": by_depth,
+        "far_pixels": int(far.sum()),
+        "far_reliable": share(reliable[far]),
+        "far_confident_today": share(confident[far]),
+        "far_within_tolerance": share(p["ok"][far]),
+        "far_within_tolerance_if_reliable": share(p["ok"][far & reliable]),
+        "far_within_tolerance_if_confident_today": share(p["ok"][far & confident]),
         "least_reliable_error_share": round(least_reliable_share(absolute, p["reliability"][finite]), 4),
         "least_confident_error_share_today": round(least_reliable_share(absolute, p["confidence"][finite]), 4),
     }
@@ -274,7 +300,7 @@ def _error_calibration(kind: str, p: dict) -> dict:
     finite pixels; normals: degrees, pixels decoded as normals)."""
     if kind == "depth":
         keep = np.isfinite(p["expected"]) & np.isfinite(p["truth"]) & np.isfinite(p["decoded"])
-        observed = np.abs(p["decoded"] - p["truth"])[keep]
+        observed = np.abs(p["decoded"][keep] - p["truth"][keep])
     else:
         keep = p["expected"] < 180.0
         observed = p["error"][keep]
@@ -285,6 +311,12 @@ def _error_calibration(kind: str, p: dict) -> dict:
             for b in range(len(edges) - 1) if (index == b).any()]
     return {"mean_expected": round(float(expected.mean()), 4), "mean_observed": round(float(observed.mean()), 4),
             "deciles_expected_observed": rows}
+
+
+def expected_calibration_error_from(diagram: dict) -> float:
+    count = np.asarray(diagram["count"], float)
+    gap = np.abs(np.asarray(diagram["predicted"]) - np.asarray(diagram["observed"]))
+    return float((gap * count).sum() / max(count.sum(), 1))
 
 
 def _diagram(kind: str, diagrams: dict, path: Path) -> None:
@@ -299,11 +331,12 @@ def _diagram(kind: str, diagrams: dict, path: Path) -> None:
     width = 0.1 / (len(BENCH_COMPRESSIONS) + 1)
     for j, name in enumerate(BENCH_COMPRESSIONS):
         d = diagrams[f"{kind}/{name}"]
-        top.plot(d["predicted"], d["observed"], marker="o", markersize=4, label=name)
+        ece = expected_calibration_error_from(d)
+        top.plot(d["predicted"], d["observed"], marker="o", markersize=4, label=f"{name} (ECE {ece:.3f})")
         bottom.bar(np.asarray(d["bin"]) * 0.1 + (j + 0.5) * width + 0.5 * width / 2, d["count"], width=width,
                    label=name)
     top.set_ylabel("observed share within tolerance")
-    top.set_title(f"{kind}: reliability diagram (held-out scenes, fitted generator noise)")
+    top.set_title(f"{kind}: held-out scenes, fitted generator noise", fontsize=10)
     top.legend(loc="upper left", fontsize=8)
     top.set_xlim(0, 1)
     top.set_ylim(0, 1)

@@ -77,10 +77,13 @@ def load_calibration(task: str, mode: str, path=None) -> Calibration:
 def _apply(task: str, mode: str, features: Features, path) -> tuple[np.ndarray, np.ndarray]:
     table = load_calibration(task, "robust" if mode == "robust" else "exact", path)
     table.check(features.names)
-    score = table.score(features.matrix)
+    standard = table.standard(features.matrix)
     shape = features.usable.shape
-    reliability = np.where(features.usable, table.reliability(score).reshape(shape), 0.0).astype(np.float32)
-    return reliability, table.expected_error(score).reshape(shape)
+    reliability = np.where(features.usable, table.reliability(standard).reshape(shape), 0.0).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        log_unit = np.log(np.where(np.isfinite(features.scale), features.scale, 1.0)).astype(np.float32)
+    error = table.expected_error(standard, log_unit).reshape(shape)
+    return reliability, np.where(np.isfinite(features.scale), error, np.inf).astype(np.float32)
 
 
 def depth_reliability(codec, image, decoding, s0=None, calibration=None) -> Reliability:
@@ -88,9 +91,7 @@ def depth_reliability(codec, image, decoding, s0=None, calibration=None) -> Reli
 
     ``s0``: exact path positions if the caller already has them; ``calibration``: another tables file."""
     features = depth_features(codec, image, decoding, s0)
-    reliability, steps = _apply("depth", decoding.mode, features, calibration)
-    with np.errstate(invalid="ignore"):
-        metres = np.where(np.isfinite(features.scale), steps * features.scale, np.inf).astype(np.float32)
+    reliability, metres = _apply("depth", decoding.mode, features, calibration)
     return Reliability(reliability, metres, "m")
 
 
@@ -102,9 +103,9 @@ def normals_reliability(codec, image, decoding, convention: str = "camera", cali
     return Reliability(reliability, np.where(features.usable, degrees, 180.0).astype(np.float32), "deg")
 
 
-def semantic_reliability(codec, image, decoding, classes, calibration=None) -> Reliability:
+def semantic_reliability(codec, image, decoding, classes, nearest=None, calibration=None) -> Reliability:
     """Reliability (probability of the right class) of a :class:`~vb_plugins.codecs.SemanticDecoding`;
-    0 where the pixel is unlabeled."""
-    features = semantic_features(codec, image, decoding, classes)
+    0 where the pixel is unlabeled. ``nearest``: the decoder's (index, d1, d2) if it has them."""
+    features = semantic_features(codec, image, decoding, classes, nearest)
     reliability, _ = _apply("semantic", decoding.mode, features, calibration)
     return Reliability(reliability, None, "")

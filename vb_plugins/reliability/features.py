@@ -58,20 +58,36 @@ def _grow(x: np.ndarray, size: int) -> np.ndarray:
     return cv2.dilate(x, np.ones((size, size), np.uint8))
 
 
+def blockiness(rgb: np.ndarray) -> float:
+    """log of how much larger luma steps are across 8 x 8 block borders than inside blocks: about 0 for
+    a lossless picture, larger the harder JPEG compressed it (WebP's 4 x 4 blocks show less)."""
+    x = rgb.astype(np.float32)
+    luma = x @ np.array([0.299, 0.587, 0.114], np.float32) * (np.float32(255.0) if rgb.dtype != np.uint8 else 1)
+    ratios = []
+    for diff in (np.abs(np.diff(luma, axis=1)), np.abs(np.diff(luma, axis=0).T)):
+        if diff.shape[1] < 16:
+            continue
+        border = np.arange(diff.shape[1]) % 8 == 7
+        ratios.append((float(diff[:, border].mean()) + 0.05) / (float(diff[:, ~border].mean()) + 0.05))
+    return float(np.log(np.mean(ratios))) if ratios else 0.0
+
+
 def _one_hot(index: np.ndarray, count: int) -> list:
     return [(index == k).astype(np.float32) for k in range(count)]
 
 
 # -- depth --------------------------------------------------------------------------------------------------
 DEPTH_NAMES = ("log_tolerance", "log_noise", "residual", "local_residual", "local_along", "bend", "range",
-               "moved", "corner", "repaired", "log_residual_level", "far_end", "noise_correlation") + tuple(
+               "moved", "corner", "repaired", "log_residual_level", "far_end", "far_gap", "noise_correlation",
+               "sky", "sky_noise", "sky_along", "sky_moved", "sky_range", "sky_residual") + tuple(
     f"segment{k}" for k in range(7))
 
 # +1: the weight may not be negative, -1: may not be positive, 0: free. Anything that grows with the
 # colour's residual or with disagreement among neighbours only lowers reliability.
 SIGNS = {
     "depth": {"log_tolerance": 1, "log_noise": -1, "residual": -1, "local_residual": -1, "local_along": -1,
-              "bend": -1, "range": -1, "moved": -1, "corner": -1, "repaired": -1, "log_residual_level": -1, "noise_correlation": -1},
+              "bend": -1, "range": -1, "moved": -1, "corner": -1, "repaired": -1, "log_residual_level": -1,
+              "noise_correlation": -1, "sky_residual": -1},
     "normals": {"log_noise": -1, "length": -1, "local_length": -1, "local_angle": -1, "bend": -1,
                 "range": -1, "moved": -1, "near_invalid": -1, "log_length_spread": -1},
     "semantic": {"distance": -1, "margin": 1, "gap": 1, "relabelled": -1, "agreement": 1,
@@ -139,8 +155,10 @@ def depth_features(codec, image, decoding, s0: np.ndarray | None = None) -> Feat
     smooth = cv2.medianBlur(s0, 5)
     bend = _grow(np.abs(smooth - path.to_s(_neighbour_mean(path.to_q(smooth)))), 5)
     segment_length = path.steps / path.segments
-    within = np.mod(s0, np.float32(segment_length))
-    corner = np.minimum(within, np.float32(segment_length) - within)
+    # Distance to the nearest inner vertex, where a colour off the path may belong to either segment
+    # (the two ends of the path are no such corners).
+    nearest = np.clip(np.rint(s0 / np.float32(segment_length)), 1, path.segments - 1)
+    corner = np.abs(s0 - nearest * np.float32(segment_length))
     repaired = decoding.repaired if getattr(decoding, "repaired", None) is not None else np.zeros(s.shape, bool)
     segment = np.clip((s0 // np.float32(segment_length)).astype(np.int32), 0, path.segments - 1)
     columns = [
@@ -156,8 +174,15 @@ def depth_features(codec, image, decoding, s0: np.ndarray | None = None) -> Feat
         repaired.astype(np.float32),
         np.full(s.shape, np.log(level), np.float32),
         (s >= path.steps - 0.5).astype(np.float32),
+        np.log1p(np.maximum(np.float32(path.steps) - s, 0.0)),  # white sky: noise there can only go inward
         np.full(s.shape, correlation, np.float32),
-    ] + _one_hot(np.minimum(segment, 6), 7)
+    ]
+    # Within a few steps of the far end (white, sky) noise can only move a colour inward: errors there
+    # behave differently, so the main inputs get their own weights (as interactions).
+    sky = (s >= path.steps - 8.0).astype(np.float32)
+    columns += [sky] + [sky * columns[DEPTH_NAMES.index(name)]
+                        for name in ("log_noise", "local_along", "moved", "range", "residual")]
+    columns += _one_hot(np.minimum(segment, 6), 7)
     matrix = np.stack([np.asarray(c, np.float32).ravel() for c in columns], axis=1)
     return Features(DEPTH_NAMES, matrix, np.ones(s.shape, bool), metres_per_step(path, s))
 
@@ -178,10 +203,11 @@ def _noise_levels(path, q0: np.ndarray, s0: np.ndarray) -> tuple[float, float]:
 
 
 def depth_within_tolerance(codec, decoded: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(within tolerance, error in path steps at the decoded depth) of decoded against true depths (metres).
+    """(within tolerance, absolute error in metres) of decoded against true depths (metres).
 
     Within tolerance: ``|decoded - truth| <= max(1 % of truth, one path step at truth)``; a true infinite
-    depth counts as read when the decoded depth lies within one step of the far end of the path."""
+    depth counts as read when the decoded depth lies within one step of the far end of the path. The
+    error is inf where either depth is."""
     from vb_plugins.codecs._robust import _Path
 
     path = _Path(codec)
@@ -191,18 +217,17 @@ def depth_within_tolerance(codec, decoded: np.ndarray, truth: np.ndarray) -> tup
     with np.errstate(invalid="ignore", over="ignore"):
         step = path.depth(s_true + np.float32(1.0)).astype(np.float64) - truth
         tolerance = np.maximum(0.01 * truth, np.where(np.isfinite(step), step, np.inf))
-        ok = np.abs(decoded - truth) <= tolerance
-    s_decoded = codec.path_position(decoded).astype(np.float32)
+        error = np.abs(decoded - truth)
+        ok = error <= tolerance
     far = ~np.isfinite(truth)
-    ok = np.where(far, s_decoded >= path.steps - 1.0, ok)
-    with np.errstate(invalid="ignore"):
-        error = np.abs(decoded - truth) / metres_per_step(path, s_decoded)
-    return ok, np.where(far | ~np.isfinite(decoded), np.abs(s_decoded - s_true), error).astype(np.float32)
+    ok = np.where(far, codec.path_position(decoded) >= path.steps - 1.0, ok)
+    finite = np.isfinite(truth) & np.isfinite(decoded)
+    return ok, np.where(finite, error, np.inf).astype(np.float32)
 
 
 # -- normals ------------------------------------------------------------------------------------------------
 NORMALS_NAMES = ("log_noise", "length", "local_length", "local_angle", "bend", "range", "moved", "near_invalid",
-                 "log_length_spread", "tolerance_length")
+                 "log_length_spread", "tolerance_length", "blockiness")
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -257,6 +282,7 @@ def normals_features(codec, image, decoding, convention: str = "camera") -> Feat
         near_invalid,
         np.full(valid.shape, np.log(spread), np.float32),
         np.abs(length - 1.0) / np.float32(codec.length_tolerance),
+        np.full(valid.shape, blockiness(rgb), np.float32),
     ]
     matrix = np.stack([np.asarray(c, np.float32).ravel() for c in columns], axis=1)
     return Features(NORMALS_NAMES, matrix, valid, np.ones(valid.shape, np.float32))
@@ -266,14 +292,15 @@ def normals_features(codec, image, decoding, convention: str = "camera") -> Feat
 SEMANTIC_NAMES = ("distance", "margin", "gap", "relabelled", "agreement", "agreement5", "log_noise", "separation")
 
 
-def semantic_features(codec, image, decoding, classes) -> Features:
-    """Features of a semantic decoding (``decoding.labels``, ``.distance``) of ``image`` for legend ``classes``."""
+def semantic_features(codec, image, decoding, classes, nearest=None) -> Features:
+    """Features of a semantic decoding (``decoding.labels``, ``.distance``) of ``image`` for legend ``classes``;
+    ``nearest``: the decoder's (index, d1, d2) of the nearest legend colours if it has them."""
     from vb_plugins.codecs._nearest import nearest_colours
     from vb_plugins.codecs.semantic import legend_colours
 
     rgb = as_rgb(image, "segmentation image")
     _, colours = legend_colours(classes)
-    index, d1, d2 = nearest_colours(rgb, colours, codec.space)
+    index, d1, d2 = nearest if nearest is not None else nearest_colours(rgb, colours, codec.space)
     labels = np.asarray(decoding.labels).astype(np.int32)
     usable = labels > 0
     tolerance = codec.tolerance

@@ -91,8 +91,8 @@ def legend_for(name: str) -> dict:
 
 def task_samples(kind: str, scene, picture: np.ndarray, mode: str, legend: str = "cityscapes"):
     """Decode ``picture`` (a degraded encoding of ``scene``) in ``mode``; returns (features, ok, error,
-    decoding): ``ok`` and ``error`` are H x W arrays (error: path steps at the decoded depth for depth,
-    degrees for normals, 0/1 for labels)."""
+    decoding): ``ok`` and ``error`` are H x W arrays (error: metres for depth, inf where the true or decoded
+    depth is; degrees for normals; 0/1 for labels)."""
     from vb_plugins.codecs import DepthCodec, NormalsCodec, SemanticCodec
 
     if kind == "depth":
@@ -143,10 +143,10 @@ def collect(kind: str, scenes, noise: GeneratorNoise, compressions, seed: int, p
 
     ``degradation``: None draws one per picture around the fitted noise (:func:`draw_degradation`), or a
     function (rng, compression) -> Degradation. ``pixels``: a random subsample per picture (None: all).
-    Returns {mode: (matrix, ok, error, usable)} with one row per pixel kept."""
+    Returns {mode: (matrix, ok, error, usable, unit scale)} with one row per pixel kept."""
     rng = np.random.default_rng(seed)
     fitted = noise.depth if kind == "depth" else noise.normals
-    rows = {mode: ([], [], [], []) for mode in modes}
+    rows = {mode: ([], [], [], [], []) for mode in modes}
     for i, scene in enumerate(scenes):
         legend = list(LEGENDS)[i % len(LEGENDS)]
         clean = clean_picture(kind, scene, legend)
@@ -157,20 +157,22 @@ def collect(kind: str, scenes, noise: GeneratorNoise, compressions, seed: int, p
                 features, ok, error, _ = task_samples(kind, scene, picture, mode, legend)
                 pick = slice(None) if pixels is None else rng.choice(ok.size, min(pixels, ok.size), replace=False)
                 for store, value in zip(rows[mode], (features.matrix, ok.ravel(), error.ravel(),
-                                                     features.usable.ravel())):
+                                                     features.usable.ravel(), features.scale.ravel())):
                     store.append(value[pick])
     return {mode: tuple(np.concatenate(part) for part in parts) for mode, parts in rows.items()}
 
 
 FEATURE_NAMES = {"depth": DEPTH_NAMES, "normals": NORMALS_NAMES, "semantic": SEMANTIC_NAMES}
-ERROR_CAPS = {"depth": 2000.0, "normals": 180.0, "semantic": 1.0}
+ERROR_CAPS = {"depth": 1000.0, "normals": 180.0, "semantic": 1.0}
 
 
 def fit_tables(kind: str, samples: dict) -> list:
     """One calibration per decode mode from :func:`collect` output (usable pixels only)."""
     tables = []
     feature_names = FEATURE_NAMES[kind]
-    for mode, (matrix, ok, error, usable) in samples.items():
+    for mode, (matrix, ok, error, usable, scale) in samples.items():
+        with np.errstate(divide="ignore"):
+            log_unit = np.log(scale[usable])
         tables.append(fit_calibration(kind, mode, feature_names, matrix[usable], ok[usable], error[usable],
-                                      SIGNS[kind], TOLERANCES[kind], ERROR_CAPS[kind]))
+                                      SIGNS[kind], TOLERANCES[kind], ERROR_CAPS[kind], log_unit))
     return tables

@@ -4,7 +4,9 @@ Reliability is a logistic score of the features (weights sign-constrained, see
 :data:`vb_plugins.reliability.features.SIGNS`) mapped through an isotonic (monotone, piecewise-linear)
 table fitted to the observed share of pixels within tolerance: the score orders pixels, the table says
 how often pixels with that score were right. The expected error is the mean observed error per score bin,
-made non-increasing in the score. Everything is numpy; a table is a few kilobytes of JSON.
+a log-linear model of the mean error (a Poisson-type fit of the features and the log of the task's unit
+scale, e.g. metres per path step for depth) recalibrated by an isotonic table of observed mean error per
+bin of its prediction. Everything is numpy; a table is a few kilobytes of JSON.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ ERROR_BINS = 40
 @dataclass
 class Calibration:
     """One task's and decode mode's table. ``score = ((x - centre) / scale) @ weights + bias``;
-    reliability = ``interp(score, iso_x, iso_y)``; expected error (task units, or path steps for depth,
-    scaled to metres by the caller) = ``interp(score, error_x, error_y)``."""
+    reliability = ``interp(score, iso_x, iso_y)``; with ``u`` = the log of the pixel's unit scale,
+    ``log_mean = ((x - centre) / scale) @ error_weights[:-1] + error_weights[-1] * u + error_bias`` and
+    expected error = ``interp(log_mean, error_x, error_y)`` in the task's units."""
 
     task: str
     mode: str
@@ -38,6 +41,8 @@ class Calibration:
     bias: float
     iso_x: list
     iso_y: list
+    error_weights: list
+    error_bias: float
     error_x: list
     error_y: list
     samples: int = 0
@@ -47,19 +52,21 @@ class Calibration:
         if list(names) != list(self.names):
             raise InputError(f"calibration {self.task}/{self.mode}: features {list(names)} do not match the "
                              f"table's {self.names}; refit it (benchmarks/calibration.py fit)")
-        sizes = {len(self.names), len(self.centre), len(self.scale), len(self.weights)}
+        sizes = {len(self.names), len(self.centre), len(self.scale), len(self.weights), len(self.error_weights) - 1}
         if len(sizes) != 1 or len(self.iso_x) != len(self.iso_y) or len(self.error_x) != len(self.error_y):
             raise InputError(f"calibration {self.task}/{self.mode}: table sizes disagree")
 
-    def score(self, matrix: np.ndarray) -> np.ndarray:
-        standard = (matrix - np.asarray(self.centre, np.float32)) / np.asarray(self.scale, np.float32)
-        return standard @ np.asarray(self.weights, np.float32) + np.float32(self.bias)
+    def standard(self, matrix: np.ndarray) -> np.ndarray:
+        return (matrix - np.asarray(self.centre, np.float32)) / np.asarray(self.scale, np.float32)
 
-    def reliability(self, score: np.ndarray) -> np.ndarray:
+    def reliability(self, standard: np.ndarray) -> np.ndarray:
+        score = standard @ np.asarray(self.weights, np.float32) + np.float32(self.bias)
         return np.interp(score, self.iso_x, self.iso_y).astype(np.float32)
 
-    def expected_error(self, score: np.ndarray) -> np.ndarray:
-        return np.interp(score, self.error_x, self.error_y).astype(np.float32)
+    def expected_error(self, standard: np.ndarray, log_unit: np.ndarray) -> np.ndarray:
+        weights = np.asarray(self.error_weights, np.float32)
+        log_mean = standard @ weights[:-1] + weights[-1] * log_unit.ravel() + np.float32(self.error_bias)
+        return np.interp(log_mean, self.error_x, self.error_y).astype(np.float32)
 
 
 def save_calibrations(calibrations: list, path) -> None:
@@ -123,6 +130,27 @@ def _newton(x: np.ndarray, y: np.ndarray, ridge: float):
     return beta[:-1], float(beta[-1])
 
 
+def fit_log_mean(x: np.ndarray, y: np.ndarray, ridge: float = RIDGE):
+    """``E[y] = exp(x @ w + b)`` for non-negative ``y`` by Newton's method on the Poisson likelihood (which
+    needs no distribution of ``y``, only its mean). Returns (weights, bias)."""
+    n, f = x.shape
+    design = np.concatenate([x, np.ones((n, 1), x.dtype)], axis=1).astype(np.float64)
+    beta = np.zeros(f + 1)
+    beta[-1] = np.log(max(float(y.mean()), 1e-9))
+    penalty = np.full(f + 1, ridge * n)
+    penalty[-1] = 0.0
+    for _ in range(NEWTON_STEPS):
+        mu = np.exp(np.clip(design @ beta, -30, 30))
+        gradient = design.T @ (y - mu) - penalty * beta
+        hessian = (design * mu[:, None]).T @ design + np.diag(penalty) + 1e-9 * np.eye(f + 1)
+        step = np.linalg.solve(hessian, gradient)
+        largest = np.abs(step).max()
+        beta += step if largest < 2.0 else step * (2.0 / largest)  # damped: exp() punishes overshoot
+        if largest < 1e-6:
+            break
+    return beta[:-1], float(beta[-1])
+
+
 def isotonic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, increasing: bool = True):
     """Pool-adjacent-violators fit of ``y`` over sorted ``x``: returns the fitted values (same order)."""
     values = list(np.asarray(y, np.float64) if increasing else -np.asarray(y, np.float64))
@@ -151,8 +179,10 @@ def binned(score: np.ndarray, values: np.ndarray, bins: int):
 
 
 def fit_calibration(task: str, mode: str, names, matrix: np.ndarray, ok: np.ndarray, error: np.ndarray,
-                    signs: dict, tolerance: str = "", error_cap: float = np.inf) -> Calibration:
-    """Fit one table from feature rows, outcomes (within tolerance) and errors of the same pixels."""
+                    signs: dict, tolerance: str = "", error_cap: float = np.inf, log_unit=None) -> Calibration:
+    """Fit one table from feature rows, outcomes (within tolerance) and errors (task units) of the same
+    pixels; ``log_unit``: per-row log of the unit scale (None: 0). Rows whose error or unit scale is not
+    finite take no part in the error model."""
     matrix = np.asarray(matrix, np.float64)
     centre = matrix.mean(axis=0)
     scale = matrix.std(axis=0)
@@ -164,11 +194,18 @@ def fit_calibration(task: str, mode: str, names, matrix: np.ndarray, ok: np.ndar
     x, y, count = binned(score, np.asarray(ok, np.float64), ISOTONIC_BINS)
     iso = np.clip(isotonic(x, y, count), 0.0, 1.0)
     iso_x, iso_y = _knots(x, iso)
-    capped = np.minimum(np.nan_to_num(np.asarray(error, np.float64), nan=error_cap, posinf=error_cap), error_cap)
-    ex, ey, ecount = binned(score, capped, ERROR_BINS)
-    ey = np.maximum(isotonic(ex, ey, ecount, increasing=False), 0.0)
+    log_unit = np.zeros(len(ok)) if log_unit is None else np.asarray(log_unit, np.float64)
+    error = np.asarray(error, np.float64)
+    finite = np.isfinite(error) & np.isfinite(log_unit)
+    design = np.concatenate([standard[finite], log_unit[finite, None]], axis=1)
+    target = np.minimum(error[finite], error_cap)
+    error_weights, error_bias = fit_log_mean(design, target)
+    log_mean = design @ error_weights + error_bias
+    ex, ey, ecount = binned(log_mean, target, ERROR_BINS)
+    ey = np.maximum(isotonic(ex, ey, ecount), 0.0)
     return Calibration(task, mode, list(names), centre.tolist(), scale.tolist(), weights.tolist(), bias,
-                       iso_x, iso_y, ex.tolist(), ey.tolist(), int(len(ok)), tolerance)
+                       iso_x, iso_y, error_weights.tolist(), error_bias, ex.tolist(), ey.tolist(), int(len(ok)),
+                       tolerance)
 
 
 def _knots(x: np.ndarray, y: np.ndarray):
