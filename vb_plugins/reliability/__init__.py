@@ -77,12 +77,10 @@ def load_calibration(task: str, mode: str, path=None) -> Calibration:
 def _apply(task: str, mode: str, features: Features, path) -> tuple[np.ndarray, np.ndarray]:
     table = load_calibration(task, "robust" if mode == "robust" else "exact", path)
     table.check(features.names)
-    standard = table.standard(features.matrix)
-    shape = features.usable.shape
-    reliability = np.where(features.usable, table.reliability(standard).reshape(shape), 0.0).astype(np.float32)
+    reliability = np.where(features.usable, table.reliability(features.columns), 0.0).astype(np.float32)
     with np.errstate(divide="ignore"):
         log_unit = np.log(np.where(np.isfinite(features.scale), features.scale, 1.0)).astype(np.float32)
-    error = table.expected_error(standard, log_unit).reshape(shape)
+    error = table.expected_error(features.columns, log_unit)
     return reliability, np.where(np.isfinite(features.scale), error, np.inf).astype(np.float32)
 
 

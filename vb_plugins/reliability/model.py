@@ -56,16 +56,25 @@ class Calibration:
         if len(sizes) != 1 or len(self.iso_x) != len(self.iso_y) or len(self.error_x) != len(self.error_y):
             raise InputError(f"calibration {self.task}/{self.mode}: table sizes disagree")
 
-    def standard(self, matrix: np.ndarray) -> np.ndarray:
-        return (matrix - np.asarray(self.centre, np.float32)) / np.asarray(self.scale, np.float32)
+    def _linear(self, columns, weights, bias: float) -> np.ndarray:
+        """``((x - centre) / scale) @ weights + bias`` summed column by column (no N x F matrix: faster
+        on large pictures); ``columns``: equal-shaped arrays, one per feature (or ``matrix.T``)."""
+        folded = np.asarray(weights, np.float64)[: len(self.scale)] / np.asarray(self.scale, np.float64)
+        total = np.full(np.shape(columns[0]), bias - float(folded @ np.asarray(self.centre)), np.float32)
+        for weight, column in zip(folded, columns):
+            if weight != 0.0:
+                total += np.float32(weight) * np.asarray(column, np.float32)
+        return total
 
-    def reliability(self, standard: np.ndarray) -> np.ndarray:
-        score = standard @ np.asarray(self.weights, np.float32) + np.float32(self.bias)
-        return np.interp(score, self.iso_x, self.iso_y).astype(np.float32)
+    def score(self, columns) -> np.ndarray:
+        return self._linear(columns, self.weights, self.bias)
 
-    def expected_error(self, standard: np.ndarray, log_unit: np.ndarray) -> np.ndarray:
-        weights = np.asarray(self.error_weights, np.float32)
-        log_mean = standard @ weights[:-1] + weights[-1] * log_unit.ravel() + np.float32(self.error_bias)
+    def reliability(self, columns) -> np.ndarray:
+        return np.interp(self.score(columns), self.iso_x, self.iso_y).astype(np.float32)
+
+    def expected_error(self, columns, log_unit: np.ndarray) -> np.ndarray:
+        log_mean = self._linear(columns, self.error_weights, self.error_bias)
+        log_mean += np.float32(self.error_weights[-1]) * np.asarray(log_unit, np.float32).reshape(log_mean.shape)
         return np.interp(log_mean, self.error_x, self.error_y).astype(np.float32)
 
 
