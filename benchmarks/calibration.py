@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.errors import VBError
 from vb_plugins.reliability import depth_reliability, normals_reliability, semantic_reliability
 from vb_plugins.reliability import fitting as F
 from vb_plugins.reliability import noise as N
@@ -384,7 +385,10 @@ def main(argv=None) -> None:
     p.add_argument("--tasks", default=",".join(TASKS))
     p.set_defaults(func=run)
     args = parser.parse_args(argv)
-    args.func(args)
+    try:
+        args.func(args)
+    except VBError as err:  # bad input (a malformed noise or tables file, unreadable pictures): one line
+        sys.exit(f"calibration.py {args.command}: {err}")
 
 
 if __name__ == "__main__":

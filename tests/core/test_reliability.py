@@ -292,3 +292,9 @@ def test_fit_noise_command_writes_a_loadable_model(tmp_path):
                            str(empty), "--out", str(tmp_path / "x.json")], capture_output=True, text=True)
     assert done.returncode != 0 and "no depth pictures" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "x.json").exists()
+    (tmp_path / "bad.json").write_text("{}")
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "calibration.py"), "fit", "--noise",
+                           str(tmp_path / "bad.json"), "--scenes", "1", "--out", str(tmp_path / "t.json")],
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "generator noise: malformed" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "t.json").exists()

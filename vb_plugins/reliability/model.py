@@ -79,8 +79,10 @@ class Calibration:
 
 
 def save_calibrations(calibrations: list, path) -> None:
+    from vb_plugins.reliability.noise import write_atomically
+
     data = {f"{c.task}/{c.mode}": _rounded(asdict(c)) for c in calibrations}
-    Path(path).write_text(json.dumps(data, indent=0) + "\n")
+    write_atomically(path, json.dumps(data, indent=0) + "\n")
 
 
 def load_calibrations(path) -> dict:

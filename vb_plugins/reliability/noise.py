@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -217,7 +218,15 @@ class GeneratorNoise:
             raise InputError(f"generator noise: malformed parameters ({err})") from None
 
     def save(self, path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        write_atomically(path, json.dumps(self.to_json(), indent=1) + "\n")
+
+
+def write_atomically(path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so a failed write leaves no half file."""
+    path = Path(path)
+    temporary = path.with_name(path.name + ".partial")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 SHIPPED_NOISE = Path(__file__).with_name("generator_noise.json")
