@@ -145,5 +145,5 @@ class Train(foo.Operator):
 
     def resolve_output(self, ctx):
         result = ctx.results or {}
-        return summary_output(ctx, [result.get("message", ""),
-                                    f"Predict with it: `vb predict TASK IMAGES -o OUT --model {result.get('model', '')}`"])
+        usage = f"Predict with it: `vb predict TASK IMAGES -o OUT --model {result.get('model', '')}`"
+        return summary_output(ctx, [result.get("message", ""), usage])

@@ -21,6 +21,7 @@ from vb_plugins.errors import InputError
 
 TASK_FIELDS = {"depth": "depth_field", "normals": "normals_field", "semantic": "semantic_field",
                "instance": "instance_field"}
+FIELD_TYPES = {"depth": "Heatmap", "normals": "StringField", "semantic": "Segmentation", "instance": "Detections"}
 
 
 def default_output_dir(dataset) -> Path:
@@ -52,6 +53,12 @@ def training_config(dataset, fields: dict[str, str], *, saved_view: str | None =
         raise InputError("choose the samples to train on: a saved view (e.g. 'vb-review: F') or a tag (e.g. 'review')")
     if method not in ("full", "lora"):
         raise InputError(f"method {method!r}: expected 'full' (VBNet) or 'lora'")
+    schema = dataset.get_field_schema()
+    for task, name in fields.items():
+        have = schema.get(name)
+        kind = getattr(getattr(have, "document_type", None), "__name__", type(have).__name__)
+        if have is not None and kind != FIELD_TYPES[task]:
+            raise InputError(f"{TASK_FIELDS[task]} {name!r}: holds {kind} labels, not {FIELD_TYPES[task]}")
     settings = dict(settings or {})
     clash = sorted(set(settings) & {"tasks", "data", "method", "model", "output_dir"})
     if clash:

@@ -60,7 +60,8 @@ class FiftyOneSource:
         self.depth_scale = depth_scale
         self.ids = select_samples(self.dataset, saved_view, view_tag).values("id")
         if not self.ids:
-            chosen = ", ".join([f"saved view {saved_view!r}"] * bool(saved_view) + [f"tag {view_tag!r}"] * bool(view_tag))
+            chosen = ", ".join([f"saved view {saved_view!r}"] * bool(saved_view)
+                               + [f"tag {view_tag!r}"] * bool(view_tag))
             raise InputError(f"FiftyOne dataset {dataset!r}{f' ({chosen})' if chosen else ''}: no samples")
         self.class_names = self._class_names(semantic_field)
 
