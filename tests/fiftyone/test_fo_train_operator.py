@@ -99,3 +99,30 @@ def test_bad_training_requests_fail_before_training(fo, reviewed, tmp_path, para
         foo.execute_operator("@vb-plugins/fiftyone/train", ctx={"view": dataset.view(), "params": {
             **params, "output_dir": str(tmp_path / "run")}})
     assert not (tmp_path / "run").exists()
+
+
+def test_a_stop_request_ends_training_after_the_current_step(fo, reviewed, tmp_path):
+    from vb_plugins.errors import CancelledError
+    from vb_plugins.fiftyone_tools.train_from_view import run_training, training_config
+
+    dataset, _ = reviewed
+    config = training_config(dataset, {"semantic": "seg"}, view_tag="review", output_dir=tmp_path / "run",
+                             settings={**SETTINGS, "steps": 5})
+    seen = []
+    with pytest.raises(CancelledError, match="step 1"):
+        run_training(config, progress=lambda *args: seen.append(args), should_stop=lambda: True)
+    assert seen == [(1, 5, "step 1/5")]
+
+
+def test_train_operator_fits_a_lora_adapter_on_the_tagged_view(fo, reviewed, run_op, tmp_path):
+    from vb_plugins.testing.tiny_pipeline import save_tiny_pipeline
+
+    dataset, _ = reviewed
+    pipeline = save_tiny_pipeline("flux2-klein", tmp_path / "pipe")
+    result = run_op("train", dataset.view(), {"view_tag": "review", "semantic_field": "seg", "method": "lora",
+                                              "model": str(pipeline), "steps": 1, "batch_size": 1,
+                                              "settings": {"threads": 1, "lora": {"rank": 2}, "resolution": 32,
+                                                           "checkpoint_every": 1},
+                                              "output_dir": str(tmp_path / "run")})
+    adapter = tmp_path / "run" / "lora"
+    assert result["model"] == str(adapter) and (adapter / "pytorch_lora_weights.safetensors").is_file()
