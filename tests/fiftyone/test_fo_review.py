@@ -200,3 +200,39 @@ def test_a_configured_backend_gets_the_queue_through_fiftyone_annotate(fo, queue
     again = run_op("review_queue", dataset.view(), {"field": "seg", "count": 3, "annotate": True,
                                                     "annotation_backend": "recorder"})
     assert again["anno_key"] == "vb_review_seg_2"
+
+
+def _form(dataset, name, params):
+    """The operator's input form as the App resolves it: {property name: property}."""
+    import asyncio
+
+    from fiftyone.operators.executor import resolve_type
+    from fiftyone.operators.registry import OperatorRegistry
+
+    resolved = asyncio.run(resolve_type(OperatorRegistry(), f"@vb-plugins/fiftyone/{name}",
+                                        {"dataset_name": dataset.name, "params": params}))
+    assert not hasattr(resolved, "error"), resolved.error
+    return resolved.type.properties
+
+
+def test_the_new_operators_register_and_their_forms_show_choices_and_errors(fo, queue_dataset):
+    from fiftyone.operators.registry import OperatorRegistry
+
+    registry = OperatorRegistry()
+    assert [e for e in registry.list_errors() if "vb-plugins" in str(e) or "vb_plugins" in str(e)] == []
+    uris = {o.uri for o in registry.list_operators()}
+    assert {f"@vb-plugins/fiftyone/{n}" for n in ("review_queue", "backfill_scores", "train")} <= uris
+
+    form = _form(queue_dataset, "review_queue", {"field": "seg"})
+    assert [c.value for c in form["field"].view.choices] == ["seg"]
+    assert "other_field" not in form and not form["field"].invalid
+    form = _form(queue_dataset, "review_queue", {"field": "seg", "ranking": "disagreement", "annotate": True})
+    assert form["other_field"].invalid and form["other_field"].error_message == \
+        "other_field: required to rank by disagreement"
+    assert form["annotation_backend"].invalid and "no annotation backend configured" in \
+        form["annotation_backend"].error_message
+    form = _form(queue_dataset, "backfill_scores", {})
+    assert "seg" in [c.value for c in form["field"].view.choices] and form["field"].invalid
+    form = _form(queue_dataset, "train", {"semantic_field": "seg", "view_tag": "nobody"})
+    assert [c.value for c in form["semantic_field"].view.choices] == ["seg"]
+    assert form["fields"].invalid and "tag 'nobody'): no samples" in form["fields"].error_message
