@@ -14,7 +14,6 @@ import numpy as np
 
 from vb_plugins.errors import InputError, OutputError
 
-
 # Pillow modes -> words for messages (a decoder that needs colour names what it was given).
 _MODE_WORDS = {
     "1": "1-bit black-and-white", "L": "8-bit gray", "LA": "gray with alpha", "La": "gray with alpha",
@@ -199,12 +198,12 @@ def describe_os_error(error: OSError) -> str:
 
 # Temporary paths handed out by `atomic_paths` -> the outputs they stand for, so that an error while a
 # writer fills one names the file the user asked for.
-_STANDS_FOR: contextvars.ContextVar[dict] = contextvars.ContextVar("vb_atomic_stands_for", default={})
+_STANDS_FOR: contextvars.ContextVar[dict | None] = contextvars.ContextVar("vb_atomic_stands_for", default=None)
 
 
 def output_error(path, error: OSError) -> OutputError:
     """``error`` while writing ``path`` as a one-line :class:`OutputError` naming ``path``."""
-    path = _STANDS_FOR.get().get(str(path), path)
+    path = (_STANDS_FOR.get() or {}).get(str(path), path)
     wrapped = OutputError(f"{path}: cannot write: {describe_os_error(error)}")
     wrapped.errno = error.errno
     return wrapped
@@ -258,7 +257,7 @@ def atomic_paths(paths, overwrite: bool = True):
     with contextlib.ExitStack() as stack:
         # Exits run in reverse order: the first path is replaced last, after every other one succeeded.
         temps = [stack.enter_context(atomic_path(path, overwrite)) for path in paths]
-        token = _STANDS_FOR.set({**_STANDS_FOR.get(), **{str(t): p for t, p in zip(temps, paths)}})
+        token = _STANDS_FOR.set({**(_STANDS_FOR.get() or {}), **{str(t): p for t, p in zip(temps, paths)}})
         try:
             yield temps
         finally:

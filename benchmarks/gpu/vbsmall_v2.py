@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from feed import FIRST_FILL_TIMEOUT, DeviceFeed
 
 TASKS = ("depth", "normals")
@@ -156,6 +155,7 @@ def comparison(new: dict, old: dict) -> dict:
 
 def run(settings, seconds: float, device, out: Path, pool, log) -> dict:
     from bundled_model_eval import HELD_OUT_SEED, held_out_scenes, score
+
     from vb_plugins.generation.bundled import BUNDLED_DIR, MODEL_WEIGHTS, load_vbnet, save_vbnet
 
     ema, record = train(settings, seconds, device, pool, log)

@@ -45,7 +45,8 @@ def plugins_dir(given: Path | None) -> Path:
     try:
         import fiftyone as fo
     except ImportError:
-        raise InputError("fiftyone is not installed (pip install 'vb-plugins[fiftyone]'); or pass --plugins-dir")
+        raise InputError("fiftyone is not installed (pip install 'vb-plugins[fiftyone]'); "
+                         "or pass --plugins-dir") from None
     return Path(fo.config.plugins_dir).expanduser()
 
 

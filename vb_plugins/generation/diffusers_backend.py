@@ -19,8 +19,14 @@ import numpy as np
 
 from vb_plugins.errors import CancelledError, InputError, ModelError
 from vb_plugins.generation import diffsynth
-from vb_plugins.generation.base import (GenerationSettings, Generator, GeneratorBackend, first_line, looks_like_path,
-                                        torch_dtype)
+from vb_plugins.generation.base import (
+    GenerationSettings,
+    Generator,
+    GeneratorBackend,
+    first_line,
+    looks_like_path,
+    torch_dtype,
+)
 
 log = logging.getLogger(__name__)
 

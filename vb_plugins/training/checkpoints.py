@@ -52,9 +52,9 @@ def save_checkpoint(directory: Path, step: int, model_state: dict, optimizer, ex
     temporary = directory / f".step-{step:06d}.partial"
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir()
-    save_file({k: v.detach().cpu().contiguous() for k, v in model_state.items()}, str(temporary / "model.safetensors"))
-    for name, tensors in (extra_states or {}).items():
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(temporary / f"{name}.safetensors"))
+    for name, tensors in {"model": model_state, **(extra_states or {})}.items():
+        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        save_file(tensors, str(temporary / f"{name}.safetensors"))
     tensors, meta = optimizer_tensors(optimizer)
     save_file(tensors, str(temporary / "optimizer.safetensors"))
     (temporary / "state.json").write_text(json.dumps({"step": step, "optimizer": meta, **(state or {})}, indent=1))

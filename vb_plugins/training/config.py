@@ -209,7 +209,8 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
             else:
                 data = json.loads(text)
         except Exception as error:  # yaml and json raise different types
-            raise InputError(f"{path}: not valid {path.suffix.lstrip('.').upper()} ({str(error).splitlines()[0]})") from None
+            kind = path.suffix.lstrip(".").upper()
+            raise InputError(f"{path}: not valid {kind} ({str(error).splitlines()[0]})") from None
         if not isinstance(data, dict):
             raise InputError(f"{path}: expected a mapping of settings at the top level")
     known = {f.name for f in fields(TrainConfig)}

@@ -36,6 +36,13 @@ def load_checkpoint_model(output_dir: Path, checkpoint: Path | None = None):
     return model.eval()
 
 
+def _images_to_tensor(images, device):
+    """uint8 H x W x 3 images -> a float N x 3 x H x W batch in [-1, 1]."""
+    import torch
+
+    return torch.from_numpy(np.stack(images)).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
 def train_vbnet(config: TrainConfig, progress=True, log=print, should_stop=None) -> Path:
     """Train; resumes from the latest checkpoint in ``output_dir``. Returns the exported model directory.
 
@@ -93,8 +100,8 @@ def train_vbnet(config: TrainConfig, progress=True, log=print, should_stop=None)
         while loop.step < config.steps:
             step = loop.step
             batch = next(batches)
-            image = torch.from_numpy(np.stack([e.image for e in batch])).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
-            target = torch.from_numpy(np.stack([e.target for e in batch])).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
+            image = _images_to_tensor([e.image for e in batch], device)
+            target = _images_to_tensor([e.target for e in batch], device)
             weight = torch.from_numpy(np.stack([e.weight for e in batch])).to(device)[:, None]
             loop.set_learning_rate(optimizer)
             cond = model.condition([e.prompt for e in batch])
