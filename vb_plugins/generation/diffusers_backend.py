@@ -27,6 +27,7 @@ from vb_plugins.generation.base import (
     looks_like_path,
     torch_dtype,
 )
+from vb_plugins.hookspecs import hookimpl
 
 log = logging.getLogger(__name__)
 
@@ -389,3 +390,8 @@ class DiffusersBackend(GeneratorBackend):
 
     def load(self, model: str, **options) -> Generator:
         return load_diffusers_generator(model, **options)
+
+
+@hookimpl
+def vb_generators():
+    return [DiffusersBackend()]

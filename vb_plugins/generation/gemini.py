@@ -45,6 +45,7 @@ from vb_plugins.generation.gemini_wire import (
     request_body,
     retry_hint,
 )
+from vb_plugins.hookspecs import hookimpl
 
 log = logging.getLogger(__name__)
 
@@ -476,6 +477,11 @@ class GeminiBackend(GeneratorBackend):
             raise InputError(f"gemini:{model}: unknown option(s) {', '.join(unknown)}; "
                              f"known: {', '.join(sorted(_OPTIONS))}")
         return GeminiGenerator(model or "gemini-2.5-flash-image", **options)
+
+
+@hookimpl
+def vb_generators():
+    return [GeminiBackend()]
 
 
 __all__ = ["GeminiGenerator", "GeminiBackend", "RetryPolicy", "closest_aspect_ratio", "parse_duration",

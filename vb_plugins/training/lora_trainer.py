@@ -196,9 +196,9 @@ def train_lora(config: TrainConfig, progress=True, log=print, should_stop=None) 
 
     from vb_plugins.generation.diffusers_backend import load_diffusers_generator
     from vb_plugins.training.checkpoints import restore_optimizer, resume_checkpoint, save_checkpoint
-    from vb_plugins.training.data import source_from_config
     from vb_plugins.training.loop import TrainingLoop, example_batches
     from vb_plugins.training.lora_objectives import PIXELS_PER_TOKEN, objective_for
+    from vb_plugins.training.sources import source_from_config
 
     if config.method != "lora":
         raise InputError(f"method {config.method!r}: train_lora needs method: lora")

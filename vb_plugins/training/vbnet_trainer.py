@@ -54,7 +54,7 @@ def train_vbnet(config: TrainConfig, progress=True, log=print, should_stop=None)
     from vb_plugins.generation.bundled import load_vbnet, pick_device, save_vbnet
     from vb_plugins.generation.vbnet import VBNet, VBNetConfig, flow_matching_loss
     from vb_plugins.training.checkpoints import restore_optimizer, resume_checkpoint, save_checkpoint
-    from vb_plugins.training.data import source_from_config
+    from vb_plugins.training.sources import source_from_config
 
     if config.threads:
         torch.set_num_threads(int(config.threads))
