@@ -27,18 +27,17 @@ class AdapterCommand:
     """`vb NAME install|uninstall|path` for one adapter folder (``fiftyone_plugin``, ``comfyui_nodes``).
 
     ``destination(given)`` is where ``install`` puts it, from the value of ``host_option`` (None when
-    not given); ``after_install(args, source, destination)`` prints what to do next. The ``*_help``
-    texts are what ``vb NAME ACTION --help`` shows.
+    not given); ``after_install(args, source, destination)`` prints what to do next. ``what`` names the
+    adapter and ``where`` its place in the host app in the help texts.
     """
 
     name: str
     adapter: str
     help: str
+    what: str
+    where: str
     host_option: str
     host_help: str
-    install_help: str
-    uninstall_help: str
-    path_help: str
     force_help: str
     destination: Callable[[Path | None], Path]
     after_install: Callable[..., None]
@@ -47,16 +46,17 @@ class AdapterCommand:
         parser = subparsers.add_parser(self.name, help=self.help)
         host = {"dest": "host", "type": Path, "metavar": self.host_option.lstrip("-").replace("-", "_").upper()}
         actions = parser.add_subparsers(dest=f"{self.name}_action", metavar="ACTION", required=True)
-        install = actions.add_parser("install", help=self.install_help)
+        install = actions.add_parser("install", help=f"link (or copy) {self.what} into {self.where}")
         install.add_argument(self.host_option, **host, help=self.host_help)
         install.add_argument("--copy", action="store_true", help="copy instead of linking (a copy does not follow "
                                                                  "upgrades of vb-plugins)")
         install.add_argument("--force", action="store_true", help=self.force_help)
         install.set_defaults(handler=self.run_install)
-        uninstall = actions.add_parser("uninstall", help=self.uninstall_help)
+        uninstall = actions.add_parser("uninstall", help=f"remove {self.what} that install put in {self.where} "
+                                                         "(its link, or its marked copy)")
         uninstall.add_argument(self.host_option, **host)
         uninstall.set_defaults(handler=self.run_uninstall)
-        path = actions.add_parser("path", help=self.path_help)
+        path = actions.add_parser("path", help=f"print {self.what} folder shipped with vb-plugins")
         path.set_defaults(handler=self.run_path)
 
     def run_install(self, args) -> int:

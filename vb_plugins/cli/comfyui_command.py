@@ -39,17 +39,11 @@ def _after_install(args, source: Path, destination: Path) -> None:
 
 
 COMMAND = AdapterCommand(
-    name="comfyui",
-    adapter="comfyui_nodes",
-    help="install the ComfyUI node pack (decoders, prompt, generator)",
-    host_option="--comfyui-dir",
-    host_help="ComfyUI folder (default: $COMFYUI_DIR, else ./ComfyUI)",
-    install_help="link (or copy) the node pack into ComfyUI/custom_nodes",
-    uninstall_help="remove the node pack that install put in ComfyUI/custom_nodes (its link, or its marked copy)",
-    path_help="print the node pack folder shipped with vb-plugins",
+    "comfyui", "comfyui_nodes", help="install the ComfyUI node pack (decoders, prompt, generator)",
+    what="the node pack", where="ComfyUI/custom_nodes",
+    host_option="--comfyui-dir", host_help="ComfyUI folder (default: $COMFYUI_DIR, else ./ComfyUI)",
     force_help=f"replace an existing custom_nodes/{INSTALL_NAME}",
-    destination=lambda given: comfyui_dir(given) / "custom_nodes" / INSTALL_NAME,
-    after_install=_after_install,
+    destination=lambda given: comfyui_dir(given) / "custom_nodes" / INSTALL_NAME, after_install=_after_install,
 )
 
 

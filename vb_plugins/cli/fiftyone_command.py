@@ -38,18 +38,11 @@ def _after_install(args, source: Path, destination: Path) -> None:
 
 
 COMMAND = AdapterCommand(
-    name="fiftyone",
-    adapter="fiftyone_plugin",
-    help="install the FiftyOne plugin (operators predict, evaluate, depth_to_3d)",
-    host_option="--plugins-dir",
-    host_help="default: $FIFTYONE_PLUGINS_DIR, else FiftyOne's configured plugins_dir",
-    install_help="link (or copy) the plugin into FiftyOne's plugins directory",
-    uninstall_help="remove the plugin that install put in FiftyOne's plugins directory (its link, or its marked "
-                   "copy)",
-    path_help="print the plugin folder shipped with vb-plugins",
+    "fiftyone", "fiftyone_plugin", help="install the FiftyOne plugin (operators predict, evaluate, depth_to_3d)",
+    what="the plugin", where="FiftyOne's plugins directory",
+    host_option="--plugins-dir", host_help="default: $FIFTYONE_PLUGINS_DIR, else FiftyOne's configured plugins_dir",
     force_help=f"replace an existing {INSTALL_NAME} entry",
-    destination=lambda given: plugins_dir(given) / INSTALL_NAME,
-    after_install=_after_install,
+    destination=lambda given: plugins_dir(given) / INSTALL_NAME, after_install=_after_install,
 )
 
 
