@@ -7,10 +7,13 @@ import contextvars
 import errno
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npy_format
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vb_plugins.errors import InputError, OutputError
 
@@ -34,8 +37,6 @@ def describe_mode(mode: str) -> str:
 def _pixel_limit() -> int | None:
     """Largest image read, in pixels: Pillow's ``PIL.Image.MAX_IMAGE_PIXELS`` (None = no limit), so one
     setting governs every reader. Beyond it an image is refused as a possible decompression bomb."""
-    from PIL import Image
-
     return Image.MAX_IMAGE_PIXELS
 
 
@@ -46,10 +47,6 @@ def _bomb_error(path: Path, pixels, limit) -> InputError:
 
 def read_image_and_mode(path, exif_transpose: bool = False) -> tuple[np.ndarray, str]:
     """:func:`read_image` and the file's Pillow mode (``"RGB"``, ``"LA"``, ``"F"``, ...)."""
-    import re
-
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
@@ -146,8 +143,6 @@ def load_npy(path, name: str | None = None) -> np.ndarray:
 
 
 def _check_npy_header(handle, file_size: int, label: str) -> None:
-    from numpy.lib import format as npy_format
-
     version = npy_format.read_magic(handle)
     # Versions 2 and 3 share the header layout (3 only allows UTF-8 field names).
     read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
@@ -266,8 +261,6 @@ def atomic_paths(paths, overwrite: bool = True):
 
 def write_png(path, array: np.ndarray, overwrite: bool = True) -> Path:
     """Write uint8 (gray / RGB / RGBA) or uint16 (gray) ``array`` as PNG, atomically."""
-    from PIL import Image
-
     array = np.ascontiguousarray(array)
     if array.dtype == np.uint16:
         if array.ndim != 2:

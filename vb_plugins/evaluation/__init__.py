@@ -29,6 +29,7 @@ from vb_plugins.evaluation.instance import (
     matthews,
 )
 from vb_plugins.evaluation.normals import NormalsAccumulator, angular_errors, normal_metrics
+from vb_plugins.evaluation.plots import plot_report  # matplotlib loads when a plot is drawn
 from vb_plugins.evaluation.protocols import (
     CITYSCAPES_CLASSES,
     DEPTH_PRESETS,
@@ -47,14 +48,6 @@ from vb_plugins.evaluation.segmentation import (
     intersection_union,
     iou_from_confusion,
 )
-
-
-def plot_report(report: dict, path, overwrite: bool = True):
-    """Draw the report's plot (see :mod:`vb_plugins.evaluation.plots`); imports matplotlib on use."""
-    from vb_plugins.evaluation.plots import plot_report as draw
-
-    return draw(report, path, overwrite)
-
 
 __all__ = [
     "ALIGNMENTS", "DepthAccumulator", "align_depth", "depth_metrics",
