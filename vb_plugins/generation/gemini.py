@@ -257,19 +257,11 @@ class GeminiGenerator(Generator):
             return height, width
         return super().size_for(height, width, megapixels)
 
-    def encode_prompt(self, prompt: str) -> str:
-        return prompt
+    # encode_prompt: the base class's (the prompt travels as text)
 
-    def generate(
-        self,
-        images: Sequence[np.ndarray],
-        prompt_embedding: Any,
-        seeds: Sequence[int],
-        size: tuple[int, int],
-        settings: GenerationSettings,
-        on_step: StepCallback | None = None,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> list[np.ndarray]:
+    def generate(self, images: Sequence[np.ndarray], prompt_embedding: Any, seeds: Sequence[int],
+                 size: tuple[int, int], settings: GenerationSettings, on_step: StepCallback | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> list[np.ndarray]:
         """One request per image, concurrently; returns uint8 RGB at the size the API painted."""
         if len(images) != len(seeds):
             raise InputError(f"{len(images)} images but {len(seeds)} seeds: need one seed per image")
