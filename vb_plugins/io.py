@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import errno
 import math
 import os
 import re
@@ -16,6 +15,7 @@ from numpy.lib import format as npy_format
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vb_plugins.errors import InputError, OutputError
+from vb_plugins.os_errors import describe_os_error
 
 # Pillow modes -> words for messages (a decoder that needs colour names what it was given).
 _MODE_WORDS = {
@@ -168,28 +168,6 @@ def _umask_file_mode() -> int:
 
 
 _FILE_MODE = _umask_file_mode()
-
-# errno -> what a user reads (the path comes first in the message).
-_OS_ERRORS = {
-    getattr(errno, name): words for name, words in (
-        ("EROFS", "read-only file system"),
-        ("ENOSPC", "no space left on the device (disk full)"),
-        ("EDQUOT", "disk quota exceeded"),
-        ("EISDIR", "is a directory"),
-        ("ENOTDIR", "a parent of the path is not a directory"),
-        ("EACCES", "permission denied"),
-        ("EPERM", "operation not permitted"),
-        ("ENOENT", "no such file or directory"),
-        ("ENAMETOOLONG", "file name too long"),
-    ) if hasattr(errno, name)
-}
-
-
-def describe_os_error(error: OSError) -> str:
-    """A one-line, user-facing phrase for an ``OSError`` (``read-only file system``, ``disk full``, ...)."""
-    words = _OS_ERRORS.get(error.errno) or error.strerror or str(error) or type(error).__name__
-    return words[:1].lower() + words[1:]
-
 
 # Temporary paths handed out by `atomic_paths` -> the outputs they stand for, so that an error while a
 # writer fills one names the file the user asked for.

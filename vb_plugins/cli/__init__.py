@@ -14,7 +14,7 @@ from vb_plugins import __version__
 from vb_plugins.builtin import BUILTIN_ORIGIN
 from vb_plugins.cli.command import Command
 from vb_plugins.errors import VBError
-from vb_plugins.io import describe_os_error
+from vb_plugins.os_errors import describe_os_error
 from vb_plugins.registry import Registry, get_registry
 
 __all__ = ["Command", "build_parser", "main"]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     """A `vb` sub-command called ``name``.
 
     ``register(subparsers)`` adds it: ``parser = subparsers.add_parser(name, help=...)``, its arguments, and
