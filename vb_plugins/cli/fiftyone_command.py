@@ -25,8 +25,8 @@ def plugins_dir(given: Path | None) -> Path:
     try:
         import fiftyone as fo
     except ImportError:
-        raise InputError("fiftyone is not installed (pip install 'vb-plugins[fiftyone]'); "
-                         "or pass --plugins-dir") from None
+        raise InputError("fiftyone is not installed (pip install 'fiftyone>=1.5', or vb-plugins with its "
+                         "[fiftyone] extra); or pass --plugins-dir") from None
     return Path(fo.config.plugins_dir).expanduser()
 
 

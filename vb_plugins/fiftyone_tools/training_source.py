@@ -52,7 +52,8 @@ class FiftyOneSource:
         try:
             import fiftyone as fo
         except ImportError:
-            raise InputError("data source 'fiftyone' needs FiftyOne: pip install 'vb-plugins[fiftyone]'") from None
+            raise InputError("data source 'fiftyone' needs FiftyOne: pip install 'fiftyone>=1.5' "
+                             "(or vb-plugins with its [fiftyone] extra)") from None
         if not fo.dataset_exists(dataset):
             raise InputError(f"FiftyOne dataset {dataset!r}: does not exist")
         self.dataset = fo.load_dataset(dataset)
