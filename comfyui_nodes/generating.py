@@ -16,13 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from vb_plugins.errors import InputError
+from vb_plugins.registry import list_dialects
+from vb_plugins.settings import SETTINGS, RunSettings, check_widget, from_widget, widget_options
 
 from . import models
 from .tensors import image_batch
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-MODEL_DEFAULT_DIALECT = "(model default)"
+DEVICES = tuple(widget_options("device"))
+DTYPES = tuple(widget_options("dtype"))
+MODEL_DEFAULT_DIALECT = SETTINGS["dialect"].comfy.unset
 
 
 @dataclass(eq=False)
@@ -38,10 +40,9 @@ class LoadedGenerator:
 
 
 def check_load_options(device=None, dtype=None) -> None:
-    if device is not None and device not in DEVICES:
-        raise InputError(f"device {device!r}: expected one of {', '.join(DEVICES)}")
-    if dtype is not None and dtype not in DTYPES:
-        raise InputError(f"dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+    """VB Load Generator's widget checks (None: not known yet)."""
+    check_widget("device", device)
+    check_widget("dtype", dtype)
 
 
 def load(model: str, lora: str | None, model_folders: Iterable, lora_folders: Iterable,
@@ -52,40 +53,30 @@ def load(model: str, lora: str | None, model_folders: Iterable, lora_folders: It
     from vb_plugins.generation import load_generator
 
     check_load_options(device, dtype)
-    path = models.resolve_model(model, model_folders, cache)
-    lora_path = models.resolve_lora(lora, lora_folders)
-    options: dict = {}
-    chosen_device = auto_device if device == "auto" else device
-    if chosen_device:
-        options["device"] = chosen_device
-    if dtype != "auto":
-        options["dtype"] = dtype
-    if lora_path:
-        options["lora"] = lora_path
-    if cpu_offload:
-        options["cpu_offload"] = True
-    return LoadedGenerator(load_generator(path, **options), model, lora)
+    settings = RunSettings(model=models.resolve_model(model, model_folders, cache),
+                           lora=models.resolve_lora(lora, lora_folders),
+                           device=from_widget("device", device) or auto_device, dtype=from_widget("dtype", dtype),
+                           cpu_offload=cpu_offload)
+    return LoadedGenerator(load_generator(settings.model, **settings.generator_kwargs()), model, lora)
 
 
 def check_generate_options(steps=None, guidance=None, megapixels=None, ensemble=None, batch_size=None,
                            seed=None, dialect=None) -> None:
-    """Widget checks shared by validation and execution (None: not known yet)."""
-    from vb_plugins import list_dialects
+    """VB Generate's widget checks, shared by validation and execution (None: not known yet): each widget's
+    range as :mod:`vb_plugins.settings` declares it."""
+    values = {"seed": seed, "steps": steps, "guidance": guidance, "megapixels": megapixels, "ensemble": ensemble,
+              "batch_size": batch_size}
+    for name, value in values.items():
+        check_widget(name, value)
+    check_widget("dialect", dialect, tuple(list_dialects()))
 
-    def whole(name, value, low, high):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high):
-            raise InputError(f"{name}={value!r}: must be a whole number from {low} to {high}")
 
-    whole("steps", steps, 0, 1000)
-    whole("ensemble", ensemble, 1, 64)
-    whole("batch_size", batch_size, 1, 64)
-    whole("seed", seed, 0, 2**63 - 1)
-    for name, value, high in (("guidance", guidance, 100.0), ("megapixels", megapixels, 16.0)):
-        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
-                                  or not 0.0 <= float(value) <= high):
-            raise InputError(f"{name}={value!r}: must be a number from 0 (model default) to {high:g}")
-    if dialect is not None and dialect != MODEL_DEFAULT_DIALECT and dialect not in list_dialects():
-        raise InputError(f"dialect {dialect!r}: expected {MODEL_DEFAULT_DIALECT} or one of {', '.join(list_dialects())}")
+def generate_settings(seed=0, steps=0, guidance=0.0, megapixels=0.0, ensemble=1, batch_size=1,
+                      dialect=MODEL_DEFAULT_DIALECT) -> RunSettings:
+    """VB Generate's widgets -> the run settings (0 and "(model default)": the model's default)."""
+    values = {"seed": seed, "steps": steps, "guidance": guidance, "megapixels": megapixels, "ensemble": ensemble,
+              "batch_size": batch_size, "dialect": dialect}
+    return RunSettings(**{name: from_widget(name, value) for name, value in values.items()})
 
 
 def prompts_for(spec, generator, dialect: str = MODEL_DEFAULT_DIALECT, prompt: str | None = None) -> list[str]:
@@ -116,10 +107,11 @@ def generate(loaded: LoadedGenerator, image, spec, *, seed: int = 0, steps: int 
     ``megapixels`` of 0 mean the model family's defaults. A stop request raises
     :class:`vb_plugins.errors.CancelledError`.
     """
-    from vb_plugins.generation import Engine, GenerationSettings, Job
+    from vb_plugins.generation import Engine, Job
     from vb_plugins.predict import resize_image
 
     check_generate_options(steps, guidance, megapixels, ensemble, batch_size, seed, dialect)
+    settings = generate_settings(seed, steps, guidance, megapixels, ensemble, batch_size, dialect)
     if not isinstance(loaded, LoadedGenerator):
         raise InputError(f"generator: expected the output of VB Load Generator, got {type(loaded).__name__}")
     if spec is None or not hasattr(spec, "task"):
@@ -127,15 +119,14 @@ def generate(loaded: LoadedGenerator, image, spec, *, seed: int = 0, steps: int 
     generator = loaded.generator
     rgb, _ = image_batch(image, "image")
     prompts = prompts_for(spec, generator, dialect, prompt)
-    size = generator.size_for(rgb.shape[1], rgb.shape[2], megapixels or None)
-    settings = GenerationSettings(steps=steps or None, guidance=guidance or None, megapixels=megapixels or None)
+    size = generator.size_for(rgb.shape[1], rgb.shape[2], settings.megapixels)
     jobs = []
     for i, picture in enumerate(rgb):
         resized = resize_image(picture, size)
         for p, text in enumerate(prompts):
-            for j in range(ensemble):
-                jobs.append(Job((i, p, j), resized, text, int(seed) + j))
-    engine = Engine(generator, settings, batch_size, progress=progress, should_stop=should_stop)
+            for j in range(settings.ensemble):
+                jobs.append(Job((i, p, j), resized, text, settings.seed + j))
+    engine = Engine(generator, settings.generation(), settings.batch_size, progress=progress, should_stop=should_stop)
     outputs = engine.run(jobs)
     from vb_plugins.ensemble import resize_nearest
 

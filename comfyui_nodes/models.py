@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vb_plugins.errors import InputError, ModelError
+from vb_plugins.settings import SETTINGS
 
 BUNDLED = "bundled"
 HF_PREFIX = "hf:"
@@ -155,7 +156,7 @@ def find_loras(folders: Iterable) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
-NO_LORA = "(none)"
+NO_LORA = SETTINGS["lora"].comfy.unset  # the choice that means no LoRA
 
 
 def lora_choices(folders: Iterable) -> list[str]:

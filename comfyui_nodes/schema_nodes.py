@@ -14,6 +14,7 @@ import folder_paths
 from comfy_api.latest import ComfyExtension, io, ui
 
 from vb_plugins.errors import CancelledError, VBError
+from vb_plugins.settings import widget_default, widget_options, widget_settings
 
 from . import decoding, files, generating, models, operations, prompting
 
@@ -50,6 +51,29 @@ def _checked(check, *args, **kwargs):
     except VBError as error:
         return str(error)
     return True
+
+
+def _setting_inputs(node: str, choices: dict[str, list]) -> list:
+    """The widgets of the run settings ``node`` ("load" or "generate") shows, in declaration order, with the
+    ranges, defaults and tooltips :mod:`vb_plugins.settings` declares; ``choices``: combo options that come
+    from ComfyUI's folders or the registry."""
+    widgets = []
+    for name, declared in widget_settings(node).items():
+        widget = declared.comfy
+        common = {"tooltip": widget.tooltip} if widget.tooltip else {}
+        default = widget_default(name)
+        if default is not None:
+            common["default"] = default
+        if declared.type is str:
+            widgets.append(io.Combo.Input(name, options=widget_options(name, choices.get(name)), **common))
+        elif declared.type is bool:
+            widgets.append(io.Boolean.Input(name, **common))
+        elif declared.type is int:
+            widgets.append(io.Int.Input(name, min=int(widget.low), max=int(widget.high), **common,
+                                        **dict(widget.extra)))
+        else:
+            widgets.append(io.Float.Input(name, min=widget.low, max=widget.high, step=widget.step, **common))
+    return widgets
 
 
 def _known(*values) -> bool:
@@ -139,14 +163,9 @@ class VBLoadGenerator(io.ComfyNode):
             description="Loads an image-editing pipeline for VB Generate: a diffusers folder from "
                         "models/diffusers, a pipeline already in the Hugging Face cache (hf:...), or the "
                         "bundled model. Safetensors only; nothing is downloaded.",
-            inputs=[
-                io.Combo.Input("model", options=models.model_choices(_model_folders(), models.hf_cache_dir())),
-                io.Combo.Input("lora", options=models.lora_choices(_folders("loras")), default=models.NO_LORA),
-                io.Combo.Input("device", options=list(generating.DEVICES), default="auto",
-                               tooltip="auto: the device ComfyUI computes on (cpu under --cpu)"),
-                io.Combo.Input("dtype", options=list(generating.DTYPES), default="auto"),
-                io.Boolean.Input("cpu_offload", default=False),
-            ],
+            inputs=_setting_inputs("load", {
+                "model": models.model_choices(_model_folders(), models.hf_cache_dir()),
+                "lora": list(models.find_loras(_folders("loras")))}),
             outputs=[VBGenerator.Output(display_name="generator")],
         )
 
@@ -190,17 +209,7 @@ class VBGenerate(io.ComfyNode):
                 VBGenerator.Input("generator"),
                 io.Image.Input("image"),
                 VBSpec.Input("spec"),
-                io.Int.Input("seed", default=0, min=0, max=2**53, control_after_generate=True),
-                io.Int.Input("steps", default=0, min=0, max=1000, tooltip="0: the model's default"),
-                io.Float.Input("guidance", default=0.0, min=0.0, max=100.0, step=0.1,
-                               tooltip="0: the model's default"),
-                io.Float.Input("megapixels", default=0.0, min=0.0, max=16.0, step=0.05,
-                               tooltip="generation size; 0: the model's native size"),
-                io.Int.Input("ensemble", default=1, min=1, max=64,
-                             tooltip="samples per image (seeds seed, seed+1, ...), combined by the decoders"),
-                io.Int.Input("batch_size", default=1, min=1, max=64),
-                io.Combo.Input("dialect", options=[generating.MODEL_DEFAULT_DIALECT, *prompting.dialect_choices()],
-                               default=generating.MODEL_DEFAULT_DIALECT),
+                *_setting_inputs("generate", {"dialect": prompting.dialect_choices()}),
                 io.String.Input("prompt", optional=True, force_input=True,
                                 tooltip="replaces the spec's prompt (single-pass specs only)"),
             ],

@@ -10,7 +10,6 @@ The CLI, the FiftyOne operators and the ComfyUI nodes all predict through this c
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,10 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.codecs._modes import decode_mode, resolve_mode
 from vb_plugins.ensemble import resize_combined, resize_nearest
 from vb_plugins.errors import InputError
-from vb_plugins.generation.base import GenerationSettings, Generator
+from vb_plugins.generation import load_generator
+from vb_plugins.generation.base import Generator
 from vb_plugins.generation.engine import Engine, Job
+from vb_plugins.registry import get_task
+from vb_plugins.settings import RunSettings, split_settings
 from vb_plugins.tasks.base import Task, TaskSpec
 
 Progress = Callable[[int, int | None], None]  # (images done, images total or None)
@@ -128,64 +131,51 @@ class Predictor:
     the same for every image, so an image's prediction never depends on which images ran beside it.
     """
 
-    def __init__(
-        self,
-        task: str | Task,
-        model: str | Generator | None = None,
-        *,
-        spec: TaskSpec | None = None,
-        dialect: str | None = None,
-        steps: int | None = None,
-        guidance: float | None = None,
-        megapixels: float | None = None,
-        ensemble: int = 1,
-        batch_size: int = 4,
-        seed: int = 0,
-        device: str | None = None,
-        dtype: str | None = None,
-        lora: str | None = None,
-        generator_options: dict | None = None,
-        **task_options,
-    ):
-        from vb_plugins.registry import get_dialect, get_task
-
+    def __init__(self, task: str | Task, model: str | Generator | None = None, *, spec: TaskSpec | None = None,
+                 settings: RunSettings | None = None, **options):
+        """``settings``: a :class:`RunSettings`; its fields may also be given as keywords (``steps=4``,
+        ``ensemble=3``, ...; they replace those of ``settings``). Every other keyword is a task option."""
         self.task = get_task(task) if isinstance(task, str) else task
+        changes, task_options = split_settings(options)
+        if isinstance(model, str | type(None)) and model is not None:
+            changes["model"] = model
+        settings = settings or RunSettings()
+        self.settings = settings.replace(**changes) if changes else settings
         if spec is not None and task_options:
             raise InputError("pass either spec or task options, not both")
         self.spec = spec if spec is not None else self.task.make_spec(**task_options)
         if spec is not None and spec.task != self.task.name:
             raise InputError(f"spec is for task {spec.task!r}, not {self.task.name!r}")
-        if ensemble < 1:
-            raise InputError(f"ensemble={ensemble}: must be at least 1")
-        if batch_size < 1:
-            raise InputError(f"batch_size={batch_size}: must be at least 1")
-        check_generation_settings(steps, guidance, megapixels)
-        if dialect is not None:
-            get_dialect(dialect)  # validate early
-        self.model = model
-        self.dialect = dialect
-        self.settings = GenerationSettings(steps=steps, guidance=guidance, megapixels=megapixels)
-        self.ensemble = ensemble
-        self.batch_size = batch_size
-        self.seed = int(seed)
-        self.generator_options = dict(generator_options or {})
-        for key, value in (("device", device), ("dtype", dtype), ("lora", lora)):
-            if value is not None:
-                self.generator_options[key] = value
+        self.model = model if isinstance(model, Generator) else self.settings.model
         self._generator: Generator | None = model if isinstance(model, Generator) else None
         self._task_checked = False
         self.passes = self.task.passes(self.spec)
         self._prompts: list[str] | None = None
         self.engine: Engine | None = None
 
+    # the settings the adapters read by name
+    @property
+    def ensemble(self) -> int:
+        return self.settings.ensemble
+
+    @property
+    def batch_size(self) -> int:
+        return self.settings.batch_size
+
+    @property
+    def seed(self) -> int:
+        return self.settings.seed
+
+    @property
+    def dialect(self) -> str | None:
+        return self.settings.dialect
+
     # -- setup ----------------------------------------------------------------------------------------
     @property
     def generator(self) -> Generator:
         """The generator, loaded on first use; one that was never trained on the task is refused."""
         if self._generator is None:
-            from vb_plugins.generation import load_generator
-
-            generator = load_generator(self.model, **self.generator_options)
+            generator = load_generator(self.settings.model, **self.settings.generator_kwargs())
             generator.check_task(self.task.name)
             self._generator = generator
         elif not self._task_checked:
@@ -201,6 +191,12 @@ class Predictor:
             self._prompts = [self.task.prompt(spec, dialect) for spec in self.passes]
         return self._prompts
 
+    @property
+    def model_name(self) -> str | None:
+        """The model as records name it: the model string (None: the bundled model), or a given
+        generator's name."""
+        return self.generator.name if isinstance(self.model, Generator) else self.settings.model
+
     def describe(self) -> dict:
         """Settings recorded with every prediction."""
         from vb_plugins import __version__
@@ -208,7 +204,7 @@ class Predictor:
         steps = self.settings.steps or self.generator.default_steps
         guidance = self.settings.guidance if self.settings.guidance is not None else self.generator.default_guidance
         return {
-            "model": self.model if isinstance(self.model, str | type(None)) else self.generator.name,
+            "model": self.model_name,
             **self.generator.describe(),
             "dialect": self.dialect or self.generator.dialect,
             "steps": steps,
@@ -217,6 +213,7 @@ class Predictor:
             "ensemble": self.ensemble,
             "passes": len(self.passes),
             "seed": self.seed,
+            "decode_mode": resolve_mode(self.settings.decode_mode),
             "vb_plugins": __version__,
         }
 
@@ -257,7 +254,7 @@ class Predictor:
 
     def _engine(self, should_stop) -> Engine:
         if self.engine is None:
-            self.engine = Engine(self.generator, self.settings, self.batch_size, should_stop=should_stop)
+            self.engine = Engine(self.generator, self.settings.generation(), self.batch_size, should_stop=should_stop)
         else:
             self.engine.should_stop = should_stop or (lambda: False)
         return self.engine
@@ -286,8 +283,9 @@ class Predictor:
             # combined. Nearest-neighbour keeps every colour a colour the model painted.
             aligned = {k: (v if v.shape[:2] == generated else resize_nearest(v, generated))
                        for k, v in outputs.items() if k[0] == i}
-            decodings = [[self.task.decode(aligned[(i, p, j)], spec) for j in range(self.ensemble)]
-                         for p, spec in enumerate(self.passes)]
+            with decode_mode(resolve_mode(self.settings.decode_mode)):
+                decodings = [[self.task.decode(aligned[(i, p, j)], spec) for j in range(self.ensemble)]
+                             for p, spec in enumerate(self.passes)]
 
             combined = resize_combined(self.task.combine(decodings, self.spec), self.task.value_kind,
                                        inputs[i].shape[:2])
@@ -297,22 +295,6 @@ class Predictor:
                                           combined.uncertainty, visualizations, list(prompts), record,
                                           combined.extras, key))
         return predictions
-
-
-# Larger than any open image-editing model's working size (FLUX.2 paints up to 4 MP); a bigger request is a
-# typo that would only end in running out of memory.
-MAX_MEGAPIXELS = 16.0
-
-
-def check_generation_settings(steps=None, guidance=None, megapixels=None) -> None:
-    """One-line errors for sampling settings no generator can use (None: the model's default)."""
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1):
-        raise InputError(f"steps={steps!r}: must be a whole number of at least 1")
-    if guidance is not None and not (isinstance(guidance, int | float) and math.isfinite(guidance)):
-        raise InputError(f"guidance={guidance!r}: must be a finite number")
-    if megapixels is not None and not (isinstance(megapixels, int | float) and math.isfinite(megapixels)
-                                       and 0 < megapixels <= MAX_MEGAPIXELS):
-        raise InputError(f"megapixels={megapixels!r}: must be a number above 0 and at most {MAX_MEGAPIXELS:g}")
 
 
 def predict(task: str, images, model: str | Generator | None = None, **options) -> list[Prediction]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vb_plugins.cli.options import add_task_options, task_and_spec
+from vb_plugins.cli.options import add_run_options, add_task_options, run_settings, task_and_spec
 from vb_plugins.cli.predict_outputs import (OutputLock, clear_staging, commit, existing_outputs, read_records,
                                             recorded_outputs, refuse_other_settings, staging_folder)
 from vb_plugins.errors import InputError
@@ -28,22 +28,7 @@ def register(subparsers) -> None:
     parser.add_argument("task")
     parser.add_argument("images", nargs="+", type=Path, help="image files or directories of images")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output directory (created)")
-    parser.add_argument("--model", default=None,
-                        help="local pipeline directory, Hub id, or backend:model (default: the bundled model)")
-    parser.add_argument("--lora", help="LoRA weights (.safetensors file or directory) for diffusers models; "
-                                       "DiffSynth-named FLUX.1 LoRAs (Edit2Perceive) are converted on load")
-    parser.add_argument("--transformer-weights", metavar="FILE",
-                        help="full transformer weights (.safetensors, diffusers or DiffSynth naming) that replace "
-                             "the diffusers model's, e.g. Edit2Perceive's depth.safetensors")
-    parser.add_argument("--steps", type=int, help="denoising steps (default: the model family's)")
-    parser.add_argument("--guidance", type=float, help="guidance scale (default: the model family's)")
-    parser.add_argument("--megapixels", type=float, help="generation size (default: the model's native size)")
-    parser.add_argument("--ensemble", type=int, default=1, help="samples per image, combined (default 1)")
-    parser.add_argument("--batch-size", type=int, default=4, help="largest batch (halved on out-of-memory)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: best available)")
-    parser.add_argument("--dtype", help="float32, bfloat16, float16 (default: per device)")
-    parser.add_argument("--dialect", help="prompt dialect (default: the model's)")
+    add_run_options(parser)
     parser.add_argument("--overwrite", action="store_true",
                         help="redo this run's images even if they have results (made with any settings)")
     parser.add_argument("--quiet", action="store_true",
@@ -124,12 +109,7 @@ def run_predict(args) -> int:
 
     task, spec = task_and_spec(args)
     # Every check that needs no model comes first, then the model loads, and only then is anything written.
-    predictor = Predictor(task, local_path(args.model), spec=spec, dialect=args.dialect, steps=args.steps,
-                          guidance=args.guidance, megapixels=args.megapixels, ensemble=args.ensemble,
-                          batch_size=args.batch_size, seed=args.seed, device=args.device, dtype=args.dtype,
-                          lora=local_path(args.lora),
-                          generator_options={"transformer_weights": local_path(args.transformer_weights)}
-                          if args.transformer_weights else None)
+    predictor = Predictor(task, spec=spec, settings=run_settings(args, local_path))
     refuse_inputs_in_output(args.images, args.output)
     named = output_stems(expand_images(args.images))
     for image, _ in named:  # every input must be a readable image

@@ -13,7 +13,8 @@ for ``DelegatedOperationService().execute_queued_operations()``)::
     from vb_plugins.fiftyone_tools.painting import use_paint_backend
     restore = use_paint_backend()      # ... then restore() to put the previous registry back
 
-``PaintBackend.loads`` counts generator loads; ``PaintBackend.images`` counts images painted per
+``PaintBackend.loads`` counts generator loads and ``PaintBackend.load_options`` holds the options of the
+last load (device, dtype, LoRA, ...: what a run asked the backend for); ``PaintBackend.images`` counts images painted per
 process, so tests can check what a run actually generated; ``PaintBackend.hook``, if set, is called
 with that count after every batch (a test can raise from it to simulate a crash mid-run).
 """
@@ -60,6 +61,7 @@ class PaintBackend(GeneratorBackend):
     name = "paint"
     description = "weightless generators for tests and demos (paint:identity|depth|normals|tiny)"
     loads = 0
+    load_options: dict = {}
     images = 0
     hook = None
 
@@ -68,6 +70,7 @@ class PaintBackend(GeneratorBackend):
 
         mode = (model or "identity").strip()
         PaintBackend.loads += 1
+        PaintBackend.load_options = dict(options)
         if mode == "tiny":
             generator = TinyTorchGenerator(seed=0)
         else:
