@@ -25,8 +25,6 @@ from .tensors import image_batch, spatial_size
 FITS = ("stretch", "crop")
 PREVIEW_NORMALISATION = ("batch", "fixed")
 COLORMAPS = ("inferno", "turbo", "viridis", "magma", "gray")
-# Fill values for pixels no generated pixel covers (crop padding, transparent input).
-_FILL = {"depth": np.nan, "normals": 0.0, "labels": 0, "instances": 0, "mask": False, "image": 0.0}
 
 
 def decode_modes() -> tuple[str, ...]:
@@ -60,7 +58,7 @@ class DecodedBatch:
 
     @property
     def kind(self) -> str:
-        return self.task.value_kind
+        return self.task.kind.name
 
     def stacked(self) -> np.ndarray:
         return np.stack(self.values)
@@ -126,8 +124,8 @@ def resolve_spec(spec, kind: str | None, default_task: str | None):
     if not hasattr(spec, "task") or not hasattr(spec, "options"):
         raise InputError(f"spec: expected a task spec from VB Prompt, got {type(spec).__name__}")
     task = get_task(spec.task)
-    if kind is not None and task.value_kind != kind:
-        raise InputError(f"spec: task {spec.task!r} decodes to {task.value_kind}, this node decodes {kind}; "
+    if kind is not None and task.kind.name != kind:
+        raise InputError(f"spec: task {spec.task!r} decodes to {task.kind.name}, this node decodes {kind}; "
                          "use the matching VB Decode node")
     return task, spec
 
@@ -159,20 +157,17 @@ def crop_region(target: tuple[int, int], generated: tuple[int, int]) -> tuple[in
     return (th - height) // 2, (tw - width) // 2, height, width
 
 
-def _place(combined, kind: str, target: tuple[int, int], fit: str):
+def _place(combined, kind, target: tuple[int, int], fit: str):
     """Resize a Combined to the target (stretch) or into its centred crop region; returns
     (values, confidence, spread, inside)."""
-    from vb_plugins.ensemble import Combined, resize_combined
-
     generated = combined.values.shape[:2]
     if fit == "stretch" or tuple(generated) == tuple(target):
-        placed = resize_combined(combined, kind, target)
+        placed = kind.resize(combined, target)
         return placed.values, placed.confidence, placed.uncertainty, np.ones(target, dtype=bool)
     top, left, height, width = crop_region(target, generated)
-    placed = resize_combined(Combined(combined.values, combined.confidence, combined.uncertainty,
-                                      combined.extras), kind, (height, width))
+    placed = kind.resize(combined, (height, width))
     values = np.asarray(placed.values)
-    canvas = np.full(tuple(target) + values.shape[2:], _FILL.get(kind, 0), dtype=values.dtype)
+    canvas = np.full(tuple(target) + values.shape[2:], kind.fill, dtype=values.dtype)
     canvas[top:top + height, left:left + width] = values
     confidence = np.zeros(target, np.float32)
     confidence[top:top + height, left:left + width] = placed.confidence
@@ -219,8 +214,7 @@ def decode_batch(image, spec=None, *, kind: str | None = None, default_task: str
             decodings = [[task.decode(rgb[start + p * samples + j], passes[p]) for j in range(samples)]
                          for p in range(pass_count)]
             combined = task.combine(decodings, spec)
-            placed_values, placed_confidence, placed_spread, placed_inside = _place(combined, task.value_kind,
-                                                                                   target, fit)
+            placed_values, placed_confidence, placed_spread, placed_inside = _place(combined, task.kind, target, fit)
             if opaque is not None:
                 placed_inside &= _resize_mask(opaque[start:start + group].all(axis=0), target, fit)
             values.append(placed_values)
@@ -237,8 +231,8 @@ def decode_batch(image, spec=None, *, kind: str | None = None, default_task: str
 
 def _blank_outside(batch: DecodedBatch) -> None:
     """Values where nothing was decoded: NaN depth, zero normals, label 0, mask False."""
-    fill = _FILL.get(batch.kind)
-    if fill is None or batch.inside.all():
+    fill = batch.task.kind.fill
+    if batch.inside.all():
         return
     for i, values in enumerate(batch.values):
         outside = ~batch.inside[i]

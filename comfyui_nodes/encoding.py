@@ -21,8 +21,8 @@ def _task_for(spec, fallback_spec, expected_kinds: tuple[str, ...], what: str):
     if chosen is None:
         raise InputError(f"spec: encoding {what} needs a spec from VB Prompt")
     task = get_task(chosen.task)
-    if task.value_kind not in expected_kinds:
-        raise InputError(f"spec: task {chosen.task!r} encodes {task.value_kind}, but {what} were connected")
+    if task.kind.name not in expected_kinds:
+        raise InputError(f"spec: task {chosen.task!r} encodes {task.kind.name}, but {what} were connected")
     return task, chosen
 
 

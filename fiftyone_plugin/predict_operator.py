@@ -104,7 +104,7 @@ class Predict(foo.Operator):
                     description="Queue the run for a delegated-operations worker (`fiftyone delegated launch`)")
         inputs.str("options", default="", label="Task options (JSON)",
                    description='Other task options, e.g. {"tolerance": 40, "passes": 3}')
-        if task is not None and task.value_kind == "depth":
+        if task is not None and task.kind.name == "depth":
             inputs.float("depth_max", label="Depth display range (m)",
                          description="Heatmap range 0..this many metres for every sample (default: each "
                                      "sample's own maximum)")

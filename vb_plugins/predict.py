@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vb_plugins.codecs._modes import decode_mode, resolve_mode
-from vb_plugins.ensemble import resize_combined, resize_nearest
+from vb_plugins.ensemble import resize_nearest
 from vb_plugins.errors import InputError
 from vb_plugins.generation import load_generator
 from vb_plugins.generation.base import Generator
@@ -287,8 +287,7 @@ class Predictor:
                 decodings = [[self.task.decode(aligned[(i, p, j)], spec) for j in range(self.ensemble)]
                              for p, spec in enumerate(self.passes)]
 
-            combined = resize_combined(self.task.combine(decodings, self.spec), self.task.value_kind,
-                                       inputs[i].shape[:2])
+            combined = self.task.kind.resize(self.task.combine(decodings, self.spec), inputs[i].shape[:2])
             record = dict(settings, input_size=list(inputs[i].shape[:2]), generated_size=list(generated),
                           requested_size=list(sizes[i]), seconds=round(seconds, 4))
             predictions.append(Prediction(self.task.name, self.spec, combined.values, combined.confidence,

@@ -258,35 +258,54 @@ def _as_decoded(decoding, spec) -> tuple[list[str], list]:
 
 # -- dispatch -----------------------------------------------------------------------------------------------
 
-def preview_for(task, decoding, spec=None, depth_range_m: tuple[float, float] | None = None) -> Preview:
-    """The readable picture of a decoding (from ``task.decode`` or a prediction) for ``task``."""
-    values = np.asarray(decoding.values)
-    kind = task.value_kind
-    if kind == "depth":
-        return depth_preview(values, depth_range_m)
-    if kind == "normals":
-        convention = spec.option("convention", "camera") if spec is not None else "camera"
-        return normals_preview(task.preview(decoding, spec), convention)
-    if kind == "labels":
+def _depth_picture(task, decoding, spec, values, depth_range_m):
+    return depth_preview(values, depth_range_m)
+
+
+def _normals_picture(task, decoding, spec, values, depth_range_m):
+    convention = spec.option("convention", "camera") if spec is not None else "camera"
+    return normals_preview(task.preview(decoding, spec), convention)
+
+
+def _labels_picture(task, decoding, spec, values, depth_range_m):
+    names, colours = _as_decoded(decoding, spec)
+    return labels_preview(values, names, colours, f"{task.name}: labels 1..N")
+
+
+def _instances_picture(task, decoding, spec, values, depth_range_m):
+    colours = np.asarray(getattr(decoding, "colours", np.zeros((0, 3))), np.uint8).reshape(-1, 3)
+    classes = list(getattr(decoding, "classes", None) or [])
+    default = spec.class_names[0] if spec is not None and spec.classes else "object"
+    names = [f"{k} {classes[k - 1] if k - 1 < len(classes) and classes[k - 1] else default}"
+             for k in range(1, len(colours) + 1)]
+    return labels_preview(values, names, colours, f"{task.name}: {len(colours)} instance(s)",
+                          unlabeled_name="background")
+
+
+def _mask_picture(task, decoding, spec, values, depth_range_m):
+    if spec is not None and spec.classes:
         names, colours = _as_decoded(decoding, spec)
-        return labels_preview(values, names, colours, f"{task.name}: labels 1..N")
-    if kind == "instances":
-        colours = np.asarray(getattr(decoding, "colours", np.zeros((0, 3))), np.uint8).reshape(-1, 3)
-        classes = list(getattr(decoding, "classes", None) or [])
-        default = spec.class_names[0] if spec is not None and spec.classes else "object"
-        names = [f"{k} {classes[k - 1] if k - 1 < len(classes) and classes[k - 1] else default}"
-                 for k in range(1, len(colours) + 1)]
-        return labels_preview(values, names, colours, f"{task.name}: {len(colours)} instance(s)",
+        return labels_preview(values, names, colours, f"{task.name}: {len(spec.classes)} objects",
                               unlabeled_name="background")
-    if kind == "mask":
-        if spec is not None and spec.classes:
-            names, colours = _as_decoded(decoding, spec)
-            return labels_preview(values, names, colours, f"{task.name}: {len(spec.classes)} objects",
-                                  unlabeled_name="background")
-        name = (spec.expression if spec is not None and spec.expression else "object")
-        return labels_preview(values.astype(np.uint8), [name], [(255, 255, 255)], f"{task.name}: mask",
-                              unlabeled_name="background")
+    name = (spec.expression if spec is not None and spec.expression else "object")
+    return labels_preview(values.astype(np.uint8), [name], [(255, 255, 255)], f"{task.name}: mask",
+                          unlabeled_name="background")
+
+
+def _task_picture(task, decoding, spec, values, depth_range_m):
+    """Any other kind: the task's own picture, framed and titled."""
     picture = task.preview(decoding, spec)
     figure, axes, _ = _layout(picture.shape[:2], 10, task.name)
     axes.imshow(picture, interpolation="nearest")
     return Preview(_pixels(figure), (0, 0, 0, 0))
+
+
+# The readable picture of each storage form of value kinds (vb_plugins.kinds.ValueKind.stored_as).
+PICTURES = {"depth": _depth_picture, "normals": _normals_picture, "labels": _labels_picture,
+            "instances": _instances_picture, "mask": _mask_picture}
+
+
+def preview_for(task, decoding, spec=None, depth_range_m: tuple[float, float] | None = None) -> Preview:
+    """The readable picture of a decoding (from ``task.decode`` or a prediction) for ``task``."""
+    picture = PICTURES.get(task.kind.stored_as, _task_picture)
+    return picture(task, decoding, spec, np.asarray(decoding.values), depth_range_m)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from vb_plugins.errors import CancelledError, InputError
 from vb_plugins.fiftyone_tools.journal import append_journal, journal_path, new_run_id, read_journal, remove_journal
-from vb_plugins.fiftyone_tools.labels import LabelWriter
+from vb_plugins.fiftyone_tools.labels import LabelWriter, storage_for
 from vb_plugins.io import read_rgb
 from vb_plugins.predict import Predictor
 from vb_plugins.settings import SETTINGS, RunSettings
@@ -104,7 +104,7 @@ def _existing_record(dataset, name: str) -> dict | None:
     return (dataset.info or {}).get(INFO_KEY, {}).get(name)
 
 
-def field_conflict(dataset, fields, kind: str, signature: dict, overwrite: bool) -> str | None:
+def field_conflict(dataset, fields, kind, signature: dict, overwrite: bool) -> str | None:
     """Why this run may not write its fields (None if it may): an existing field not written by
     vb-plugins, or written with other settings, is protected unless ``overwrite``; a field holding
     another type of value is never reused."""
@@ -182,25 +182,20 @@ def plan_samples(samples, output_field: str, signature: dict, overwrite: bool, d
     return plan
 
 
-def check_existing(dataset, fields, kind: str, signature: dict, overwrite: bool) -> None:
+def check_existing(dataset, fields, kind, signature: dict, overwrite: bool) -> None:
     conflict = field_conflict(dataset, fields, kind, signature, overwrite)
     if conflict:
         raise InputError(conflict)
 
 
-def _expected_types(fields, kind: str) -> dict[str, str]:
-    types = {fields.main: _main_type(kind)}
+def _expected_types(fields, kind) -> dict[str, str]:
+    types = {fields.main: storage_for(kind).field_type}
     for name in fields.all:
         if name.endswith(("_confidence", "_uncertainty")):
             types[name] = "Heatmap"
         elif name.endswith(("_generated", "_values_path")):
             types[name] = "str"
     return types
-
-
-def _main_type(kind: str) -> str:
-    return {"depth": "Heatmap", "labels": "Segmentation", "mask": "Segmentation", "instances": "Detections",
-            "normals": "str", "image": "str"}[kind]
 
 
 def update_app_config(dataset, writer) -> None:
@@ -222,7 +217,7 @@ def update_app_config(dataset, writer) -> None:
     colorscales = list(scheme.colorscales or [])
     entries = list(scheme.fields or [])
     known = {entry.get("path") for entry in colorscales} | {entry.get("path") for entry in entries}
-    if writer.kind == "depth" and fields.main not in known:
+    if writer.kind.name == "depth" and fields.main not in known:
         colorscales.append({"path": fields.main, "name": "viridis"})
     for name in fields.side:
         if name.endswith(("_confidence", "_uncertainty")) and name not in known:

@@ -12,6 +12,7 @@ import numpy as np
 from vb_plugins.codecs.colors import RGB, parse_class_colours, parse_colour
 from vb_plugins.codecs.colour_words import colour_word, legend_words, word_table
 from vb_plugins.errors import InputError
+from vb_plugins.kinds import ValueKind, get_value_kind
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,10 @@ class Task:
     """Base class of tasks. Subclasses set ``name``, ``description``, ``options`` and implement the codec
     glue; the built-in tasks are registered through the same plugin hook as third-party ones.
 
-    ``value_kind`` tells adapters how to store decoded values: ``depth`` (H x W metres), ``normals``
-    (H x W x 3 unit vectors), ``labels`` (H x W class ids), ``instances`` (per-instance masks), ``mask``
-    (H x W bool), or ``image`` (H x W x 3) for anything else.
+    ``value_kind`` names the kind of the decoded values (:mod:`vb_plugins.kinds`): ``depth`` (H x W
+    metres), ``normals`` (H x W x 3 unit vectors), ``labels`` (H x W class ids), ``instances`` (H x W
+    instance ids), ``mask`` (H x W bool), or ``image`` (any per-pixel array). The kind combines samples,
+    resizes and fills values, and tells adapters how to store them.
     """
 
     name: str = ""
@@ -119,6 +121,11 @@ class Task:
 
     def __repr__(self) -> str:
         return f"<task {self.name!r}>"
+
+    @property
+    def kind(self) -> ValueKind:
+        """The :class:`vb_plugins.kinds.ValueKind` of ``value_kind`` (an unknown name is an error)."""
+        return get_value_kind(self.value_kind)
 
     # -- spec ---------------------------------------------------------------------------------------
     def make_spec(self, **given) -> TaskSpec:
@@ -252,28 +259,9 @@ class Task:
         return [spec]
 
     def combine(self, decodings: list[list], spec: TaskSpec):
-        """Combine decodings, ``decodings[pass][sample]``, into an :class:`vb_plugins.ensemble.Combined`.
-
-        The default picks the rule for ``value_kind`` (median depth, mean normals, majority labels, ...).
-        """
-        from vb_plugins import ensemble
-
-        flat = [d for per_pass in decodings for d in per_pass]
-        if self.value_kind == "depth":
-            return ensemble.combine_depth(flat)
-        if self.value_kind == "normals":
-            return ensemble.combine_normals(flat)
-        if self.value_kind == "labels":
-            return ensemble.combine_labels(flat)
-        if self.value_kind == "mask":
-            return ensemble.combine_masks(flat)
-        if self.value_kind == "instances":
-            return ensemble.combine_instances(decodings, [s.class_names[0] if s.classes else None
-                                                          for s in self.passes(spec)])
-        values = np.stack([np.asarray(d.values, dtype=np.float32) for d in flat])
-        spread = values.std(axis=0).mean(axis=-1) if values.ndim == 4 else values.std(axis=0)
-        return ensemble.Combined(np.median(values, axis=0), ensemble._mean_confidence(flat),
-                                 spread.astype(np.float32) if len(flat) > 1 else None)
+        """Combine decodings, ``decodings[pass][sample]``, into an :class:`vb_plugins.ensemble.Combined`:
+        by default the rule of the task's value kind (median depth, mean normals, majority labels, ...)."""
+        return self.kind.combine(decodings, [s.class_names[0] if s.classes else None for s in self.passes(spec)])
 
     # -- files (used by `vb encode` / `vb decode`) ---------------------------------------------------
     def load_values(self, path: Path, spec: TaskSpec) -> np.ndarray:

@@ -13,6 +13,7 @@ from vb_plugins.codecs.legend_matching import matched_classes, matched_colours, 
 from vb_plugins.codecs.referring import ReferringCodec
 from vb_plugins.codecs.semantic import SemanticCodec, label_dtype, paint_labels
 from vb_plugins.errors import InputError
+from vb_plugins.kinds import get_value_kind
 from vb_plugins.tasks.base import Task, TaskSpec
 
 
@@ -209,11 +210,8 @@ class ReferringTask(Task):
         return replace(codec.decode(image, colour, background), matched=matched)
 
     def combine(self, decodings, spec):
-        if spec.classes:
-            from vb_plugins import ensemble
-
-            return with_matching(ensemble.combine_labels([d for per_pass in decodings for d in per_pass]),
-                                 decodings)
+        if spec.classes:  # several objects, one label each
+            return with_matching(get_value_kind("labels").combine(decodings), decodings)
         return with_matching(super().combine(decodings, spec), decodings)
 
     def preview(self, decoding, spec=None) -> np.ndarray:
