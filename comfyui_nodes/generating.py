@@ -1,10 +1,11 @@
 """VB Load Generator and VB Generate: the core engine inside a graph.
 
 Loading resolves the model and LoRA through :mod:`.models` (ComfyUI's model folders or the local
-Hugging Face cache only; safetensors only; no downloads, no remote code). Generation runs the core
-:class:`vb_plugins.generation.Engine`: each input image is resized to the model's size (aspect
-ratio kept, model multiples), every pass of the spec is painted ``ensemble`` times with seeds
-``seed, seed + 1, ...``, prompts are encoded once, and progress / stop requests reach the engine.
+Hugging Face cache only; safetensors only; no downloads, no remote code). Generation is the core's
+:meth:`vb_plugins.predict.Predictor.generate`, the same as every other adapter's: each input image is
+resized to the model's size (aspect ratio kept, model multiples), every pass of the spec is painted
+``ensemble`` times with seeds ``seed, seed + 1, ...``, prompts are encoded once, and progress / stop
+requests reach the engine. The widgets are the run settings of :mod:`vb_plugins.settings`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from vb_plugins.errors import InputError
+from vb_plugins.generation import load_generator
+from vb_plugins.predict import Predictor
 from vb_plugins.registry import list_dialects
 from vb_plugins.settings import SETTINGS, RunSettings, check_widget, from_widget, widget_options
 
@@ -50,8 +53,6 @@ def load(model: str, lora: str | None, model_folders: Iterable, lora_folders: It
          cpu_offload: bool = False) -> LoadedGenerator:
     """Resolve ``model`` / ``lora`` choices and load the generator. ``auto_device`` is the device the
     host (ComfyUI) computes on, used for ``device="auto"``."""
-    from vb_plugins.generation import load_generator
-
     check_load_options(device, dtype)
     settings = RunSettings(model=models.resolve_model(model, model_folders, cache),
                            lora=models.resolve_lora(lora, lora_folders),
@@ -79,58 +80,28 @@ def generate_settings(seed=0, steps=0, guidance=0.0, megapixels=0.0, ensemble=1,
     return RunSettings(**{name: from_widget(name, value) for name, value in values.items()})
 
 
-def prompts_for(spec, generator, dialect: str = MODEL_DEFAULT_DIALECT, prompt: str | None = None) -> list[str]:
-    """One prompt per pass of ``spec``, in ``dialect`` (default: the one the generator follows).
-    ``prompt`` replaces the prompt of a single-pass spec (e.g. a hand-edited one)."""
-    from vb_plugins import get_task
-
-    task = get_task(spec.task)
-    passes = task.passes(spec)
-    if prompt is not None and str(prompt).strip():
-        if len(passes) > 1:
-            raise InputError(f"prompt: the spec has {len(passes)} passes (one prompt each); leave the prompt "
-                             "input unconnected to use the spec's own prompts")
-        return [str(prompt).strip()]
-    chosen = generator.dialect if dialect in (None, "", MODEL_DEFAULT_DIALECT) else dialect
-    return [task.prompt(p, chosen) for p in passes]
-
-
 def generate(loaded: LoadedGenerator, image, spec, *, seed: int = 0, steps: int = 0, guidance: float = 0.0,
              megapixels: float = 0.0, ensemble: int = 1, batch_size: int = 1,
              dialect: str = MODEL_DEFAULT_DIALECT, prompt: str | None = None,
              progress: Callable[[int, int], None] | None = None,
              should_stop: Callable[[], bool] | None = None) -> tuple[np.ndarray, int, list[str]]:
-    """Paint every pass of ``spec`` ``ensemble`` times for each image of the IMAGE batch.
+    """Paint every pass of ``spec`` ``ensemble`` times for each image of the IMAGE batch, through
+    :meth:`vb_plugins.predict.Predictor.generate`.
 
     Returns (uint8 ``[B * passes * ensemble, h, w, 3]`` in the order image, pass, sample; the group
     size ``passes * ensemble`` for the decoders; the prompts). ``steps``, ``guidance`` and
-    ``megapixels`` of 0 mean the model family's defaults. A stop request raises
-    :class:`vb_plugins.errors.CancelledError`.
+    ``megapixels`` of 0 mean the model family's defaults; ``prompt`` replaces the prompt of a single-pass
+    spec (e.g. a hand-edited one). A stop request raises :class:`vb_plugins.errors.CancelledError`.
     """
-    from vb_plugins.generation import Engine, Job
-    from vb_plugins.predict import resize_image
-
     check_generate_options(steps, guidance, megapixels, ensemble, batch_size, seed, dialect)
     settings = generate_settings(seed, steps, guidance, megapixels, ensemble, batch_size, dialect)
     if not isinstance(loaded, LoadedGenerator):
         raise InputError(f"generator: expected the output of VB Load Generator, got {type(loaded).__name__}")
     if spec is None or not hasattr(spec, "task"):
         raise InputError("spec: connect the spec output of VB Prompt")
-    generator = loaded.generator
     rgb, _ = image_batch(image, "image")
-    prompts = prompts_for(spec, generator, dialect, prompt)
-    size = generator.size_for(rgb.shape[1], rgb.shape[2], settings.megapixels)
-    jobs = []
-    for i, picture in enumerate(rgb):
-        resized = resize_image(picture, size)
-        for p, text in enumerate(prompts):
-            for j in range(settings.ensemble):
-                jobs.append(Job((i, p, j), resized, text, settings.seed + j))
-    engine = Engine(generator, settings.generation(), settings.batch_size, progress=progress, should_stop=should_stop)
-    outputs = engine.run(jobs)
-    from vb_plugins.ensemble import resize_nearest
-
-    images = [np.asarray(outputs[job.key]) for job in jobs]
-    # Remote generators may answer at another size; a batch needs one size (nearest keeps colours).
-    images = [i if i.shape[:2] == tuple(size) else resize_nearest(i, tuple(size)) for i in images]
-    return np.stack(images), len(prompts) * ensemble, prompts
+    predictor = Predictor(spec.task, loaded.generator, spec=spec, settings=settings)
+    if prompt is not None and str(prompt).strip():
+        predictor.use_prompt(prompt)
+    generated = predictor.generate(list(rgb), progress=progress, should_stop=should_stop)
+    return generated.batch(), generated.group, generated.prompts

@@ -14,6 +14,7 @@ import folder_paths
 from comfy_api.latest import ComfyExtension, io, ui
 
 from vb_plugins.errors import CancelledError, VBError
+from vb_plugins.placement import FITS
 from vb_plugins.settings import widget_default, widget_options, widget_settings
 
 from . import decoding, files, generating, models, operations, prompting
@@ -261,7 +262,7 @@ def _decode_inputs(spec_optional: bool = True) -> list:
                        tooltip="exact: lossless images; robust: JPEG / noisy generator output; auto: per image"),
         io.Int.Input("group", default=1, min=1, max=4096,
                      tooltip="consecutive images per input image (passes x samples): link VB Generate's group"),
-        io.Combo.Input("fit", options=list(decoding.FITS), default="stretch",
+        io.Combo.Input("fit", options=list(FITS), default="stretch",
                        tooltip="how the generated view maps onto the reference: stretch (the graph rescaled "
                                "the input) or crop (it centre-cropped it)"),
         io.Int.Input("width", default=0, min=0, max=16384, tooltip="output width; 0: reference or generated"),
