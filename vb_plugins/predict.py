@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from vb_plugins.codecs._arrays import as_rgb
-from vb_plugins.codecs._modes import decode_mode, resolve_mode
+from vb_plugins.codecs._modes import resolve_mode
 from vb_plugins.ensemble import Combined, resize_nearest
 from vb_plugins.errors import CancelledError, InputError
 from vb_plugins.generated import Generated, GeneratedImage
@@ -44,7 +44,7 @@ from vb_plugins.io import read_rgb
 from vb_plugins.placement import check_fit, place, target_size
 from vb_plugins.registry import get_task
 from vb_plugins.settings import RunSettings, split_settings
-from vb_plugins.tasks.base import Task, TaskSpec
+from vb_plugins.tasks.base import Task, TaskSpec, decode_in_mode
 
 Progress = Callable[[int, int | None], None]  # (images done, images total or None)
 JobProgress = Callable[[int, int], None]  # (generations done, generations total)
@@ -362,9 +362,8 @@ class Predictor:
 
     def decode_samples(self, paintings: list[list[np.ndarray]], mode: str) -> list[list]:
         """7. Each painting decoded with its pass's spec in ``mode``: ``decodings[pass][sample]``."""
-        with decode_mode(mode):
-            return [[self.task.decode(painting, spec) for painting in per_pass]
-                    for per_pass, spec in zip(paintings, self.passes)]
+        return [[decode_in_mode(self.task, painting, spec, mode) for painting in per_pass]
+                for per_pass, spec in zip(paintings, self.passes)]
 
     def combine(self, decodings: list[list]) -> Combined:
         """8. The samples and passes combined by the task (its value kind's rule by default)."""

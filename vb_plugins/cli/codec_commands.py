@@ -16,8 +16,9 @@ from vb_plugins.cli.decode_extras import (
     value_paths,
 )
 from vb_plugins.cli.options import add_task_options, task_and_spec
-from vb_plugins.codecs._modes import decode_mode, lossy_suffix
+from vb_plugins.codecs._modes import lossy_suffix
 from vb_plugins.errors import InputError
+from vb_plugins.tasks.base import decode_in_mode
 
 
 def register(subparsers) -> None:
@@ -124,8 +125,7 @@ def decode_file(task, spec, path: Path, mode: str = "auto"):
         image = np.repeat(image[..., None], 3, axis=2)
     mode = "robust" if mode == "auto" and lossy_suffix(path) else mode
     try:
-        with decode_mode(mode):
-            return task.decode(image, spec)
+        return decode_in_mode(task, image, spec, mode)
     except InputError as error:
         raise InputError(f"{path}: {error}") from None
 

@@ -15,6 +15,7 @@ import numpy as np
 from vb_plugins.codecs._arrays import as_rgb, check_hw, to_uint8
 from vb_plugins.codecs._modes import resolve_mode
 from vb_plugins.codecs._robust import looks_lossy
+from vb_plugins.codecs.base import Decoding
 from vb_plugins.codecs.schemes import ColorScheme, PolylineScheme
 from vb_plugins.errors import InputError
 
@@ -49,7 +50,7 @@ class DepthCurve:
 
 
 @dataclass(frozen=True, eq=False)
-class DepthDecoding:
+class DepthDecoding(Decoding):
     """Decoded depth. Unpacks as ``depth, residual = codec.decode(image)``.
 
     - ``depth``: float32 H x W metres (``inf`` where the colour is the far end of the path),
@@ -66,17 +67,12 @@ class DepthDecoding:
     confidence: np.ndarray = field(default=None)  # type: ignore[assignment]
     mode: str = "exact"
     repaired: np.ndarray | None = None
+    values_field = "depth"
+    unpacks = ("depth", "residual")
 
     def __post_init__(self):
         if self.confidence is None:
             object.__setattr__(self, "confidence", residual_confidence(self.residual))
-
-    @property
-    def values(self) -> np.ndarray:
-        return self.depth
-
-    def __iter__(self):
-        return iter((self.depth, self.residual))
 
 
 def residual_confidence(residual: np.ndarray, scale: float = CONFIDENCE_SCALE) -> np.ndarray:

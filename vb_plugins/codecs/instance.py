@@ -14,6 +14,7 @@ import numpy as np
 from vb_plugins.codecs._arrays import as_rgb, check_hw
 from vb_plugins.codecs._modes import resolve_mode
 from vb_plugins.codecs._nearest import nearest_colours
+from vb_plugins.codecs.base import Decoding
 from vb_plugins.codecs.colors import palette, parse_colour
 from vb_plugins.errors import InputError
 
@@ -24,7 +25,7 @@ _BIN = 8  # histogram bin width (8-bit levels) for finding colour modes
 
 
 @dataclass(frozen=True, eq=False)
-class InstanceDecoding:
+class InstanceDecoding(Decoding):
     """Decoded instances. Unpacks as ``ids, masks = codec.decode(image)``.
 
     - ``ids``: int32 H x W, 0 = background / unassigned, 1..N instances in raster order of first pixel,
@@ -42,17 +43,12 @@ class InstanceDecoding:
     distance: np.ndarray
     confidence: np.ndarray
     mode: str = "exact"
-
-    @property
-    def values(self) -> np.ndarray:
-        return self.ids
+    values_field = "ids"
+    unpacks = ("ids", "masks")
 
     @property
     def count(self) -> int:
         return len(self.masks)
-
-    def __iter__(self):
-        return iter((self.ids, self.masks))
 
 
 class InstanceCodec:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vb_plugins.codecs.base import Decoding
 from vb_plugins.codecs.colors import RGB
 from vb_plugins.errors import InputError
 
@@ -20,7 +21,7 @@ _BACKGROUND_KEY = "\x00background"  # the background's legend entry; no object c
 
 
 @dataclass(frozen=True, eq=False)
-class ReferringObjectsDecoding:
+class ReferringObjectsDecoding(Decoding):
     """Decoded objects: ``labels`` uint8 H x W (k = the k-th object, 0 = background / none), ``names`` and
     ``colours`` (the colours decoded with) per object, ``distance`` and ``confidence`` as the semantic
     codec gives them, ``matched``: how colour words were matched (see :class:`Match`)."""
@@ -32,10 +33,8 @@ class ReferringObjectsDecoding:
     confidence: np.ndarray
     matched: dict = field(default_factory=dict)
     mode: str = "exact"
-
-    @property
-    def values(self) -> np.ndarray:
-        return self.labels
+    values_field = "labels"
+    unpacks = ("labels", "distance")
 
     @property
     def masks(self) -> np.ndarray:
@@ -45,9 +44,10 @@ class ReferringObjectsDecoding:
 
 
 def decode_objects(image, objects: list[tuple[str, RGB]], background: RGB, tolerance: float,
-                   spec=None) -> ReferringObjectsDecoding:
-    """Decode ``objects`` ((name, colour) pairs) painted on ``background``; ``spec`` supplies the colour
-    words (its ``colour_words``) when some colours were given as words."""
+                   spec=None, mode: str | None = None) -> ReferringObjectsDecoding:
+    """Decode ``objects`` ((name, colour) pairs) painted on ``background`` in ``mode`` (as the semantic
+    codec does); ``spec`` supplies the colour words (its ``colour_words``) when some colours were given as
+    words."""
     from vb_plugins.codecs.legend_matching import matched_classes
     from vb_plugins.codecs.semantic import SemanticCodec
     from vb_plugins.tasks.base import TaskSpec
@@ -57,7 +57,7 @@ def decode_objects(image, objects: list[tuple[str, RGB]], background: RGB, toler
     legend = [(name, tuple(colour)) for name, colour in objects] + [(_BACKGROUND_KEY, tuple(background))]
     words = tuple(getattr(spec, "colour_words", ()))
     classes, matched = matched_classes(image, TaskSpec("referring", tuple(legend), colour_words=words))
-    decoding = SemanticCodec(tolerance).decode(image, classes)
+    decoding = SemanticCodec(tolerance).decode(image, classes, mode=mode)
     count = len(objects)
     labels = np.where(decoding.labels > count, 0, decoding.labels).astype(np.uint8)
     confidence = np.where(labels > 0, decoding.confidence, 0.0).astype(np.float32)

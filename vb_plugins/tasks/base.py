@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from vb_plugins.codecs._modes import decode_mode, resolve_mode
 from vb_plugins.codecs.colors import RGB, parse_class_colours, parse_colour
 from vb_plugins.codecs.colour_words import colour_word, legend_words, word_table
 from vb_plugins.errors import InputError
@@ -245,8 +248,12 @@ class Task:
         """Ground-truth values -> the RGB visualization a generator should paint (uint8 H x W x 3)."""
         raise NotImplementedError
 
-    def decode(self, image, spec: TaskSpec | None = None):
-        """A generated visualization -> a decoding object with ``.values`` and ``.confidence``."""
+    def decode(self, image, spec: TaskSpec | None = None, mode: str | None = None):
+        """A generated visualization -> a :class:`vb_plugins.codecs.Decoding` (``.values``, ``.confidence``).
+
+        ``mode``: ``auto`` | ``exact`` | ``robust`` (None: the default, ``auto`` unless
+        :func:`vb_plugins.codecs.decode_mode` set another). Callers that accept any task call
+        :func:`decode_in_mode`, which also serves plugin tasks whose ``decode`` takes no mode."""
         raise NotImplementedError
 
     def preview(self, decoding, spec: TaskSpec | None = None) -> np.ndarray:
@@ -273,3 +280,18 @@ class Task:
         from vb_plugins.io import write_npy
 
         return write_npy(path, np.asarray(decoding.values), overwrite=overwrite)
+
+
+def decode_in_mode(task, image, spec: TaskSpec | None, mode: str | None):
+    """``task.decode(image, spec, mode=mode)``; a task whose ``decode`` takes no ``mode`` (a plugin written
+    before it had one) decodes with ``mode`` as the default of :func:`vb_plugins.codecs.decode_mode`."""
+    if _takes_mode(type(task).decode):
+        return task.decode(image, spec, mode=mode)
+    with decode_mode(resolve_mode(mode)):
+        return task.decode(image, spec)
+
+
+@functools.lru_cache(maxsize=64)
+def _takes_mode(decode) -> bool:
+    parameters = inspect.signature(decode).parameters
+    return "mode" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())

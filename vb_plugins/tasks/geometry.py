@@ -39,8 +39,8 @@ class DepthTask(Task):
     def encode(self, values, spec=None) -> np.ndarray:
         return self.codec_for(spec).encode(values)
 
-    def decode(self, image, spec=None):
-        return self.codec_for(spec).decode(image)
+    def decode(self, image, spec=None, mode=None):
+        return self.codec_for(spec).decode(image, mode=mode)
 
     def preview(self, decoding, spec=None) -> np.ndarray:
         return depth_preview(np.asarray(decoding.values if hasattr(decoding, "values") else decoding))
@@ -93,9 +93,9 @@ class NormalsTask(Task):
         convention = spec.option("convention", "camera") if spec else "camera"
         return self.codec.encode(values, convention=convention)
 
-    def decode(self, image, spec=None):
+    def decode(self, image, spec=None, mode=None):
         convention = spec.option("convention", "camera") if spec else "camera"
-        return self.codec.decode(image, convention=convention)
+        return self.codec.decode(image, convention=convention, mode=mode)
 
     def preview(self, decoding, spec=None) -> np.ndarray:
         convention = spec.option("convention", "camera") if spec else "camera"

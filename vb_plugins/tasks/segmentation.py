@@ -11,6 +11,7 @@ from vb_plugins.codecs import referring as referring_codec
 from vb_plugins.codecs.instance import InstanceCodec
 from vb_plugins.codecs.legend_matching import matched_classes, matched_colours, with_matching
 from vb_plugins.codecs.referring import ReferringCodec
+from vb_plugins.codecs.referring_objects import decode_objects
 from vb_plugins.codecs.semantic import SemanticCodec, label_dtype, paint_labels
 from vb_plugins.errors import InputError
 from vb_plugins.kinds import get_value_kind
@@ -70,10 +71,10 @@ class SemanticTask(Task):
         self._require(spec)
         return self.codec.encode(values, list(spec.classes))
 
-    def decode(self, image, spec=None):
+    def decode(self, image, spec=None, mode=None):
         self._require(spec)
         classes, matched = matched_classes(image, spec)  # colour words -> the colours painted for them
-        decoding = self._codec(spec).decode(image, classes)
+        decoding = self._codec(spec).decode(image, classes, mode=mode)
         return replace(decoding, matched=matched) if matched else decoding
 
     def combine(self, decodings, spec):
@@ -142,8 +143,8 @@ class InstanceTask(Task):
     def encode(self, values, spec=None) -> np.ndarray:
         return self._codec(spec).encode(values)
 
-    def decode(self, image, spec=None):
-        return self._codec(spec).decode(image)
+    def decode(self, image, spec=None, mode=None):
+        return self._codec(spec).decode(image, mode=mode)
 
     def preview(self, decoding, spec=None) -> np.ndarray:
         return paint_labels(decoding.values, decoding.colours, unlabeled=(0, 0, 0))
@@ -194,20 +195,18 @@ class ReferringTask(Task):
     def encode(self, values, spec=None) -> np.ndarray:
         return self._codec(spec).encode(values)
 
-    def decode(self, image, spec=None):
+    def decode(self, image, spec=None, mode=None):
         if spec is not None and spec.classes:
-            from vb_plugins.codecs.referring_objects import decode_objects
-
             return decode_objects(image, list(spec.classes), spec.background or referring_codec.DEFAULT_BACKGROUND,
-                                  spec.option("tolerance", referring_codec.DEFAULT_TOLERANCE), spec)
+                                  spec.option("tolerance", referring_codec.DEFAULT_TOLERANCE), spec, mode)
         codec = self._codec(spec)
         if spec is None:
-            return codec.decode(image)
+            return codec.decode(image, mode=mode)
         keyed = [(spec.expression or "object", codec.colour), ("background", codec.background)]
         (colour, background), matched = matched_colours(image, keyed, spec)
         if not matched:
-            return codec.decode(image)
-        return replace(codec.decode(image, colour, background), matched=matched)
+            return codec.decode(image, mode=mode)
+        return replace(codec.decode(image, colour, background, mode=mode), matched=matched)
 
     def combine(self, decodings, spec):
         if spec.classes:  # several objects, one label each
