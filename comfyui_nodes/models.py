@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vb_plugins.errors import InputError, ModelError
+from vb_plugins.generation.bundled import BUNDLED_DIR, MODEL_CONFIG, MODEL_WEIGHTS
 from vb_plugins.settings import SETTINGS
 
 BUNDLED = "bundled"
@@ -100,8 +101,6 @@ def find_cached_pipelines(cache: Path | None) -> dict[str, Path]:
 
 
 def bundled_available() -> bool:
-    from vb_plugins.generation.bundled import BUNDLED_DIR, MODEL_CONFIG, MODEL_WEIGHTS
-
     return (BUNDLED_DIR / MODEL_CONFIG).is_file() and (BUNDLED_DIR / MODEL_WEIGHTS).is_file()
 
 
@@ -116,8 +115,6 @@ def resolve_model(name: str, model_folders: Iterable, cache: Path | None) -> str
     model_folders = list(model_folders)
     if name == BUNDLED:
         if not bundled_available():
-            from vb_plugins.generation.bundled import BUNDLED_DIR
-
             raise ModelError(f"model 'bundled': the bundled model's weights are missing from this installation "
                              f"({BUNDLED_DIR}); put a diffusers pipeline in ComfyUI's models/diffusers folder "
                              "and choose it instead")

@@ -13,7 +13,7 @@ import os
 import folder_paths
 from comfy_api.latest import ComfyExtension, io, ui
 
-from vb_plugins.errors import CancelledError, VBError
+from vb_plugins.errors import CancelledError, InputError, VBError
 from vb_plugins.placement import FITS
 from vb_plugins.settings import widget_default, widget_options, widget_settings
 
@@ -507,16 +507,12 @@ class VBDecode(io.ComfyNode):
 
 
 def _check_confidence(value):
-    from vb_plugins.errors import InputError
-
     if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
                               or not 0.0 <= float(value) <= 1.0):
         raise InputError(f"min_confidence={value!r}: must be a number from 0 to 1")
 
 
 def _check_choice(value, choices, name):
-    from vb_plugins.errors import InputError
-
     if value is not None and value not in choices:
         raise InputError(f"{name} {value!r}: expected one of {', '.join(choices)}")
 

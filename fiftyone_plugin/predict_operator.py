@@ -15,8 +15,11 @@ options), ``options`` (JSON object of other task options), ``target`` (``DATASET
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
+from vb_plugins.codecs.colors import parse_colour
 from vb_plugins.errors import InputError
 from vb_plugins.fiftyone_tools.params import class_legend, colour_key, hex_colour, parse_predict_params
+from vb_plugins.fiftyone_tools.runner import existing_state, field_conflict, plan_run, predict_collection, run_signature
+from vb_plugins.registry import get_task, list_tasks
 from vb_plugins.settings import SETTINGS
 
 from ._common import StopPoller, add_target, mark_errors, progress_reporter, summary_output, target_view
@@ -66,8 +69,6 @@ class Predict(foo.Operator):
         return f"vb-plugins predict {task} -> {ctx.params.get('output_field') or 'vb_' + task}"
 
     def resolve_input(self, ctx):
-        from vb_plugins.registry import get_task, list_tasks
-
         inputs = types.Object()
         kwargs, errors = parse_predict_params(ctx.params)
         add_target(inputs, ctx, "Predict on")
@@ -114,8 +115,6 @@ class Predict(foo.Operator):
 
     def _colour_fields(self, inputs, task, params, errors):
         """One editable colour per class, pre-filled with the colour it will be prompted with."""
-        from vb_plugins.codecs.colors import parse_colour
-
         if "classes" in errors or not params.get("classes"):
             return
         try:
@@ -142,8 +141,6 @@ class Predict(foo.Operator):
         """Tell the user, before running, whether the output field is new, resumed or protected."""
         if errors or ctx.dataset is None:
             return
-        from vb_plugins.fiftyone_tools.runner import existing_state, field_conflict, plan_run, run_signature
-
         plan = {k: v for k, v in kwargs.items() if k not in ("overwrite", "ignored", "task", "output_field", "write_batch")}
         try:
             predictor, writer = plan_run(ctx.dataset, kwargs["task"], kwargs["output_field"], **plan)
@@ -159,8 +156,6 @@ class Predict(foo.Operator):
                                                      "settings: samples already labelled are skipped"))
 
     def execute(self, ctx):
-        from vb_plugins.fiftyone_tools.runner import predict_collection
-
         kwargs, errors = parse_predict_params(ctx.params)
         if errors:
             raise InputError("; ".join(errors.values()))

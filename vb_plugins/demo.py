@@ -13,6 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.contact_sheets import contact_sheet
+from vb_plugins.generation.bundled import BUNDLED_DIR, MODEL_CONFIG
+from vb_plugins.io import load_npy, read_rgb, write_npy, write_png, write_text
+from vb_plugins.predict import Predictor
+from vb_plugins.registry import get_task
+from vb_plugins.testing.degrade import jpeg
+
 EXAMPLES_DIR = Path(__file__).resolve().parent / "data" / "examples"
 
 
@@ -26,8 +33,6 @@ class Example:
 
 
 def load_examples(directory: Path = EXAMPLES_DIR) -> list[Example]:
-    from vb_plugins.io import load_npy, read_rgb
-
     examples = []
     for image_path in sorted(directory.glob("*.png")):
         stem = image_path.stem
@@ -48,6 +53,7 @@ EXAMPLE_SIZE = 128
 
 def example_scenes(count_per_kind: int = 3, size: int = EXAMPLE_SIZE):
     """The bundled examples' scenes: the first rooms and outdoor layouts drawn from held-out seeds."""
+    # The renderer imports torch (seconds); only regenerating the examples needs it, `vb demo` does not.
     from vb_plugins.training.synthetic import render_scene
 
     scenes = []
@@ -60,8 +66,6 @@ def write_examples(directory: Path = EXAMPLES_DIR, count_per_kind: int = 3, size
     """(Re)write the bundled examples: ``NAME.png``, ``NAME.depth.npy`` (metres, inf = sky),
     ``NAME.normals.npy`` (camera frame, zeros where nothing was hit) and ``NAME.json`` (intrinsics, seed).
     ``python -m vb_plugins.demo --write-examples`` regenerates them from the renderer."""
-    from vb_plugins.io import write_npy, write_png, write_text
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
@@ -98,9 +102,6 @@ def normal_scores(predicted: np.ndarray, truth: np.ndarray) -> dict:
 
 def codec_round_trip(examples: list[Example]) -> dict:
     """Encode the ground truth, decode it back (lossless PNG and JPEG q=75), and score it."""
-    from vb_plugins.registry import get_task
-    from vb_plugins.testing.degrade import jpeg
-
     depth_codec, normals_codec = get_task("depth").codec, get_task("normals").codec
     rows = {}
     for quality in (None, 75):
@@ -124,8 +125,6 @@ def codec_round_trip(examples: list[Example]) -> dict:
 
 def run_demo(output: Path | None = None, model: str | None = None, log=print) -> dict:
     """Run the main job; returns the measurements (also written to ``output/demo.json`` if given)."""
-    from vb_plugins.generation.bundled import BUNDLED_DIR, MODEL_CONFIG
-
     examples = load_examples()
     if not examples:
         raise FileNotFoundError(f"no bundled examples in {EXAMPLES_DIR}")
@@ -139,8 +138,6 @@ def run_demo(output: Path | None = None, model: str | None = None, log=print) ->
     if model is None and not (BUNDLED_DIR / MODEL_CONFIG).is_file():
         log("  the bundled model is not installed: prediction skipped")
         return results
-    from vb_plugins.predict import Predictor
-
     predicted: dict = {}
     for task in ("depth", "normals"):
         predictor = Predictor(task, model)
@@ -159,8 +156,6 @@ def run_demo(output: Path | None = None, model: str | None = None, log=print) ->
         if output is not None:
             _save(output, task, predictions)
     if output is not None:
-        from vb_plugins.io import write_text
-
         write_contact_sheets(Path(output), examples, predicted, results)
         write_text(Path(output) / "demo.json", json.dumps(results, indent=2))
         log(f"  outputs written to {output}")
@@ -170,8 +165,6 @@ def run_demo(output: Path | None = None, model: str | None = None, log=print) ->
 def write_contact_sheets(output: Path, examples: list[Example], predicted: dict, results: dict) -> list[Path]:
     """One ``NAME.sheet.png`` per scene: input, ground truth, prediction and error for depth and normals
     (:func:`vb_plugins.contact_sheets.contact_sheet`)."""
-    from vb_plugins.contact_sheets import contact_sheet
-
     depth_predictions, depth_rows = predicted["depth"]
     normal_predictions, normal_rows = predicted["normals"]
     generator = results["depth"]["generator"]
@@ -186,8 +179,6 @@ def write_contact_sheets(output: Path, examples: list[Example], predicted: dict,
 
 
 def _save(output: Path, task: str, predictions) -> None:
-    from vb_plugins.io import write_npy, write_png
-
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     for prediction in predictions:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins import __version__
 from vb_plugins.codecs._arrays import as_rgb
 from vb_plugins.codecs._modes import resolve_mode
 from vb_plugins.ensemble import Combined, resize_nearest
@@ -221,8 +222,6 @@ class Predictor:
 
     def describe(self) -> dict:
         """Settings recorded with every prediction."""
-        from vb_plugins import __version__
-
         steps = self.settings.steps or self.generator.default_steps
         guidance = self.settings.guidance if self.settings.guidance is not None else self.generator.default_guidance
         return {

@@ -22,6 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.codecs.normals import NormalsCodec, convert_normals
+from vb_plugins.codecs.semantic import paint_labels
+from vb_plugins.io import write_png
+
 DEPTH_CMAP = "inferno"
 MISSING_GRAY = (128, 128, 128)
 _TARGET = (320, 768)  # the image panel's longer side is scaled into this range (pixels)
@@ -36,8 +40,6 @@ class Preview:
     regions: dict = field(default_factory=dict)  # further named boxes (contact sheets: every bar and key)
 
     def save(self, path, overwrite: bool = True) -> Path:
-        from vb_plugins.io import write_png
-
         return write_png(path, self.pixels, overwrite)
 
 
@@ -168,16 +170,12 @@ def depth_preview(depth, depth_range_m: tuple[float, float] | None = None, title
 def normals_key(size: int = 128, convention: str = "camera") -> np.ndarray:
     """A sphere seen from the camera, painted with the normal-map colours: uint8 size x size x 3, white
     outside the sphere."""
-    from vb_plugins.codecs.normals import NormalsCodec
-
     axis = (np.arange(size) + 0.5) / size * 2.0 - 1.0
     x, y = np.meshgrid(axis, -axis)  # y up
     inside = x**2 + y**2 < 1.0
     z = np.sqrt(np.clip(1.0 - x**2 - y**2, 0.0, 1.0))
     normals = np.stack([x, y, z], axis=-1)
     normals = np.where(inside[..., None], normals, [0.0, 0.0, 1.0])
-    from vb_plugins.codecs.normals import convert_normals
-
     rgb = NormalsCodec().encode(convert_normals(normals, "camera", convention), convention=convention)
     rgb[~inside] = 255
     return rgb
@@ -214,8 +212,6 @@ def labels_preview(labels, names: list[str], colours, title: str, unlabeled=(0, 
                    unlabeled_name: str = "unlabeled") -> Preview:
     """Labels (0 = unlabeled, i = the i-th entry) painted in ``colours``, with a legend of ``names``."""
     from matplotlib.patches import Patch
-
-    from vb_plugins.codecs.semantic import paint_labels
 
     labels = np.asarray(labels)
     colours = np.asarray(colours, np.uint8).reshape(-1, 3)

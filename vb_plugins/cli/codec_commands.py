@@ -16,8 +16,11 @@ from vb_plugins.cli.decode_extras import (
     value_paths,
 )
 from vb_plugins.cli.options import add_task_options, task_and_spec
+from vb_plugins.codecs._arrays import reads_colour
 from vb_plugins.codecs._modes import lossy_suffix
 from vb_plugins.errors import InputError
+from vb_plugins.io import atomic_paths, describe_mode, read_image_and_mode, write_npy, write_png
+from vb_plugins.registry import get_registry
 from vb_plugins.tasks.base import decode_in_mode
 
 
@@ -57,8 +60,6 @@ def register(subparsers) -> None:
 
 def _list_handler(kind: str):
     def handler(args) -> int:
-        from vb_plugins.registry import get_registry
-
         registry = get_registry()
         for name, (obj, origin) in registry.table(kind).items():
             description = getattr(obj, "description", "")
@@ -92,8 +93,6 @@ def _check_distinct(paths: dict[str, Path]) -> None:
 
 
 def run_encode(args) -> int:
-    from vb_plugins.io import write_png
-
     task, spec = task_and_spec(args)
     _check_output(args.output, (".png",), args.overwrite, "visualizations")
     _check_distinct({"INPUT": args.input, "OUTPUT": args.output})
@@ -114,9 +113,6 @@ def decode_file(task, spec, path: Path, mode: str = "auto"):
     A gray file (8-bit, 1-bit, gray with alpha, 16-bit, float) is refused by tasks that read a colour
     code (depth, normals), naming its mode; segmentation reads its grays as colours.
     """
-    from vb_plugins.codecs._arrays import reads_colour
-    from vb_plugins.io import describe_mode, read_image_and_mode
-
     image, file_mode = read_image_and_mode(path)
     if image.ndim == 2:
         if reads_colour(task, spec):
@@ -131,8 +127,6 @@ def decode_file(task, spec, path: Path, mode: str = "auto"):
 
 
 def run_decode(args) -> int:
-    from vb_plugins.io import atomic_paths, write_npy, write_png
-
     task, spec = task_and_spec(args)
     _check_output(args.output, task.value_suffixes, args.overwrite, f"{task.name} values")
     outputs = {"OUTPUT": args.output}

@@ -8,10 +8,21 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins import io as vb_io
 from vb_plugins.cli.options import add_run_options, add_task_options, run_settings, task_and_spec
-from vb_plugins.cli.predict_outputs import (OutputLock, clear_staging, commit, existing_outputs, read_records,
-                                            recorded_outputs, refuse_other_settings, staging_folder)
+from vb_plugins.cli.predict_outputs import (
+    OutputLock,
+    clear_staging,
+    commit,
+    existing_outputs,
+    read_records,
+    recorded_outputs,
+    refuse_other_settings,
+    staging_folder,
+)
 from vb_plugins.errors import InputError
+from vb_plugins.generation.bundled import BUNDLED_NAMES
+from vb_plugins.predict import Predictor
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -95,8 +106,6 @@ def output_stems(images: list[Path]) -> list[tuple[Path, str]]:
 def local_path(value: str | None) -> str | None:
     """A model or LoRA string that names an existing file or folder, made absolute so that records name it
     the same whichever folder a rerun starts from; other strings (Hub ids, ``backend:model``) as given."""
-    from vb_plugins.generation.bundled import BUNDLED_NAMES
-
     if not value or value in BUNDLED_NAMES:
         return value
     path = Path(value).expanduser()
@@ -104,16 +113,13 @@ def local_path(value: str | None) -> str | None:
 
 
 def run_predict(args) -> int:
-    from vb_plugins.io import read_rgb, write_npy, write_png, write_text
-    from vb_plugins.predict import Predictor
-
     task, spec = task_and_spec(args)
     # Every check that needs no model comes first, then the model loads, and only then is anything written.
     predictor = Predictor(task, spec=spec, settings=run_settings(args, local_path))
     refuse_inputs_in_output(args.images, args.output)
     named = output_stems(expand_images(args.images))
     for image, _ in named:  # every input must be a readable image
-        read_rgb(image)
+        vb_io.read_rgb(image)
     if args.output.exists() and not args.output.is_dir():
         raise InputError(f"{args.output}: exists and is not a directory")
     generator = predictor.generator  # load, and refuse a task the model cannot paint
@@ -148,7 +154,8 @@ def run_predict(args) -> int:
         try:
             for prediction in predictor.predict_iter([image for image, _ in todo], keys=[str(i) for i, _ in todo]):
                 stem = stem_of[prediction.key]
-                save_prediction(prediction, args.output, stem, task, write_npy, write_png, write_text, stale[stem])
+                save_prediction(prediction, args.output, stem, task, vb_io.write_npy, vb_io.write_png,
+                                vb_io.write_text, stale[stem])
                 if progress_bar:
                     progress_bar.update(1)
         finally:

@@ -15,6 +15,8 @@ import numpy as np
 
 from vb_plugins.codecs.base import Decoding
 from vb_plugins.codecs.colors import RGB
+from vb_plugins.codecs.legend_matching import matched_colours
+from vb_plugins.codecs.semantic import SemanticCodec
 from vb_plugins.errors import InputError
 
 _BACKGROUND_KEY = "\x00background"  # the background's legend entry; no object can be called this
@@ -48,15 +50,11 @@ def decode_objects(image, objects: list[tuple[str, RGB]], background: RGB, toler
     """Decode ``objects`` ((name, colour) pairs) painted on ``background`` in ``mode`` (as the semantic
     codec does); ``spec`` supplies the colour words (its ``colour_words``) when some colours were given as
     words."""
-    from vb_plugins.codecs.legend_matching import matched_classes
-    from vb_plugins.codecs.semantic import SemanticCodec
-    from vb_plugins.tasks.base import TaskSpec
-
     if not objects:
         raise InputError("referring: no objects to decode")
     legend = [(name, tuple(colour)) for name, colour in objects] + [(_BACKGROUND_KEY, tuple(background))]
-    words = tuple(getattr(spec, "colour_words", ()))
-    classes, matched = matched_classes(image, TaskSpec("referring", tuple(legend), colour_words=words))
+    colours, matched = matched_colours(image, legend, spec)
+    classes = [(name, colour) for (name, _), colour in zip(legend, colours)]
     decoding = SemanticCodec(tolerance).decode(image, classes, mode=mode)
     count = len(objects)
     labels = np.where(decoding.labels > count, 0, decoding.labels).astype(np.uint8)

@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from vb_plugins import registry
 from vb_plugins.errors import InputError
 from vb_plugins.generation.base import GeneratorBackend
 from vb_plugins.hookspecs import hookimpl
+from vb_plugins.registry import get_task
+from vb_plugins.testing.generators import PaintingGenerator, TinyTorchGenerator
 
 MODES = ("identity", "depth", "normals", "tiny")
 
@@ -44,8 +47,6 @@ def image_normals(image: np.ndarray) -> np.ndarray:
 
 
 def _painter(mode: str):
-    from vb_plugins.registry import get_task
-
     if mode == "identity":
         return lambda image, prompt: image
     if mode == "depth":
@@ -66,8 +67,6 @@ class PaintBackend(GeneratorBackend):
     hook = None
 
     def load(self, model: str, megapixels: float | None = None, **options):
-        from vb_plugins.testing.generators import PaintingGenerator, TinyTorchGenerator
-
         mode = (model or "identity").strip()
         PaintBackend.loads += 1
         PaintBackend.load_options = dict(options)
@@ -102,8 +101,6 @@ class _PaintPlugin:
 def use_paint_backend():
     """Make ``paint:...`` model strings loadable in this process; returns a function that restores the
     previous registry."""
-    from vb_plugins import registry
-
     previous = registry.get_registry()
     registry.reset_registry(registry.Registry(entry_points=True, plugins=[_PaintPlugin()]))
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import re
 
+from vb_plugins.codecs.colors import parse_class_colours, parse_colour
 from vb_plugins.errors import InputError
+from vb_plugins.fiftyone_tools.runner import check_field_name
+from vb_plugins.registry import get_task, list_tasks
 from vb_plugins.settings import SETTINGS, RunSettings
 
 TARGETS = ("DATASET", "CURRENT_VIEW", "SELECTED_SAMPLES", "BASE_VIEW", "DATASET_VIEW")
@@ -34,8 +37,6 @@ def class_legend(task, classes, colours: dict | None = None) -> list[tuple[str, 
     """The legend a run will prompt with: ``classes`` (JSON mapping, JSON list, "a, b" or a mapping /
     list object) with colours from ``colours`` (form key or class name -> colour) taking precedence;
     classes still without a colour get well-separated ones. Two classes may not share a colour."""
-    from vb_plugins.codecs.colors import parse_class_colours, parse_colour
-
     legend = parse_class_colours(classes, "classes")
     overrides = {}
     for key, value in (colours or {}).items():
@@ -114,8 +115,6 @@ def parse_predict_params(params: dict) -> tuple[dict, dict[str, str]]:
     errors the kwargs are incomplete and must not be used. Task options the chosen task does not use
     (e.g. ``classes`` for depth, left over from the form) are dropped and listed in ``kwargs["ignored"]``.
     """
-    from vb_plugins.registry import get_task, list_tasks
-
     errors: dict[str, str] = {}
     kwargs: dict = {}
     task_name = params.get("task") or "depth"
@@ -126,8 +125,6 @@ def parse_predict_params(params: dict) -> tuple[dict, dict[str, str]]:
         return kwargs, errors
     kwargs["task"] = task.name
     field = params.get("output_field") or f"vb_{task.name}"
-    from vb_plugins.fiftyone_tools.runner import check_field_name
-
     try:
         kwargs["output_field"] = check_field_name(field)
     except InputError as error:

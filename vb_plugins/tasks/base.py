@@ -5,17 +5,21 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vb_plugins import names
 from vb_plugins.codecs._modes import decode_mode, resolve_mode
-from vb_plugins.codecs.colors import RGB, parse_class_colours, parse_colour
-from vb_plugins.codecs.colour_words import colour_word, legend_words, word_table
+from vb_plugins.codecs.colors import RGB, check_distinct_colours, palette, parse_class_colours, parse_colour, word_table
+from vb_plugins.codecs.colour_words import colour_word, legend_words
 from vb_plugins.errors import InputError
+from vb_plugins.io import load_npy, write_npy
 from vb_plugins.kinds import ValueKind, get_value_kind
+from vb_plugins.prompt_legend import spec_fields
+from vb_plugins.prompts import DEFAULT_DIALECT
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,6 @@ class TaskSpec:
 
     def with_classes(self, classes) -> TaskSpec:
         """A copy with another legend (e.g. a permuted one for voting)."""
-        from dataclasses import replace
-
         return replace(self, classes=tuple((name, tuple(colour)) for name, colour in classes))
 
 
@@ -92,12 +94,14 @@ def _colour_words(values: dict, kwargs: dict, words: dict) -> tuple[tuple[RGB, s
     return tuple(sorted((tuple(colour), word) for colour, word in words.items() if tuple(colour) in used))
 
 
-def spec_from_dict(data: dict) -> TaskSpec:
-    """Rebuild a spec written by :meth:`TaskSpec.to_dict` through its task (so it is validated again)."""
-    from vb_plugins.registry import get_task
-
+def spec_from_dict(data: dict, task: Task | None = None) -> TaskSpec:
+    """Rebuild a spec written by :meth:`TaskSpec.to_dict` through its task (so it is validated again):
+    ``task``, or the registered task the data names."""
     data = dict(data)
-    task = get_task(data.pop("task"))
+    name = data.pop("task")
+    task = task if task is not None else names.task(name)
+    if task.name != name:
+        raise InputError(f"spec is for task {name!r}, not {task.name!r}")
     options = data.pop("options", {}) or {}
     return task.make_spec(**data, **options)
 
@@ -147,8 +151,6 @@ class Task:
             values["colour"] = values.pop("color")
         words = word_table(values.pop("colour_words")) if "colour_words" in values else {}
         if "prompt" in values:
-            from vb_plugins.prompt_legend import spec_fields
-
             prompt = values.pop("prompt")
             clash = sorted(k for k in values if k in common)
             if clash:
@@ -175,9 +177,7 @@ class Task:
             if key in values:
                 kwargs[key] = parse_colour(values[key], key)
         if "scheme" in values:
-            from vb_plugins.registry import get_scheme
-
-            get_scheme(values["scheme"])  # validates the name
+            names.scheme(values["scheme"])  # a registered scheme (plugins included)
             kwargs["scheme"] = values["scheme"]
         options = {k: self.check_option(k, values[k]) for k in self.options if k in values}
         kwargs["options"] = tuple(sorted(options.items()))
@@ -188,8 +188,6 @@ class Task:
 
     def resolve_classes(self, classes) -> tuple[tuple[str, RGB], ...]:
         """Parse a legend and give classes without a colour a well-separated one."""
-        from vb_plugins.codecs.colors import check_distinct_colours, palette
-
         legend = parse_class_colours(classes)
         taken = [colour for _, colour in legend if colour is not None]
         avoid = list(taken) + list(self.reserved_colours())
@@ -226,11 +224,8 @@ class Task:
     # -- prompt -------------------------------------------------------------------------------------
     def prompt(self, spec: TaskSpec | None = None, dialect=None) -> str:
         """The prompt for ``spec`` in ``dialect`` (a name or object; default: the Vision Banana wording)."""
-        from vb_plugins.prompts import DEFAULT_DIALECT
-        from vb_plugins.registry import get_dialect
-
         spec = spec if spec is not None else self.make_spec()
-        dialect = get_dialect(dialect or DEFAULT_DIALECT) if not hasattr(dialect, "render") else dialect
+        dialect = names.dialect(dialect or DEFAULT_DIALECT) if not hasattr(dialect, "render") else dialect
         text = dialect.render(self, spec)
         return text if text is not None else self.default_prompt(spec)
 
@@ -272,13 +267,9 @@ class Task:
 
     # -- files (used by `vb encode` / `vb decode`) ---------------------------------------------------
     def load_values(self, path: Path, spec: TaskSpec) -> np.ndarray:
-        from vb_plugins.io import load_npy
-
         return load_npy(path)
 
     def save_values(self, decoding, path: Path, spec: TaskSpec, overwrite: bool = True) -> Path:
-        from vb_plugins.io import write_npy
-
         return write_npy(path, np.asarray(decoding.values), overwrite=overwrite)
 
 

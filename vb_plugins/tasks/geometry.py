@@ -9,6 +9,7 @@ import numpy as np
 from vb_plugins.codecs.depth import DEFAULT_SCHEME, DepthCodec
 from vb_plugins.codecs.normals import CONVENTIONS, NormalsCodec
 from vb_plugins.errors import InputError
+from vb_plugins.prompts import VISION_BANANA
 from vb_plugins.tasks.base import Task, TaskSpec
 
 
@@ -32,8 +33,6 @@ class DepthTask(Task):
         self.codec_for(spec)  # checks lam and c
 
     def default_prompt(self, spec: TaskSpec) -> str:
-        from vb_plugins.prompts import VISION_BANANA
-
         return VISION_BANANA.render(self, spec)
 
     def encode(self, values, spec=None) -> np.ndarray:
@@ -85,8 +84,6 @@ class NormalsTask(Task):
         return super().check_option(key, value)
 
     def default_prompt(self, spec: TaskSpec) -> str:
-        from vb_plugins.prompts import VISION_BANANA
-
         return VISION_BANANA.render(self, spec)
 
     def encode(self, values, spec=None) -> np.ndarray:

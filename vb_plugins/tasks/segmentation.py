@@ -11,17 +11,18 @@ from vb_plugins.codecs import referring as referring_codec
 from vb_plugins.codecs.instance import InstanceCodec
 from vb_plugins.codecs.legend_matching import matched_classes, matched_colours, with_matching
 from vb_plugins.codecs.referring import ReferringCodec
-from vb_plugins.codecs.referring_objects import decode_objects
-from vb_plugins.codecs.semantic import SemanticCodec, label_dtype, paint_labels
+from vb_plugins.codecs.referring_objects import decode_objects, object_paths
+from vb_plugins.codecs.semantic import SemanticCodec, label_dtype, paint_labels, permuted_legends
 from vb_plugins.errors import InputError
+from vb_plugins.io import write_png
 from vb_plugins.kinds import get_value_kind
+from vb_plugins.label_files import read_labels, write_label_png
+from vb_plugins.prompts import VISION_BANANA
 from vb_plugins.tasks.base import Task, TaskSpec
 
 
 def _read_label_image(path, name: str) -> np.ndarray:
     # Palette PNGs give their indices; an 8-bit RGB(A) label image only when it is gray.
-    from vb_plugins.label_files import read_labels
-
     return read_labels(path, name)
 
 
@@ -52,8 +53,6 @@ class SemanticTask(Task):
             raise InputError("task 'semantic': needs classes, e.g. '{\"cat\": \"red\", \"background\": \"white\"}'")
 
     def default_prompt(self, spec: TaskSpec) -> str:
-        from vb_plugins.prompts import VISION_BANANA
-
         return VISION_BANANA.render(self, spec)
 
     def _codec(self, spec):
@@ -62,8 +61,6 @@ class SemanticTask(Task):
     def passes(self, spec: TaskSpec) -> list[TaskSpec]:
         """With ``passes`` > 1, the legend's colours are permuted among the classes for each extra pass;
         labels keep the class order, so the passes can vote."""
-        from vb_plugins.codecs.semantic import permuted_legends
-
         count = spec.option("passes", 1)
         return [spec.with_classes(legend) for legend in permuted_legends(list(spec.classes), count)]
 
@@ -94,8 +91,6 @@ class SemanticTask(Task):
         return labels
 
     def save_values(self, decoding, path, spec, overwrite=True):
-        from vb_plugins.label_files import write_label_png
-
         # A palette PNG: values 1..N as before, shown in the legend's colours by any viewer.
         labels = np.asarray(decoding.values).astype(label_dtype(len(spec.classes)))
         return write_label_png(path, labels, spec.class_colours, overwrite)
@@ -123,8 +118,6 @@ class InstanceTask(Task):
         return (instance_codec.DEFAULT_BACKGROUND,)
 
     def default_prompt(self, spec: TaskSpec) -> str:
-        from vb_plugins.prompts import VISION_BANANA
-
         return VISION_BANANA.render(self, spec)
 
     def passes(self, spec: TaskSpec) -> list[TaskSpec]:
@@ -153,8 +146,6 @@ class InstanceTask(Task):
         return _read_label_image(path, "instance-id")
 
     def save_values(self, decoding, path, spec, overwrite=True):
-        from vb_plugins.io import write_png
-
         return write_png(path, np.asarray(decoding.values).astype(np.uint16), overwrite)
 
 
@@ -173,8 +164,6 @@ class ReferringTask(Task):
         return ReferringCodec()
 
     def default_prompt(self, spec: TaskSpec) -> str:
-        from vb_plugins.prompts import VISION_BANANA
-
         return VISION_BANANA.render(self, spec)
 
     def reserved_colours(self):
@@ -223,17 +212,12 @@ class ReferringTask(Task):
         return _read_label_image(path, "mask") > 0
 
     def save_values(self, decoding, path, spec, overwrite=True):
-        from vb_plugins.io import write_png
-
         if spec is not None and spec.classes:  # one 0/255 mask per object: mask-1.png, mask-2.png, ...
             return _save_object_masks(decoding, path, spec, overwrite)
         return write_png(path, (np.asarray(decoding.values, dtype=bool) * 255).astype(np.uint8), overwrite)
 
 
 def _save_object_masks(decoding, path, spec, overwrite: bool):
-    from vb_plugins.codecs.referring_objects import object_paths
-    from vb_plugins.io import write_png
-
     paths = object_paths(path, len(spec.classes))
     if not overwrite:
         for target in paths:
