@@ -10,33 +10,26 @@ matched to what was painted (:mod:`vb_plugins.codecs.legend_matching`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from vb_plugins.codecs.base import Decoding
 from vb_plugins.codecs.colors import RGB
 from vb_plugins.codecs.legend_matching import matched_colours
-from vb_plugins.codecs.semantic import SemanticCodec
+from vb_plugins.codecs.semantic import SemanticCodec, SemanticDecoding
 from vb_plugins.errors import InputError
 
 _BACKGROUND_KEY = "\x00background"  # the background's legend entry; no object can be called this
 
 
 @dataclass(frozen=True, eq=False)
-class ReferringObjectsDecoding(Decoding):
-    """Decoded objects: ``labels`` uint8 H x W (k = the k-th object, 0 = background / none), ``names`` and
-    ``colours`` (the colours decoded with) per object, ``distance`` and ``confidence`` as the semantic
-    codec gives them, ``matched``: how colour words were matched (see :class:`Match`)."""
+class ReferringObjectsDecoding(SemanticDecoding):
+    """Decoded objects, read as a semantic legend is: ``labels`` uint8 H x W (k = the k-th object,
+    0 = background / none), ``names`` per object, ``distance``, ``confidence`` and ``mode`` as the semantic
+    codec gives them, ``matched``: how colour words were matched (see :class:`Match`), and ``colours``:
+    the colours each object was decoded with."""
 
-    labels: np.ndarray
-    names: list[str]
-    colours: np.ndarray
-    distance: np.ndarray
-    confidence: np.ndarray
-    matched: dict = field(default_factory=dict)
-    mode: str = "exact"
-    values_field = "labels"
-    unpacks = ("labels", "distance")
+    colours: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.uint8))
 
     @property
     def masks(self) -> np.ndarray:
@@ -62,13 +55,11 @@ def decode_objects(image, objects: list[tuple[str, RGB]], background: RGB, toler
     if _BACKGROUND_KEY in matched:
         matched["background"] = matched.pop(_BACKGROUND_KEY)
     colours = np.array([colour for _, colour in classes[:count]], np.uint8).reshape(-1, 3)
-    return ReferringObjectsDecoding(labels, [name for name, _ in objects], colours, decoding.distance, confidence,
-                                    matched, decoding.mode)
+    return ReferringObjectsDecoding(labels, decoding.distance, confidence, [name for name, _ in objects],
+                                    decoding.mode, matched, colours)
 
 
 def object_paths(path, count: int) -> list:
     """Where the masks of ``count`` objects go: ``mask.png`` -> ``mask-1.png``, ``mask-2.png``, ..."""
-    from pathlib import Path
-
     path = Path(path)
     return [path.with_name(f"{path.stem}-{k}{path.suffix}") for k in range(1, count + 1)]
