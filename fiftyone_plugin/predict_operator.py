@@ -141,7 +141,8 @@ class Predict(foo.Operator):
         """Tell the user, before running, whether the output field is new, resumed or protected."""
         if errors or ctx.dataset is None:
             return
-        plan = {k: v for k, v in kwargs.items() if k not in ("overwrite", "ignored", "task", "output_field", "write_batch")}
+        plan = {k: v for k, v in kwargs.items()
+                if k not in ("overwrite", "ignored", "task", "output_field", "write_batch")}
         try:
             predictor, writer = plan_run(ctx.dataset, kwargs["task"], kwargs["output_field"], **plan)
         except InputError as error:

@@ -101,7 +101,8 @@ def _medoid(decodings) -> int:
     foreground = [np.asarray(d.values) > 0 for d in decodings]
     scores = []
     for i, a in enumerate(foreground):
-        ious = [np.logical_and(a, b).sum() / max(np.logical_or(a, b).sum(), 1) for j, b in enumerate(foreground) if j != i]
+        ious = [np.logical_and(a, b).sum() / max(np.logical_or(a, b).sum(), 1)
+                for j, b in enumerate(foreground) if j != i]
         scores.append(np.mean(ious))
     return int(np.argmax(scores))
 
@@ -152,7 +153,8 @@ def resize_nearest(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if array.dtype == np.bool_:
         return cv2.resize(array.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
     if array.dtype in (np.int64, np.uint32, np.int32) and array.ndim == 2:
-        return cv2.resize(array.astype(np.float64), (width, height), interpolation=cv2.INTER_NEAREST).astype(array.dtype)
+        resized = cv2.resize(array.astype(np.float64), (width, height), interpolation=cv2.INTER_NEAREST)
+        return resized.astype(array.dtype)
     return cv2.resize(array, (width, height), interpolation=cv2.INTER_NEAREST)
 
 

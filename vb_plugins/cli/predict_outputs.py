@@ -134,7 +134,8 @@ def read_records(directory: Path, stems: list[str], overwrite: bool = False) -> 
             record = json.loads(path.read_text())
         except (ValueError, OSError):
             record = None
-        if isinstance(record, dict) and isinstance(record.get("task"), str) and isinstance(record.get("settings"), dict):
+        if isinstance(record, dict) and isinstance(record.get("task"), str) and \
+                isinstance(record.get("settings"), dict):
             records[stem] = record
         elif stem in ours and not overwrite:
             raise InputError(f"{path}: exists but is not a vb predict record (use another -o or --overwrite)")

@@ -14,8 +14,8 @@ for ``DelegatedOperationService().execute_queued_operations()``)::
     restore = use_paint_backend()      # ... then restore() to put the previous registry back
 
 ``PaintBackend.loads`` counts generator loads and ``PaintBackend.load_options`` holds the options of the
-last load (device, dtype, LoRA, ...: what a run asked the backend for); ``PaintBackend.images`` counts images painted per
-process, so tests can check what a run actually generated; ``PaintBackend.hook``, if set, is called
+last load (device, dtype, LoRA, ...: what a run asked the backend for); ``PaintBackend.images`` counts images
+painted per process, so tests can check what a run actually generated; ``PaintBackend.hook``, if set, is called
 with that count after every batch (a test can raise from it to simulate a crash mid-run).
 """
 

@@ -9,5 +9,5 @@ def builtin_tasks() -> list[Task]:
     return [DepthTask(), NormalsTask(), SemanticTask(), InstanceTask(), ReferringTask()]
 
 
-__all__ = ["Task", "TaskSpec", "decode_in_mode", "spec_from_dict", "builtin_tasks", "DepthTask", "NormalsTask", "SemanticTask",
-           "InstanceTask", "ReferringTask"]
+__all__ = ["Task", "TaskSpec", "decode_in_mode", "spec_from_dict", "builtin_tasks", "DepthTask", "NormalsTask",
+           "SemanticTask", "InstanceTask", "ReferringTask"]
