@@ -239,7 +239,7 @@ def labels_preview(labels, names: list[str], colours, title: str, unlabeled=(0, 
     return Preview(_pixels(figure), key)
 
 
-def _as_decoded(decoding, spec) -> tuple[list[str], list]:
+def decoded_legend(decoding, spec) -> tuple[list[str], list]:
     """Legend names and colours; an entry given as a colour word is shown in the colour it was matched to
     and named with its word ("cat: green")."""
     matched = getattr(decoding, "matched", None) or _extras(decoding).get("matched_colours", [{}])[0] or {}
@@ -270,7 +270,7 @@ def _normals_picture(task, decoding, spec, values, depth_range_m):
 
 
 def _labels_picture(task, decoding, spec, values, depth_range_m):
-    names, colours = _as_decoded(decoding, spec)
+    names, colours = decoded_legend(decoding, spec)
     return labels_preview(values, names, colours, f"{task.name}: labels 1..N")
 
 
@@ -286,7 +286,7 @@ def _instances_picture(task, decoding, spec, values, depth_range_m):
 
 def _mask_picture(task, decoding, spec, values, depth_range_m):
     if spec is not None and spec.classes:
-        names, colours = _as_decoded(decoding, spec)
+        names, colours = decoded_legend(decoding, spec)
         return labels_preview(values, names, colours, f"{task.name}: {len(spec.classes)} objects",
                               unlabeled_name="background")
     name = (spec.expression if spec is not None and spec.expression else "object")
