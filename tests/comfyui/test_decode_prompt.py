@@ -58,8 +58,11 @@ def test_a_prompt_naming_two_objects_gives_the_referring_node_one_mask_per_objec
 def test_the_semantic_node_reads_its_legend_from_the_prompt_and_keeps_the_specs_options():
     spec = prompting.build_spec("semantic", classes="dog: blue", options='{"tolerance": 60}')
     outputs, _ = operations.decode_semantic(as_image(legend_picture()), spec, prompt=LEGEND)
-    masks, selected, labels, _, _, class_names = outputs
+    masks, selected, labels, preview, _, class_names = outputs
     assert class_names == '["cat", "exit sign", "background"]'
+    # The preview shows each class in the colour matched to its word: what was painted, not the nominal.
+    shown = np.rint(preview[0].numpy() * 255).astype(np.uint8)
+    assert np.all(shown[:, 12:24] == (200, 150, 250)) and np.all(shown[:, :12] == (255, 0, 0))
     assert labels.spec.option("tolerance") == 60.0
     expected = np.zeros((24, 36), np.int32)
     expected[:, :12], expected[:, 12:24], expected[:, 24:] = 1, 2, 3

@@ -83,8 +83,8 @@ class SemanticTask(Task):
         if spec is None or not spec.classes:
             raise InputError("task 'semantic': needs classes")
 
-    def preview(self, decoding, spec=None) -> np.ndarray:
-        return paint_labels(decoding.values, spec.class_colours)
+    def preview(self, decoding, spec=None) -> np.ndarray:  # each class in the colour it was decoded with
+        return paint_labels(decoding.values, decoded_legend(decoding, spec)[1])
 
     def load_values(self, path, spec):
         labels = _read_label_image(path, "label")
