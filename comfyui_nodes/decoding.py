@@ -137,13 +137,31 @@ def resolve_spec(spec, kind: str | None, default_task: str | None):
     return task, spec
 
 
+def prompted_spec(task, spec, prompt):
+    """The spec to decode with when the node's ``prompt`` input holds the prompt the images were painted
+    with: the legend (classes and colours, background, referring objects, depth scheme) read from it as
+    ``vb decode --prompt`` reads it, the spec's other options (tolerance, passes, ...) kept. A blank prompt
+    keeps ``spec``; a prompt that cannot be read is a one-line error quoting the part."""
+    if prompt is None or not str(prompt).strip():
+        return spec
+    return task.make_spec(prompt=str(prompt), **dict(spec.options))
+
+
+def check_prompt(prompt, task_name: str | None) -> None:
+    """The prompt input checked for ``task_name`` before anything runs (None: the task is not known yet)."""
+    if task_name is not None and prompt is not None and str(prompt).strip():
+        get_task(task_name).make_spec(prompt=str(prompt))
+
+
 def decode_batch(image, spec=None, *, kind: str | None = None, default_task: str | None = None,
                  mode: str = "auto", group: int = 1, reference=None, width: int = 0, height: int = 0,
-                 fit: str = "stretch") -> DecodedBatch:
-    """Decode an IMAGE batch with ``spec`` (or ``default_task``'s default spec) through
-    :meth:`vb_plugins.predict.Predictor.decode`; see the module docstring."""
+                 fit: str = "stretch", prompt: str | None = None) -> DecodedBatch:
+    """Decode an IMAGE batch with ``spec`` (or ``default_task``'s default spec; the legend read from
+    ``prompt`` when one is given) through :meth:`vb_plugins.predict.Predictor.decode`; see the module
+    docstring."""
     check_decode_options(mode, group, fit, width, height)
     task, spec = resolve_spec(spec, kind, default_task)
+    spec = prompted_spec(task, spec, prompt)
     rgb, opaque = image_batch(image, "image", task, spec)
     predictor = Predictor(task, spec=spec)
     generated = Generated.from_batch(task.name, spec, rgb, group, len(predictor.passes), covered=opaque)
@@ -292,4 +310,10 @@ def instance_masks(labels: LabelMaps) -> tuple[np.ndarray, list[dict]]:
 
 
 def referring_mask(batch: DecodedBatch) -> np.ndarray:
+    """bool ``[B, H, W]``; with several referred objects (a prompt naming two), one mask per object,
+    image-major ``[B * K, H, W]`` in the order the prompt names them."""
+    count = len(batch.spec.classes) if getattr(batch.spec, "classes", None) else 0
+    if count:
+        return np.stack([(np.asarray(v) == k) & inside for v, inside in zip(batch.values, batch.inside)
+                         for k in range(1, count + 1)])
     return np.stack([np.asarray(v, dtype=bool) for v in batch.values]) & batch.inside

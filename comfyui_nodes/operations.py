@@ -39,18 +39,18 @@ def generate(generator, image, spec, seed=0, steps=0, guidance=0.0, megapixels=0
     return (image_tensor(images), group, prompts[0]), None
 
 
-def _decode(kind, default_task, image, spec, mode, group, fit, width, height, reference):
+def _decode(kind, default_task, image, spec, mode, group, fit, width, height, reference, prompt=None):
     return decoding.decode_batch(image, spec, kind=kind, default_task=default_task, mode=mode, group=group,
-                                 reference=reference, width=width, height=height, fit=fit)
+                                 reference=reference, width=width, height=height, fit=fit, prompt=prompt)
 
 
 def decode_depth(image, spec=None, mode="auto", group=1, fit="stretch", width=0, height=0, reference=None,
                  min_confidence=0.1, preview="batch", colormap="inferno", save="none", filename_prefix="vb/depth",
-                 output_dir=None):
+                 output_dir=None, prompt=None):
     """VB Decode Depth -> (depth VB_DEPTH, preview IMAGE, valid MASK, uncertainty IMAGE), and the list
     of files saved (ComfyUI ``ui`` entries)."""
     _check_save(save, filename_prefix, output_dir)
-    batch = _decode("depth", "depth", image, spec, mode, group, fit, width, height, reference)
+    batch = _decode("depth", "depth", image, spec, mode, group, fit, width, height, reference, prompt)
     depth = decoding.depth_outputs(batch, min_confidence)
     picture = image_tensor(decoding.depth_preview(depth.depth, depth.valid, preview, colormap))
     # The samples' spread counts relative to the depth it is about (10 cm at 1 m is a lot, at 50 m not).
@@ -61,10 +61,10 @@ def decode_depth(image, spec=None, mode="auto", group=1, fit="stretch", width=0,
 
 
 def decode_normals(image, spec=None, mode="auto", group=1, fit="stretch", width=0, height=0, reference=None,
-                   save="none", filename_prefix="vb/normals", output_dir=None):
+                   save="none", filename_prefix="vb/normals", output_dir=None, prompt=None):
     """VB Decode Normals -> (normals VB_NORMALS, preview IMAGE, valid MASK, uncertainty IMAGE), saved files."""
     _check_save(save, filename_prefix, output_dir)
-    batch = _decode("normals", "normals", image, spec, mode, group, fit, width, height, reference)
+    batch = _decode("normals", "normals", image, spec, mode, group, fit, width, height, reference, prompt)
     normals = decoding.normals_outputs(batch)
     picture = image_tensor(batch.previews())
     saved = files.save_arrays(output_dir, filename_prefix, list(normals.normals), save,
@@ -74,20 +74,21 @@ def decode_normals(image, spec=None, mode="auto", group=1, fit="stretch", width=
 
 
 def decode_semantic(image, spec, mode="auto", group=1, fit="stretch", width=0, height=0, reference=None,
-                    select=""):
+                    select="", prompt=None):
     """VB Decode Semantic -> (masks MASK [B*K], selected MASK [B], labels VB_LABELS, preview IMAGE,
     uncertainty IMAGE, class_names STRING)."""
-    batch = _decode("labels", None, image, spec, mode, group, fit, width, height, reference)
+    batch = _decode("labels", None, image, spec, mode, group, fit, width, height, reference, prompt)
     labels = decoding.label_outputs(batch)
     picture = image_tensor(batch.previews())
     return (mask_tensor(decoding.class_masks(labels)), mask_tensor(decoding.select_class(labels, select)), labels,
             picture, gray_image(batch.uncertainty()), json.dumps(labels.spec.class_names)), picture
 
 
-def decode_instances(image, spec=None, mode="auto", group=1, fit="stretch", width=0, height=0, reference=None):
+def decode_instances(image, spec=None, mode="auto", group=1, fit="stretch", width=0, height=0, reference=None,
+                     prompt=None):
     """VB Decode Instances -> (masks MASK [N], count INT, labels VB_LABELS, preview IMAGE, uncertainty IMAGE,
     instances STRING)."""
-    batch = _decode("instances", "instance", image, spec, mode, group, fit, width, height, reference)
+    batch = _decode("instances", "instance", image, spec, mode, group, fit, width, height, reference, prompt)
     labels = decoding.label_outputs(batch)
     masks, records = decoding.instance_masks(labels)
     picture = image_tensor(batch.previews())
@@ -95,16 +96,17 @@ def decode_instances(image, spec=None, mode="auto", group=1, fit="stretch", widt
             json.dumps(records)), picture
 
 
-def decode_referring(image, spec=None, mode="auto", group=1, fit="stretch", width=0, height=0, reference=None):
+def decode_referring(image, spec=None, mode="auto", group=1, fit="stretch", width=0, height=0, reference=None,
+                     prompt=None):
     """VB Decode Referring -> (mask MASK, preview IMAGE, uncertainty IMAGE)."""
-    batch = _decode("mask", "referring", image, spec, mode, group, fit, width, height, reference)
+    batch = _decode("mask", "referring", image, spec, mode, group, fit, width, height, reference, prompt)
     picture = image_tensor(batch.previews())
     return (mask_tensor(decoding.referring_mask(batch)), picture, gray_image(batch.uncertainty())), picture
 
 
-def decode_any(image, spec, mode="auto", group=1, fit="stretch", width=0, height=0, reference=None):
+def decode_any(image, spec, mode="auto", group=1, fit="stretch", width=0, height=0, reference=None, prompt=None):
     """VB Decode (any task) -> (values VB_VALUES, preview IMAGE, confidence MASK, uncertainty IMAGE)."""
-    batch = _decode(None, None, image, spec, mode, group, fit, width, height, reference)
+    batch = _decode(None, None, image, spec, mode, group, fit, width, height, reference, prompt)
     picture = image_tensor(batch.previews())
     return (batch, picture, mask_tensor(batch.confidence), gray_image(batch.uncertainty())), picture
 

@@ -311,12 +311,15 @@ class _Decoder(io.ComfyNode):
     saves = False  # writes files: the operation gets ComfyUI's output folder
     decode = None  # the node's operation: (image, spec, mode, group, fit, width, height, reference, **extras)
 
+    prompt_task = None  # the task a typed prompt is checked against at queue time (None: known only at run time)
+
     @classmethod
     def validate_inputs(cls, mode=None, group=None, fit=None, width=None, height=None, min_confidence=None,
-                        preview=None, colormap=None, save=None, filename_prefix=None):
+                        preview=None, colormap=None, save=None, filename_prefix=None, prompt=None):
         """The widgets every decoder has, and those of the decoders that have them (None: absent or linked)."""
         def check():
             decoding.check_decode_options(mode, group, fit, width, height)
+            decoding.check_prompt(prompt, cls.prompt_task)
             _check_confidence(min_confidence)
             _check_choice(preview, decoding.PREVIEW_NORMALISATION, "preview")
             _check_choice(colormap, decoding.COLORMAPS, "colormap")
@@ -331,15 +334,25 @@ class _Decoder(io.ComfyNode):
         return io.NodeOutput(*outputs, ui=_ui(cls, picture, saved[0] if saved else None))
 
 
-def _decoder(name: str, decode, *, saves: bool = False, spec_optional: bool = True, extra_inputs=(), **schema):
-    """A VB Decode node class: the common decode inputs, then ``extra_inputs``; ``schema`` names the node
-    (``node_id``, ``display_name``, ``description``, ``outputs``); ``decode`` is its operation."""
+def _prompt_input():
+    """Last of the inputs, so workflows saved before it existed keep their widget values in place."""
+    return io.String.Input("prompt", optional=True, multiline=True, default="",
+                           tooltip="the prompt the images were painted with (optional): the legend (classes and "
+                                   "colours, background, referring objects, depth scheme) is read from it instead "
+                                   "of the spec's; the spec's other options still apply")
+
+
+def _decoder(name: str, decode, *, saves: bool = False, spec_optional: bool = True, extra_inputs=(),
+             prompt_task: str | None = None, **schema):
+    """A VB Decode node class: the common decode inputs, then ``extra_inputs``, then the prompt; ``schema``
+    names the node (``node_id``, ``display_name``, ``description``, ``outputs``); ``decode`` is its operation;
+    a typed prompt is checked for ``prompt_task`` when queued."""
     def define_schema(cls):
         return io.Schema(category=CATEGORY, is_output_node=True,
-                         inputs=[*_decode_inputs(spec_optional), *extra_inputs], **schema)
+                         inputs=[*_decode_inputs(spec_optional), *extra_inputs, _prompt_input()], **schema)
 
     return type(name, (_Decoder,), {"__doc__": schema["description"], "define_schema": classmethod(define_schema),
-                                    "decode": staticmethod(decode), "saves": saves})
+                                    "decode": staticmethod(decode), "saves": saves, "prompt_task": prompt_task})
 
 
 def _decoder_nodes() -> tuple:
@@ -347,6 +360,7 @@ def _decoder_nodes() -> tuple:
     return (
         _decoder(
             "VBDecodeDepth", lambda *inputs, **extras: operations.decode_depth(*inputs, **extras), saves=True,
+            prompt_task="depth",
             node_id="VBDecodeDepth", display_name="VB Decode Depth",
             description="Reads metric depth (metres) from a depth visualization in the Vision Banana colours (or the "
                         "spec's colour scheme). Outputs float depth, a preview, the valid pixels and the uncertainty "
@@ -363,6 +377,7 @@ def _decoder_nodes() -> tuple:
                      io.Mask.Output(display_name="valid"), io.Image.Output(display_name="uncertainty")]),
         _decoder(
             "VBDecodeNormals", lambda *inputs, **extras: operations.decode_normals(*inputs, **extras), saves=True,
+            prompt_task="normals",
             node_id="VBDecodeNormals", display_name="VB Decode Normals",
             description="Reads unit surface normals (camera frame: x right, y up, z towards the camera, or the spec's "
                         "convention) from a normal-map visualization.",
@@ -371,7 +386,8 @@ def _decoder_nodes() -> tuple:
                      io.Mask.Output(display_name="valid"), io.Image.Output(display_name="uncertainty")]),
         _decoder(
             "VBDecodeSemantic", lambda *inputs, **extras: operations.decode_semantic(*inputs, **extras),
-            spec_optional=False, node_id="VBDecodeSemantic", display_name="VB Decode Semantic",
+            spec_optional=False, prompt_task="semantic", node_id="VBDecodeSemantic",
+            display_name="VB Decode Semantic",
             description="Reads a semantic segmentation painted in the legend's colours: one MASK per class "
                         "(image-major: image 0's classes, then image 1's), the mask of one selected class, labels "
                         "for VB Encode, a preview in the legend colours and the uncertainty.",
@@ -381,6 +397,7 @@ def _decoder_nodes() -> tuple:
                      io.Image.Output(display_name="uncertainty"), io.String.Output(display_name="class_names")]),
         _decoder(
             "VBDecodeInstances", lambda *inputs, **extras: operations.decode_instances(*inputs, **extras),
+            prompt_task="instance",
             node_id="VBDecodeInstances", display_name="VB Decode Instances",
             description="Finds the instances a generator painted in colours of its own on the background colour: "
                         "a MASK per instance (image-major), their count and a JSON record per instance (image, id, "
@@ -390,9 +407,11 @@ def _decoder_nodes() -> tuple:
                      io.Image.Output(display_name="uncertainty"), io.String.Output(display_name="instances")]),
         _decoder(
             "VBDecodeReferring", lambda *inputs, **extras: operations.decode_referring(*inputs, **extras),
+            prompt_task="referring",
             node_id="VBDecodeReferring", display_name="VB Decode Referring",
             description="Reads the mask of the object a referring prompt named (target colour on the background colour "
-                        "of the spec; white on black by default).",
+                        "of the spec; white on black by default); a prompt naming several objects gives one mask per "
+                        "object (image-major).",
             outputs=[io.Mask.Output(display_name="mask"), io.Image.Output(display_name="preview"),
                      io.Image.Output(display_name="uncertainty")]),
         _decoder(

@@ -3,8 +3,9 @@
 Params (``ctx.params``; only ``task`` matters, everything else has a default): ``task``,
 ``output_field`` (default ``vb_<task>``), ``classes`` (JSON mapping, JSON list or "a, b"), ``colours``
 (form: class -> colour overrides), ``expression``, ``colour`` / ``background`` / ``scheme`` (task
-options), ``options`` (JSON object of other task options), ``target`` (``DATASET`` | ``CURRENT_VIEW`` |
-``SELECTED_SAMPLES``), ``overwrite``, ``output_dir``, ``depth_max`` (metres, heatmap display range),
+options), ``prompt`` (a custom prompt, painted as given; the legend is read from it instead), ``options``
+(JSON object of other task options), ``target`` (``DATASET`` | ``CURRENT_VIEW`` | ``SELECTED_SAMPLES``),
+``overwrite``, ``output_dir``, ``depth_max`` (metres, heatmap display range),
 ``write_batch`` (samples per database write), ``save_visualizations``, ``save_confidence``,
 ``delegate``; and every run setting of :class:`vb_plugins.settings.RunSettings` by its name: ``model``
 (id or path; empty = the bundled model), ``lora``, ``transformer_weights``, ``device``, ``dtype``,
@@ -80,13 +81,18 @@ class Predict(foo.Operator):
         task_name = kwargs.get("task") or "depth"
         task = get_task(task_name) if "task" not in errors else None
 
+        custom = bool(str(ctx.params.get("prompt") or "").strip())
+        inputs.str("prompt", default="", label="Custom prompt (optional)",
+                   description="Paint with this prompt instead of the task's own; the legend (classes and colours, "
+                               "background, referring objects, depth scheme) is read from it, so leave Classes "
+                               "and the expression empty. A part it cannot read is named here")
         if task is not None and "classes" in task.uses:
-            inputs.str("classes", required=task.name == "semantic", label="Classes",
+            inputs.str("classes", required=task.name == "semantic" and not custom, label="Classes",
                        description='Class names ("road, car, sky"), a JSON list, or a JSON mapping to colours '
                                    '({"road": "gray", "car": "#ff0000"}); missing colours are assigned')
             self._colour_fields(inputs, task, ctx.params, errors)
         if task is not None and "expression" in task.uses:
-            inputs.str("expression", required=True, label="Referring expression",
+            inputs.str("expression", required=not custom, label="Referring expression",
                        description='The object to segment, e.g. "the red car on the left"')
         if task is not None and "colour" in task.uses:
             inputs.str("colour", default="", label="Target colour", description="Colour the model paints the "

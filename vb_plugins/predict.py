@@ -144,14 +144,22 @@ class Predictor:
     or a :class:`Generator`. ``settings`` is a :class:`vb_plugins.settings.RunSettings`; its fields may also
     be given as keywords (``steps=4``, ``ensemble=3``, ...), which replace those of ``settings``. Other
     keywords are task options (``classes``, ``expression``, ``scheme``, ...) that build the spec, or pass
-    ``spec``. ``ensemble`` samples are generated per pass with seeds ``seed, seed + 1, ...`` — the same for
-    every image, so an image's prediction never depends on which images ran beside it.
+    ``spec``. ``prompt``: a custom prompt, painted instead of the spec's own; the spec's legend (classes and
+    colours, background, referring objects, depth scheme) is read from it, as ``vb decode --prompt`` reads it
+    (with ``spec``, the given spec is kept). ``ensemble`` samples are generated per pass with seeds ``seed,
+    seed + 1, ...`` — the same for every image, so an image's prediction never depends on which images ran
+    beside it.
     """
 
     def __init__(self, task: str | Task, model: str | Generator | None = None, *, spec: TaskSpec | None = None,
-                 settings: RunSettings | None = None, **options):
+                 settings: RunSettings | None = None, prompt: str | None = None, **options):
         self.task = get_task(task) if isinstance(task, str) else task
         changes, task_options = split_settings(options)
+        if prompt is not None and not isinstance(prompt, str):
+            raise InputError(f"prompt: expected text, got {type(prompt).__name__}")
+        custom = prompt if prompt is not None and prompt.strip() else None
+        if custom is not None and spec is None:
+            task_options["prompt"] = custom  # the legend comes from the prompt (a clash with classes is refused)
         if isinstance(model, str):
             changes["model"] = model
         settings = settings or RunSettings()
@@ -166,6 +174,9 @@ class Predictor:
         self._task_checked = False
         self.passes = self.task.passes(self.spec)
         self._prompts: list[str] | None = None
+        self.custom_prompt: str | None = None
+        if custom is not None:
+            self.use_prompt(custom)
         self.engine: Engine | None = None
 
     # the settings adapters read by name
@@ -213,6 +224,7 @@ class Predictor:
             raise InputError(f"prompt: the spec has {len(self.passes)} passes (one prompt each); a single prompt "
                              "replaces only the prompt of a single-pass spec")
         self._prompts = [str(prompt).strip()]
+        self.custom_prompt = self._prompts[0]
 
     @property
     def model_name(self) -> str | None:

@@ -239,10 +239,10 @@ def labels_preview(labels, names: list[str], colours, title: str, unlabeled=(0, 
     return Preview(_pixels(figure), key)
 
 
-def _as_decoded(decoding, spec) -> tuple[list[str], list]:
+def decoded_legend(decoding, spec) -> tuple[list[str], list]:
     """Legend names and colours; an entry given as a colour word is shown in the colour it was matched to
     and named with its word ("cat: green")."""
-    matched = getattr(decoding, "matched", None) or {}
+    matched = getattr(decoding, "matched", None) or _extras(decoding).get("matched_colours", [{}])[0] or {}
     names, colours = [], []
     for name, colour in spec.classes:
         match = matched.get(name)
@@ -250,6 +250,12 @@ def _as_decoded(decoding, spec) -> tuple[list[str], list]:
         names.append(f"{name}: {given}" if isinstance(given, str) else name)
         colours.append(tuple(match["decoded_as"]) if match else tuple(colour))
     return names, colours
+
+
+def _extras(decoding) -> dict:
+    """A prediction's extras (a codec's decoding has none): what its combine step reported."""
+    extras = getattr(decoding, "extras", None)
+    return extras if isinstance(extras, dict) else {}
 
 
 # -- dispatch -----------------------------------------------------------------------------------------------
@@ -264,13 +270,13 @@ def _normals_picture(task, decoding, spec, values, depth_range_m):
 
 
 def _labels_picture(task, decoding, spec, values, depth_range_m):
-    names, colours = _as_decoded(decoding, spec)
+    names, colours = decoded_legend(decoding, spec)
     return labels_preview(values, names, colours, f"{task.name}: labels 1..N")
 
 
 def _instances_picture(task, decoding, spec, values, depth_range_m):
     colours = np.asarray(getattr(decoding, "colours", np.zeros((0, 3))), np.uint8).reshape(-1, 3)
-    classes = list(getattr(decoding, "classes", None) or [])
+    classes = list(getattr(decoding, "classes", None) or _extras(decoding).get("classes") or [])
     default = spec.class_names[0] if spec is not None and spec.classes else "object"
     names = [f"{k} {classes[k - 1] if k - 1 < len(classes) and classes[k - 1] else default}"
              for k in range(1, len(colours) + 1)]
@@ -280,7 +286,7 @@ def _instances_picture(task, decoding, spec, values, depth_range_m):
 
 def _mask_picture(task, decoding, spec, values, depth_range_m):
     if spec is not None and spec.classes:
-        names, colours = _as_decoded(decoding, spec)
+        names, colours = decoded_legend(decoding, spec)
         return labels_preview(values, names, colours, f"{task.name}: {len(spec.classes)} objects",
                               unlabeled_name="background")
     name = (spec.expression if spec is not None and spec.expression else "object")
@@ -302,6 +308,7 @@ PICTURES = {"depth": _depth_picture, "normals": _normals_picture, "labels": _lab
 
 
 def preview_for(task, decoding, spec=None, depth_range_m: tuple[float, float] | None = None) -> Preview:
-    """The readable picture of a decoding (from ``task.decode`` or a prediction) for ``task``."""
+    """The readable picture of a decoding (from ``task.decode``) or a :class:`vb_plugins.predict.Prediction`
+    for ``task`` (what ``vb decode --preview`` and ``vb predict``'s ``STEM.preview.png`` show)."""
     picture = PICTURES.get(task.kind.stored_as, _task_picture)
     return picture(task, decoding, spec, np.asarray(decoding.values), depth_range_m)

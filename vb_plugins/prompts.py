@@ -80,6 +80,18 @@ def sentence_legend(spec: TaskSpec, style: str = "name") -> str:
     return ", ".join(f"{name} in {colour_text(spec, colour, style)}" for name, colour in spec.classes)
 
 
+def _referred_objects(spec: TaskSpec, sentence: Callable[[str, str], str], join: str) -> str:
+    """Several referred objects (``classes``), each in its own colour, one clause each."""
+    return join.join(sentence(name, colour_text(spec, colour, "name")) for name, colour in spec.classes)
+
+
+def _paint_objects(spec: TaskSpec) -> str:
+    """``the cat in this photo solid green, the dog solid cyan``: "in this photo" after the first object."""
+    (first, colour), rest = spec.classes[0], spec.with_classes(spec.classes[1:])
+    return (f"{first} in this photo solid {colour_text(spec, colour, 'name')}"
+            + _referred_objects(rest, lambda name, colour: f", {name} solid {colour}", ""))
+
+
 def _require_expression(spec: TaskSpec) -> str:
     if not spec.expression:
         raise InputError("task 'referring': needs an expression (the phrase naming the object)")
@@ -130,8 +142,10 @@ VISION_BANANA = PromptDialect(
         ),
         "referring": lambda spec: (
             "This image shows segmentation masks from the given image. The background is "
-            f"{_background(spec, 'referring')} color. {_capitalised(_require_expression(spec))} is "
-            f"represented by a solid {_referring_colour(spec)}."
+            f"{_background(spec, 'referring')} color. " + (_referred_objects(
+                spec, lambda name, colour: f"{_capitalised(name)} is represented by a solid {colour}.", " ")
+                if spec.classes else
+                f"{_capitalised(_require_expression(spec))} is represented by a solid {_referring_colour(spec)}.")
         ),
     },
 )
@@ -172,6 +186,9 @@ ZERO_SHOT = PromptDialect(
             f"solid {_background(spec, 'instance')}. Same layout, no outlines, no text."
         ),
         "referring": lambda spec: (
+            f"Paint {_paint_objects(spec)} and everything else solid {_background(spec, 'referring')}. Same "
+            "layout, no outlines, no text."
+            if spec.classes else
             f"Paint {_require_expression(spec)} in this photo solid {_referring_colour(spec)} and everything "
             f"else solid {_background(spec, 'referring')}. Same layout, no outlines, no text."
         ),

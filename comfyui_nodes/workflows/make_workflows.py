@@ -1,5 +1,8 @@
 """Write the example workflows of this folder in both of ComfyUI's formats.
 
+The UI-format files were saved before the decoders had their ``prompt`` input (the last one): the editor
+opens them with every widget value in place and the prompt empty, which is what their API twins say.
+
 Each example is written once, in API format (what ``POST /prompt`` takes: node id -> class_type and
 inputs, links as ``[node id, output index]``), and converted to the UI format the ComfyUI editor
 opens (nodes with positions, sockets, widget values in widget order, and a link table). The
@@ -51,7 +54,7 @@ def qwen_image_edit_depth() -> dict:
         "15": node("VBDecodeDepth", "VB Decode Depth (metres, on the photo's grid)", image=["13", 0],
                    spec=["3", 1], reference=["1", 0], mode="robust", group=1, fit="stretch", width=0, height=0,
                    min_confidence=0.1, preview="batch", colormap="inferno", save="npy",
-                   filename_prefix="vb/qwen_depth"),
+                   filename_prefix="vb/qwen_depth", prompt=""),
         "16": node("MaskToImage", None, mask=["15", 2]),
         "17": node("PreviewImage", "Valid pixels", images=["16", 0]),
         "18": node("PreviewImage", "Uncertainty", images=["15", 3]),
@@ -72,13 +75,14 @@ def vb_generate_depth_normals() -> dict:
                   steps=0, guidance=0.0, megapixels=0.0, ensemble=3, batch_size=3, dialect="(model default)"),
         "5": node("VBDecodeDepth", None, image=["4", 0], spec=["3", 1], group=["4", 1], reference=["1", 0],
                   mode="auto", fit="stretch", width=0, height=0, min_confidence=0.1, preview="batch",
-                  colormap="inferno", save="npy", filename_prefix="vb/depth"),
+                  colormap="inferno", save="npy", filename_prefix="vb/depth", prompt=""),
         "6": node("VBPrompt", "VB Prompt (normals)", task="normals", classes="", expression="",
                   dialect="vision-banana", scheme="(default)", options=""),
         "7": node("VBGenerate", "VB Generate (normals)", generator=["2", 0], image=["1", 0], spec=["6", 1], seed=0,
                   steps=0, guidance=0.0, megapixels=0.0, ensemble=3, batch_size=3, dialect="(model default)"),
         "8": node("VBDecodeNormals", None, image=["7", 0], spec=["6", 1], group=["7", 1], reference=["1", 0],
-                  mode="auto", fit="stretch", width=0, height=0, save="npy", filename_prefix="vb/normals"),
+                  mode="auto", fit="stretch", width=0, height=0, save="npy", filename_prefix="vb/normals",
+                  prompt=""),
         "9": node("SaveImage", "Generated visualizations", images=["4", 0], filename_prefix="vb/generated_depth"),
         "10": node("PreviewImage", "Depth uncertainty", images=["5", 3]),
     }

@@ -157,7 +157,10 @@ ROUND_TRIP = {
     "instance": [{"classes": "price tag"}, {"classes": "price tag", "background": "white"}, {}],
     "referring": [{"expression": "the game control device", "colour": "yellow"},
                   {"expression": "stretching cat", "colour": "(10, 200, 30)", "background": "light purple"},
-                  {"expression": "the cup in the sink"}],
+                  {"expression": "the cup in the sink"},
+                  # several referred objects, one colour each (one mask each)
+                  {"classes": {"the stretching cat": "green", "the cat that is cleaning itself": "cyan",
+                               "dog": "<200, 30, 40>"}, "background": "white"}],
     "depth": [{}, {"scheme": "plasma"}, {"scheme": "gray"}],
     "normals": [{}],
 }

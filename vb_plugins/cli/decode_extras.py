@@ -22,7 +22,7 @@ def add_prompt_options(parser) -> None:
                        help="fixed depth range of the preview in metres (default: this image's 2nd-98th percentile)")
 
 
-def _preview_range(text: str | None) -> tuple[float, float] | None:
+def parse_preview_range(text: str | None) -> tuple[float, float] | None:
     if text is None:
         return None
     try:
@@ -36,7 +36,7 @@ def _preview_range(text: str | None) -> tuple[float, float] | None:
 
 def check_preview_options(args) -> None:
     """Refuse bad preview options before any work."""
-    if _preview_range(args.preview_range) is not None and args.preview is None:
+    if parse_preview_range(args.preview_range) is not None and args.preview is None:
         raise InputError("--preview-range: needs --preview")
 
 
@@ -44,7 +44,7 @@ def decode_preview(args, task, decoding, spec):
     """The :class:`vb_plugins.previews.Preview` asked for with --preview, or None."""
     if args.preview is None:
         return None
-    return preview_for(task, decoding, spec, _preview_range(args.preview_range))
+    return preview_for(task, decoding, spec, parse_preview_range(args.preview_range))
 
 
 def value_paths(task, spec, output: Path) -> list[Path]:

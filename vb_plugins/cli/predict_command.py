@@ -10,6 +10,7 @@ import numpy as np
 
 from vb_plugins import io as vb_io
 from vb_plugins.cli.command import Command
+from vb_plugins.cli.decode_extras import parse_preview_range
 from vb_plugins.cli.options import add_run_options, add_task_options, run_settings, task_and_spec
 from vb_plugins.cli.predict_outputs import (
     OutputLock,
@@ -25,6 +26,7 @@ from vb_plugins.errors import InputError
 from vb_plugins.generation.bundled import BUNDLED_NAMES
 from vb_plugins.hookspecs import hookimpl
 from vb_plugins.predict import Predictor
+from vb_plugins.previews import preview_for
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -33,7 +35,10 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "predict", help="predict a task on images with a generator and save visualizations and values",
         description="Per image STEM writes: STEM.generated.png (the generator's painting), STEM.TASK.npy "
-                    "(decoded values) and STEM.TASK.png (viewable), STEM.confidence.npy, STEM.uncertainty.npy "
+                    "(decoded values) and STEM.TASK.png (viewable, the image's size), STEM.preview.png (readable: "
+                    "depth with a colour bar in metres, labels with a legend of class names, normals with a key), "
+                    "STEM.referring-1.png, -2.png, ... (one 0/255 mask per object when a prompt names several), "
+                    "STEM.confidence.npy, STEM.uncertainty.npy "
                     "(with --ensemble > 1) and STEM.json (settings; written last). Images whose STEM.json "
                     "exists are skipped unless --overwrite, provided the folder's results were made with the same "
                     "settings (else the run is refused). One run at a time writes to a folder.",
@@ -47,6 +52,15 @@ def register(subparsers) -> None:
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bar and no notes about the model (errors and skips still print)")
     add_task_options(parser)
+    group = parser.add_argument_group("prompt and preview")
+    group.add_argument("--prompt", help="paint with this prompt instead of the task's own; the legend (classes and "
+                                        "colours, background, referring objects, depth scheme) is read from it, "
+                                        "instead of --classes/--expression/--colour/--background/--scheme")
+    group.add_argument("--no-preview", dest="preview", action="store_false",
+                       help="do not write STEM.preview.png (saves a fraction of a second per image)")
+    group.add_argument("--preview-range", metavar="NEAR,FAR",
+                       help="fixed depth range of the previews in metres, the same for every image (default: each "
+                            "image's 2nd-98th percentile)")
     parser.set_defaults(handler=run_predict)
 
 
@@ -105,6 +119,11 @@ def output_stems(images: list[Path]) -> list[tuple[Path, str]]:
     return named
 
 
+def object_masks_of(task, spec) -> list:
+    """The referred objects that get a mask file each (several objects named by one prompt), else none."""
+    return list(spec.classes) if task.name == "referring" and spec is not None and spec.classes else []
+
+
 def local_path(value: str | None) -> str | None:
     """A model or LoRA string that names an existing file or folder, made absolute so that records name it
     the same whichever folder a rerun starts from; other strings (Hub ids, ``backend:model``) as given."""
@@ -117,7 +136,10 @@ def local_path(value: str | None) -> str | None:
 def run_predict(args) -> int:
     task, spec = task_and_spec(args)
     # Every check that needs no model comes first, then the model loads, and only then is anything written.
-    predictor = Predictor(task, spec=spec, settings=run_settings(args, local_path))
+    preview_range = parse_preview_range(args.preview_range)
+    if preview_range is not None and not args.preview:
+        raise InputError("--preview-range: not with --no-preview")
+    predictor = Predictor(task, spec=spec, settings=run_settings(args, local_path), prompt=args.prompt)
     refuse_inputs_in_output(args.images, args.output)
     named = output_stems(expand_images(args.images))
     for image, _ in named:  # every input must be a readable image
@@ -157,7 +179,7 @@ def run_predict(args) -> int:
             for prediction in predictor.predict_iter([image for image, _ in todo], keys=[str(i) for i, _ in todo]):
                 stem = stem_of[prediction.key]
                 save_prediction(prediction, args.output, stem, task, vb_io.write_npy, vb_io.write_png,
-                                vb_io.write_text, stale[stem])
+                                vb_io.write_text, stale[stem], preview=args.preview, preview_range=preview_range)
                 if progress_bar:
                     progress_bar.update(1)
         finally:
@@ -167,10 +189,11 @@ def run_predict(args) -> int:
 
 
 def save_prediction(prediction, directory: Path, stem: str, task, write_npy, write_png, write_text,
-                    stale=()) -> None:
+                    stale=(), preview: bool = True, preview_range: tuple[float, float] | None = None) -> None:
     """Write one prediction's result set: staged, then moved into place with the JSON record last, so a
     record means 'complete'. Files of an earlier set (``stale``, and those its record lists) that this one
-    lacks are removed."""
+    lacks are removed. ``preview``: also write STEM.preview.png (:func:`vb_plugins.previews.preview_for`,
+    the picture ``vb decode --preview`` writes; depth on ``preview_range`` metres when given)."""
     directory = Path(directory)
     stale = set(stale) | set(recorded_outputs(directory, stem))
     with staging_folder(directory) as stage:
@@ -185,11 +208,19 @@ def save_prediction(prediction, directory: Path, stem: str, task, write_npy, wri
         values = np.asarray(prediction.values)
         put(write_npy, f"{stem}.{task.name}.npy", values.astype(np.float32) if values.dtype.kind == "f" else values)
         put(write_png, f"{stem}.{task.name}.png", prediction.preview())
+        objects = {}
+        for k, (name, _) in enumerate(object_masks_of(task, prediction.spec), start=1):  # as `vb decode` writes them
+            put(write_png, f"{stem}.{task.name}-{k}.png", ((values == k) * 255).astype(np.uint8))
+            objects[f"{stem}.{task.name}-{k}.png"] = name
+        if preview:
+            put(write_png, f"{stem}.preview.png", preview_for(task, prediction, prediction.spec, preview_range).pixels)
         put(write_npy, f"{stem}.confidence.npy", prediction.confidence.astype(np.float32))
         if prediction.uncertainty is not None:
             put(write_npy, f"{stem}.uncertainty.npy", prediction.uncertainty.astype(np.float32))
         record = prediction.record()
         record["extras"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in prediction.extras.items()}
+        if objects:
+            record["objects"] = objects  # which mask file holds which referred object
         record["outputs"] = sorted(names + [f"{stem}.json"])
         put(write_text, f"{stem}.json", json.dumps(record, indent=2, sort_keys=True))
         commit(directory, stage, stem, names, stale)

@@ -24,6 +24,7 @@ instances       ``F``: ``fo.Detections``, one ``fo.Detection`` per instance: ``l
                 box, FiftyOne's convention), ``confidence`` (mean decoding confidence over its pixels).
 mask            ``F``: ``fo.Segmentation(mask_path=ID.referring.png)`` with values 0/1 and
   (referring)   ``mask_targets[F]`` = {1: expression}; the label's ``expression`` attribute repeats it.
+                Several referred objects (a prompt naming two): values 0..K, ``mask_targets[F]`` = {k: object}.
 image (other)   ``F``: path of ``ID.TASK.png`` (the task's preview, a media field); ``F_values_path``: .npy.
 ==============  ==================================================================================
 
@@ -322,14 +323,17 @@ class MaskStorage(LabelsStorage):
         import fiftyone as fo
 
         path = writer.path(sample_id, "referring.png")
-        _write_png(path, np.asarray(prediction.values, dtype=bool).astype(np.uint8))
+        if writer.spec.classes:  # several referred objects (a prompt naming two): object k = value k
+            _write_png(path, np.asarray(prediction.values).astype(label_dtype(len(writer.spec.classes))))
+        else:
+            _write_png(path, np.asarray(prediction.values, dtype=bool).astype(np.uint8))
         return fo.Segmentation(mask_path=str(path), expression=writer.spec.expression)
 
     def mask_targets(self, spec):
-        return {1: spec.expression or "target"}
+        return super().mask_targets(spec) if spec.classes else {1: spec.expression or "target"}
 
     def mask_colours(self, spec):
-        return None
+        return super().mask_colours(spec) if spec.classes else None
 
 
 class InstancesStorage(Storage):

@@ -169,18 +169,24 @@ def parse_predict_params(params: dict) -> tuple[dict, dict[str, str]]:
             kwargs["expression"] = str(params["expression"]).strip()
     elif not _blank(params.get("expression")):
         ignored.append("expression")
+    prompt = params.get("prompt")
+    if not _blank(prompt):  # a custom prompt: painted as given, the legend read from it
+        if isinstance(prompt, str):
+            kwargs["prompt"] = prompt.strip()
+        else:
+            errors["prompt"] = f"prompt: expected text, got {type(prompt).__name__}"
     kwargs["task_options"] = options
     kwargs["ignored"] = ignored
     if not errors:  # the task's own checks (required classes / expression, option values)
         try:
             spec_options = dict(options)
-            if "classes" in kwargs:
-                spec_options["classes"] = kwargs["classes"]
-            if "expression" in kwargs:
-                spec_options["expression"] = kwargs["expression"]
+            for key in ("classes", "expression", "prompt"):
+                if key in kwargs:
+                    spec_options[key] = kwargs[key]
             task.make_spec(**spec_options)
         except InputError as error:
             message = str(error)
-            key = "classes" if "classes" in message else "expression" if "expression" in message else "options"
+            key = "prompt" if "prompt" in kwargs and "prompt" in message else \
+                "classes" if "classes" in message else "expression" if "expression" in message else "options"
             errors[key] = message
     return kwargs, errors

@@ -97,8 +97,11 @@ def check_field_name(name: str) -> str:
 def run_signature(predictor, model=None) -> dict:
     """What decides a run's results (:meth:`RunSettings.signature`); a field is resumed only by a run with
     the same signature. ``model`` is accepted for older callers; the predictor knows its model."""
-    return {"task": predictor.task.name, "spec": predictor.spec.to_dict(), **predictor.settings.signature(),
-            "model": predictor.model_name or ""}
+    signature = {"task": predictor.task.name, "spec": predictor.spec.to_dict(), **predictor.settings.signature(),
+                 "model": predictor.model_name or ""}
+    if getattr(predictor, "custom_prompt", None) is not None:  # absent otherwise: older signatures still match
+        signature["prompt"] = predictor.custom_prompt
+    return signature
 
 
 def _existing_record(dataset, name: str) -> dict | None:
@@ -252,9 +255,10 @@ def _read_image(filepath: str):
 def plan_run(dataset, task: str, output_field: str, model=None, *, settings: RunSettings | None = None,
              classes=None, expression=None, task_options: dict | None = None, output_dir=None,
              save_visualizations: bool = True, save_confidence: bool = True, depth_max: float | None = None,
-             predictor=None, **setting_keywords):
+             predictor=None, prompt: str | None = None, **setting_keywords):
     """The predictor (generator not loaded yet) and label writer of a run; validates every option.
-    ``settings`` (a :class:`RunSettings`) or its fields as keywords (``batch_size=2``) set the run."""
+    ``settings`` (a :class:`RunSettings`) or its fields as keywords (``batch_size=2``) set the run.
+    ``prompt``: a custom prompt, painted as given; the legend is read from it (see :class:`Predictor`)."""
     check_field_name(output_field)
     unknown = sorted(set(setting_keywords) - set(SETTINGS))
     if unknown:
@@ -265,7 +269,7 @@ def plan_run(dataset, task: str, output_field: str, model=None, *, settings: Run
             options["classes"] = classes
         if expression not in (None, ""):
             options["expression"] = expression
-        predictor = Predictor(task, model, settings=settings, **setting_keywords, **options)
+        predictor = Predictor(task, model, settings=settings, prompt=prompt, **setting_keywords, **options)
     directory = Path(output_dir).expanduser() if output_dir else default_output_dir(dataset, output_field)
     writer = LabelWriter(predictor.task, predictor.spec, output_field, directory,
                          with_uncertainty=predictor.ensemble > 1, save_visualizations=save_visualizations,
@@ -278,13 +282,14 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, set
                        output_dir=None, save_visualizations: bool = True, save_confidence: bool = True,
                        depth_max: float | None = None, write_batch: int | None = None,
                        progress: ProgressCallback | None = None, should_stop: Callable[[], bool] | None = None,
-                       predictor=None, **setting_keywords) -> PredictRun:
+                       predictor=None, prompt: str | None = None, **setting_keywords) -> PredictRun:
     """Predict ``task`` on every sample of ``samples`` (a Dataset or DatasetView) into ``output_field``.
 
     ``model``: model string (``None``/"" = bundled model, a pipeline directory, a Hub id, ``backend:model``)
     or a :class:`vb_plugins.generation.Generator`. ``settings``: a :class:`vb_plugins.settings.RunSettings`
     (model, LoRA, dtype, steps, guidance, ensemble, batch size, seed, ...), or its fields as keywords
-    (``batch_size=2, ensemble=3``). ``classes`` / ``expression`` / ``task_options`` build the task spec.
+    (``batch_size=2, ensemble=3``). ``classes`` / ``expression`` / ``task_options`` build the task spec;
+    ``prompt``, a custom prompt, is painted as given and the legend is read from it instead.
     ``output_dir``: where files go (default :func:`default_output_dir`). ``write_batch``: samples per
     database write (default ``max(16, 4 * batch_size)``). ``progress(done, total, message)`` is called after
     each write; ``should_stop()`` stops the run after the current batch (the result has ``cancelled=True``).
@@ -295,7 +300,7 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, set
     predictor, writer = plan_run(dataset, task, output_field, model, settings=settings, classes=classes,
                                  expression=expression, task_options=task_options, output_dir=output_dir,
                                  save_visualizations=save_visualizations, save_confidence=save_confidence,
-                                 depth_max=depth_max, predictor=predictor, **setting_keywords)
+                                 depth_max=depth_max, predictor=predictor, prompt=prompt, **setting_keywords)
     directory, fields = writer.directory, writer.fields
     signature = run_signature(predictor, model)
     check_existing(dataset, fields, writer.kind, signature, overwrite)

@@ -18,6 +18,7 @@ from vb_plugins.hookspecs import hookimpl
 from vb_plugins.io import write_png
 from vb_plugins.kinds import get_value_kind
 from vb_plugins.label_files import read_labels, write_label_png
+from vb_plugins.previews import decoded_legend
 from vb_plugins.prompts import VISION_BANANA
 from vb_plugins.tasks.base import Task, TaskSpec
 
@@ -82,8 +83,8 @@ class SemanticTask(Task):
         if spec is None or not spec.classes:
             raise InputError("task 'semantic': needs classes")
 
-    def preview(self, decoding, spec=None) -> np.ndarray:
-        return paint_labels(decoding.values, spec.class_colours)
+    def preview(self, decoding, spec=None) -> np.ndarray:  # each class in the colour it was decoded with
+        return paint_labels(decoding.values, decoded_legend(decoding, spec)[1])
 
     def load_values(self, path, spec):
         labels = _read_label_image(path, "label")
@@ -204,8 +205,8 @@ class ReferringTask(Task):
         return with_matching(super().combine(decodings, spec), decodings)
 
     def preview(self, decoding, spec=None) -> np.ndarray:
-        if spec is not None and spec.classes:
-            return paint_labels(decoding.values, spec.class_colours)
+        if spec is not None and spec.classes:  # each object in the colour it was decoded with
+            return paint_labels(decoding.values, decoded_legend(decoding, spec)[1])
         mask = np.asarray(decoding.values, dtype=bool)
         return np.repeat((mask * 255).astype(np.uint8)[..., None], 3, axis=2)
 
