@@ -32,3 +32,17 @@ def vb_generators():
     from vb_plugins.generation.gemini import GeminiBackend
 
     return [VBNetBackend(), DiffusersBackend(), GeminiBackend()]
+
+
+@hookimpl
+def vb_rewriters():
+    from vb_plugins.reasoning.plugin import builtin_rewriters
+
+    return builtin_rewriters()
+
+
+@hookimpl
+def vb_presence_gates():
+    from vb_plugins.reasoning.plugin import builtin_presence_gates
+
+    return builtin_presence_gates()

@@ -1,5 +1,5 @@
-"""The plugin hooks. Built-in tasks, colour schemes, prompt dialects and generator backends are
-registered through these same hooks, so a third-party package drops in new ones with no core change.
+"""The plugin hooks. Built-in tasks, colour schemes, prompt dialects, generator backends, rewriters and
+presence gates are registered through these same hooks, so a third-party package drops in new ones with no core change.
 
 A plugin is a module (or object) with functions marked ``@vb_plugins.hookimpl`` and is found through the
 entry-point group ``vb_plugins``::
@@ -38,3 +38,15 @@ def vb_prompt_dialects() -> list:
 @hookspec
 def vb_generators() -> list:
     """Return :class:`vb_plugins.generation.GeneratorBackend` instances (ways to load a generator)."""
+
+
+@hookspec
+def vb_rewriters() -> list:
+    """Return :class:`vb_plugins.reasoning.RewriterBackend` instances: ways to load a rewriter (an image and a
+    reasoning query -> a plain referring expression, or "absent")."""
+
+
+@hookspec
+def vb_presence_gates() -> list:
+    """Return :class:`vb_plugins.reasoning.PresenceGateBackend` instances: ways to load a presence gate (an
+    image and a phrase -> present or absent, with a score)."""

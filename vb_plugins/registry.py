@@ -19,6 +19,8 @@ KINDS = {
     "colour scheme": "vb_color_schemes",
     "prompt dialect": "vb_prompt_dialects",
     "generator backend": "vb_generators",
+    "rewriter backend": "vb_rewriters",
+    "presence gate backend": "vb_presence_gates",
 }
 
 

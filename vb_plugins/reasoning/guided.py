@@ -1,0 +1,320 @@
+"""A :class:`~vb_plugins.predict.Predictor` whose prompt depends on what a vision-language model sees in each image.
+
+- **Rewriting** (referring): a reasoning query ("the object that keeps food cold") is rewritten per image into
+  a plain referring expression ("the white refrigerator"), which the generator paints and the decoder reads.
+  When the rewriter answers "absent", the image gets an empty mask and the generator is not called.
+- **Presence gating** (semantic, instance): each class is checked first; classes judged absent are left out
+  of the prompt (instance: their passes are not generated at all) and come back empty. A semantic legend's
+  ``background`` class is never gated. When no class is present the generator is not called.
+
+Every (image, question) is asked once per run (:class:`~vb_plugins.reasoning.cache.AnswerCache`). What the
+model said is kept in each prediction: ``extras["rewrite"]`` (query, expression or absent, the model's answer)
+and ``extras["gate"]`` (per class: present, score, answer), and the rewriter or gate in its settings.
+``prediction.prompts`` are the prompts actually sent (none for an image nothing was generated for);
+``prediction.spec`` stays the run's spec (the query; every class), so records of one run compare equal.
+
+A failed question (a remote error, an unreadable answer) fails only its image: with ``on_error`` the other
+images go on and the failure is handed to ``on_error(key, error)``; without, it is raised.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+from vb_plugins.errors import CancelledError, InputError, VBError
+from vb_plugins.predict import Prediction, Predictor, load_input_image
+from vb_plugins.reasoning.answers import Presence, Rewrite
+from vb_plugins.reasoning.base import DEFAULT_THRESHOLD, PresenceGate, Rewriter, check_threshold, load_gate, \
+    load_rewriter
+from vb_plugins.reasoning.cache import AnswerCache
+from vb_plugins.tasks.base import TaskSpec
+
+ErrorHandler = Callable[[Hashable, VBError], None]
+UNGATED = frozenset({"background"})  # legend entries that are everywhere else, never asked about
+
+
+@dataclass
+class _Plan:
+    """What to do for one image: paint ``spec`` (None: nothing to paint) and keep ``extras``."""
+
+    spec: TaskSpec | None
+    extras: dict = field(default_factory=dict)
+    kept: tuple[int, ...] = ()  # gating: indices of the run's classes in ``spec``
+
+
+def can_rewrite(predictor: Predictor) -> bool:
+    return "expression" in predictor.task.uses and bool(predictor.spec.expression) and not predictor.spec.classes
+
+
+def can_gate_kind(predictor: Predictor) -> bool:
+    return predictor.task.value_kind in ("labels", "instances")
+
+
+def can_gate(predictor: Predictor) -> bool:
+    return can_gate_kind(predictor) and bool(predictor.spec.classes)
+
+
+class GuidedPredictor:
+    """Wraps ``predictor`` (its generator, engine and settings are shared) with a ``rewriter`` or a ``gate``:
+    a model string (loaded on first use with ``vlm_options``, e.g. ``device``) or a loaded object."""
+
+    def __init__(self, predictor: Predictor, *, rewriter: str | Rewriter | None = None,
+                 gate: str | PresenceGate | None = None, threshold: float | None = None,
+                 vlm_options: dict | None = None, cache: AnswerCache | None = None):
+        if rewriter is not None and gate is not None:
+            raise InputError("a rewriter and a presence gate cannot be combined: the rewriter is for referring, "
+                             "the gate for semantic and instance classes")
+        if rewriter is None and gate is None:
+            raise InputError("guided prediction needs a rewriter or a presence gate")
+        task = predictor.task.name
+        if rewriter is not None and not can_rewrite(predictor):
+            raise InputError(f"rewriter: task {task!r} with a query to rewrite is needed (referring, --query TEXT); "
+                             f"task {task!r} has {'classes' if predictor.spec.classes else 'no expression'}")
+        if gate is not None and not can_gate(predictor):
+            what = f"task {task!r}" + (" without classes" if can_gate_kind(predictor) else "")
+            raise InputError(f"presence gate: applies to the classes of semantic and instance tasks, not to {what}")
+        self.base = predictor
+        self.rewriter_model = rewriter
+        self.gate_model = gate
+        if threshold is not None and isinstance(gate, PresenceGate):
+            raise InputError("threshold: set it on the gate object itself")
+        self.threshold = check_threshold(threshold if threshold is not None else
+                                         getattr(gate, "threshold", DEFAULT_THRESHOLD))
+        self.vlm_options = dict(vlm_options or {})
+        self.cache = cache if cache is not None else AnswerCache()
+        self._rewriter = rewriter if isinstance(rewriter, Rewriter) else None
+        self._gate = gate if isinstance(gate, PresenceGate) else None
+        self._children: dict[str, Predictor] = {}
+        self.generations_skipped = 0  # images for which nothing was generated
+
+    # -- what adapters read, as from a Predictor ------------------------------------------------------------
+    @property
+    def task(self):
+        return self.base.task
+
+    @property
+    def spec(self) -> TaskSpec:
+        return self.base.spec
+
+    @property
+    def generator(self):
+        return self.base.generator
+
+    @property
+    def engine(self):
+        return self.base.engine
+
+    @property
+    def ensemble(self) -> int:
+        return self.base.ensemble
+
+    @property
+    def seed(self) -> int:
+        return self.base.seed
+
+    @property
+    def settings(self):
+        return self.base.settings
+
+    @property
+    def dialect(self):
+        return self.base.dialect
+
+    @property
+    def batch_size(self) -> int:
+        return self.base.batch_size
+
+    @property
+    def model(self):
+        return self.base.model
+
+    @property
+    def prompts(self) -> None:
+        """None: the prompts depend on each image (see each prediction's ``prompts``)."""
+        return None
+
+    @property
+    def rewriter(self) -> Rewriter | None:
+        if self._rewriter is None and self.rewriter_model is not None:
+            self._rewriter = load_rewriter(self.rewriter_model, **self.vlm_options)
+        return self._rewriter
+
+    @property
+    def gate(self) -> PresenceGate | None:
+        if self._gate is None and self.gate_model is not None:
+            self._gate = load_gate(self.gate_model, threshold=self.threshold, **self.vlm_options)
+        return self._gate
+
+    def load(self) -> None:
+        """Load the generator and the vision-language model (each refuses what it cannot do, before any work)."""
+        self.base.generator  # noqa: B018 - loads
+        self.rewriter if self.rewriter_model is not None else self.gate  # noqa: B018 - loads
+
+    def guidance(self) -> dict:
+        """The rewriter or gate as recorded with every prediction."""
+        if self.rewriter_model is not None:
+            return {"rewriter": _model_name(self.rewriter_model)}
+        return {"gate": _model_name(self.gate_model), "gate_threshold": self.threshold}
+
+    def describe(self) -> dict:
+        return {**self.base.describe(), **self.guidance()}
+
+    # -- prediction -----------------------------------------------------------------------------------------
+    def predict(self, images, keys=None, progress=None, should_stop=None,
+                on_error: ErrorHandler | None = None) -> list[Prediction]:
+        return list(self.predict_iter(images, keys, progress, should_stop, on_error=on_error))
+
+    def predict_iter(self, images: Iterable, keys: Iterable[Hashable] | None = None, progress=None,
+                     should_stop: Callable[[], bool] | None = None, window: int | None = None,
+                     on_error: ErrorHandler | None = None) -> Iterator[Prediction]:
+        """As :meth:`Predictor.predict_iter`; ``on_error(key, error)`` takes the images whose question failed
+        (they yield nothing) instead of raising."""
+        images = list(images) if not hasattr(images, "__next__") else images
+        total = len(images) if hasattr(images, "__len__") else None
+        keys_iter = iter(keys) if keys is not None else None
+        passes = len(self.base.passes)
+        window = window or max(1, 4 * self.base.batch_size // max(1, passes * self.base.ensemble))
+        stream, done, seen = iter(images), 0, 0
+        self.base._engine(should_stop)  # one engine for every prompt of the run
+        while True:
+            chunk = list(islice(stream, window))
+            if not chunk:
+                return
+            if should_stop and should_stop():
+                raise CancelledError(f"cancelled after {done} images")
+            chunk_keys = [next(keys_iter) if keys_iter else (str(item) if isinstance(item, str | Path) else seen + i)
+                          for i, item in enumerate(chunk)]
+            seen += len(chunk)
+            arrays = [load_input_image(item, name=str(key)) for item, key in zip(chunk, chunk_keys)]
+            for prediction in self._predict_window(arrays, chunk_keys, should_stop, on_error):
+                done += 1
+                yield prediction
+                if progress:
+                    progress(done, total)
+
+    def _predict_window(self, arrays, keys, should_stop, on_error) -> list[Prediction]:
+        plans = self._plans(arrays, should_stop)
+        results: dict[int, Prediction] = {}
+        groups: dict[str, tuple[_Plan, list[int]]] = {}
+        for i, plan in enumerate(plans):
+            if isinstance(plan, VBError):
+                if on_error is None:
+                    raise plan
+                on_error(keys[i], plan)
+            elif plan.spec is None:
+                results[i] = self._nothing_to_paint(arrays[i], keys[i], plan)
+            else:
+                groups.setdefault(plan.spec.to_json(), (plan, []))[1].append(i)
+        for plan, indices in groups.values():
+            child = self._child(plan.spec)
+            painted = child.predict_iter([arrays[i] for i in indices], keys=[keys[i] for i in indices],
+                                         should_stop=should_stop)
+            for i, prediction in zip(indices, painted):
+                results[i] = self._finish(prediction, plans[i])
+        return [results[i] for i in sorted(results)]
+
+    # -- asking the model -----------------------------------------------------------------------------------
+    def _plans(self, arrays, should_stop) -> list[_Plan | VBError]:
+        if self.rewriter_model is not None:
+            query = self.spec.expression
+            answers = self.cache.answers("rewrite", self.rewriter.rewrite_many, [(a, query) for a in arrays],
+                                         should_stop)
+            return [answer if isinstance(answer, VBError) else self._rewrite_plan(answer) for answer in answers]
+        names = self.spec.class_names
+        asked = [k for k, name in enumerate(names) if name.strip().lower() not in UNGATED]
+        answers = self.cache.answers("presence", self.gate.presence_many,
+                                     [(a, names[k]) for a in arrays for k in asked], should_stop)
+        plans: list[_Plan | VBError] = []
+        for i in range(len(arrays)):
+            mine = answers[i * len(asked):(i + 1) * len(asked)]
+            failed = [answer for answer in mine if isinstance(answer, VBError)]
+            plans.append(failed[0] if failed else self._gate_plan(dict(zip(asked, mine))))
+        return plans
+
+    def _rewrite_plan(self, rewrite: Rewrite) -> _Plan:
+        spec = None if rewrite.absent else replace(self.spec, expression=rewrite.expression)
+        return _Plan(spec, {"rewrite": rewrite.to_dict()})
+
+    def _gate_plan(self, answers: dict[int, Presence]) -> _Plan:
+        classes = self.spec.classes
+        kept = tuple(k for k in range(len(classes)) if k not in answers or answers[k].present)
+        extras = {"gate": [answers[k].to_dict() for k in sorted(answers)]}
+        if not any(k in answers for k in kept):  # nothing asked about is present: background at most
+            return _Plan(None, extras, kept)
+        spec = self.spec if len(kept) == len(classes) else self.spec.with_classes([classes[k] for k in kept])
+        return _Plan(spec, extras, kept)
+
+    # -- predictions ----------------------------------------------------------------------------------------
+    def _child(self, spec: TaskSpec) -> Predictor:
+        """The run's predictor painting ``spec`` instead (same generator, engine and settings)."""
+        if spec == self.spec:
+            return self.base
+        key = spec.to_json()
+        if key not in self._children:
+            child = copy.copy(self.base)
+            child.spec = spec
+            child.passes = self.base.task.passes(spec)
+            child._prompts = None
+            self._children[key] = child
+        return self._children[key]
+
+    def _finish(self, prediction: Prediction, plan: _Plan) -> Prediction:
+        kind = self.task.value_kind
+        if kind == "labels" and plan.kept and len(plan.kept) != len(self.spec.classes):
+            from vb_plugins.codecs.semantic import label_dtype
+
+            lookup = np.zeros(len(plan.kept) + 1, label_dtype(len(self.spec.classes)))
+            lookup[1:] = np.asarray(plan.kept) + 1  # label k + 1 of the painted legend -> the run's class
+            prediction.values = lookup[np.asarray(prediction.values)]
+        if kind == "labels":
+            prediction.extras["names"] = self.spec.class_names
+        prediction.spec = self.spec
+        prediction.settings = {**prediction.settings, **self.guidance()}
+        prediction.extras.update(plan.extras)
+        return prediction
+
+    def _nothing_to_paint(self, image: np.ndarray, key, plan: _Plan) -> Prediction:
+        """The prediction of an image with nothing to paint: an empty mask, no instances, or only background."""
+        self.generations_skipped += 1
+        shape = image.shape[:2]
+        kind = self.task.value_kind
+        extras = dict(plan.extras)
+        if kind == "labels":
+            from vb_plugins.codecs.semantic import label_dtype
+
+            values = np.zeros(shape, label_dtype(len(self.spec.classes)))
+            values[...] = plan.kept[0] + 1 if plan.kept else 0  # the ungated background class, if any
+            extras["names"] = self.spec.class_names
+        elif kind == "instances":
+            values = np.zeros(shape, np.int32)
+            extras.update(colours=np.zeros((0, 3), np.uint8), classes=[])
+        else:
+            values = np.zeros(shape, bool)
+        settings = {**self.base.describe(), **self.guidance(), "input_size": list(shape), "generated_size": None,
+                    "requested_size": None, "seconds": 0.0}
+        return Prediction(self.task.name, self.spec, values, np.ones(shape, np.float32), None, [], [], settings,
+                          extras, key)
+
+
+def _model_name(model) -> str:
+    return model if isinstance(model, str) else getattr(model, "name", repr(model))
+
+
+def guided(predictor: Predictor, *, rewriter=None, gate=None, threshold: float | None = None,
+           vlm_options: dict | None = None) -> Predictor | GuidedPredictor:
+    """``predictor`` itself when neither a rewriter nor a gate is given, else a :class:`GuidedPredictor`."""
+    if rewriter in (None, "") and gate in (None, ""):
+        if threshold is not None:
+            raise InputError("gate threshold: given without a presence gate (--gate MODEL)")
+        return predictor
+    return GuidedPredictor(predictor, rewriter=rewriter or None, gate=gate or None, threshold=threshold,
+                           vlm_options=vlm_options)
+
+
+__all__ = ["GuidedPredictor", "guided", "can_rewrite", "can_gate"]
