@@ -143,8 +143,8 @@ def parse_rewrite(text: str) -> str | None:
         text = str(data.get("expression") or "")
     lines = [line for line in (one_line(line, 10_000) for line in str(text).splitlines()) if line]
     line = lines[0] if lines else ""
-    line = _LABEL.sub("", line)
-    line = line.strip(" \t\"'`*_#>").rstrip(".;,:!").strip(" \"'`*_")
+    for _ in range(2):  # markup around a label around the expression: **Answer: "the cup".**
+        line = _LABEL.sub("", line.strip(" \t\"'`*_#>")).rstrip(".;,:!").strip(" \"'`*_")
     if not line:
         raise AnswerError("the answer holds no expression")
     if line.lower() in _ABSENT_WORDS:

@@ -74,8 +74,10 @@ class GuidedPredictor:
             raise InputError("guided prediction needs a rewriter or a presence gate")
         task = predictor.task.name
         if rewriter is not None and not can_rewrite(predictor):
-            raise InputError(f"rewriter: task {task!r} with a query to rewrite is needed (referring, --query TEXT); "
-                             f"task {task!r} has {'classes' if predictor.spec.classes else 'no expression'}")
+            why = "has classes" if predictor.spec.classes else "takes no expression" if \
+                "expression" not in predictor.task.uses else "was given no query"
+            raise InputError(f"rewriter: rewrites the query of a referring task (referring --query TEXT); "
+                             f"task {task!r} {why}")
         if gate is not None and not can_gate(predictor):
             what = f"task {task!r}" + (" without classes" if can_gate_kind(predictor) else "")
             raise InputError(f"presence gate: applies to the classes of semantic and instance tasks, not to {what}")
