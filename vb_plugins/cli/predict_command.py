@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.cli import reasoning_options
 from vb_plugins.cli.options import add_task_options, task_and_spec
 from vb_plugins.cli.predict_outputs import (OutputLock, clear_staging, commit, existing_outputs, read_records,
                                             recorded_outputs, refuse_other_settings, staging_folder)
@@ -49,6 +50,7 @@ def register(subparsers) -> None:
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bar and no notes about the model (errors and skips still print)")
     add_task_options(parser)
+    reasoning_options.add_reasoning_options(parser)
     parser.set_defaults(handler=run_predict)
 
 
@@ -122,6 +124,7 @@ def run_predict(args) -> int:
     from vb_plugins.io import read_rgb, write_npy, write_png, write_text
     from vb_plugins.predict import Predictor
 
+    reasoning_options.apply_query(args)
     task, spec = task_and_spec(args)
     # Every check that needs no model comes first, then the model loads, and only then is anything written.
     predictor = Predictor(task, local_path(args.model), spec=spec, dialect=args.dialect, steps=args.steps,
@@ -130,6 +133,7 @@ def run_predict(args) -> int:
                           lora=local_path(args.lora),
                           generator_options={"transformer_weights": local_path(args.transformer_weights)}
                           if args.transformer_weights else None)
+    predictor = reasoning_options.guide(predictor, args, local_path)  # a VLM first: --rewriter, --gate
     refuse_inputs_in_output(args.images, args.output)
     named = output_stems(expand_images(args.images))
     for image, _ in named:  # every input must be a readable image
@@ -137,6 +141,7 @@ def run_predict(args) -> int:
     if args.output.exists() and not args.output.is_dir():
         raise InputError(f"{args.output}: exists and is not a directory")
     generator = predictor.generator  # load, and refuse a task the model cannot paint
+    reasoning_options.load(predictor)
     current = {"task": task.name, "spec": spec.to_dict(), "prompts": predictor.prompts,
                "settings": predictor.describe()}
     try:
@@ -165,16 +170,20 @@ def run_predict(args) -> int:
 
             progress_bar = tqdm(total=len(todo), unit="image", desc=f"vb predict {task.name}", file=sys.stderr)
         stem_of = dict((str(image), stem) for image, stem in todo)
+        failures = []  # images whose VLM question failed: the others are still written
+        on_error = reasoning_options.failure_options(predictor, f"vb predict {task.name}", failures)
         try:
-            for prediction in predictor.predict_iter([image for image, _ in todo], keys=[str(i) for i, _ in todo]):
+            for prediction in predictor.predict_iter([image for image, _ in todo], keys=[str(i) for i, _ in todo],
+                                                     **on_error):
                 stem = stem_of[prediction.key]
+                reasoning_options.report(prediction, prediction.key)
                 save_prediction(prediction, args.output, stem, task, write_npy, write_png, write_text, stale[stem])
                 if progress_bar:
                     progress_bar.update(1)
         finally:
             if progress_bar:
                 progress_bar.close()
-    return 0
+    return 1 if failures else 0
 
 
 def save_prediction(prediction, directory: Path, stem: str, task, write_npy, write_png, write_text,
