@@ -8,7 +8,9 @@ other task options), ``target`` (``DATASET`` | ``CURRENT_VIEW`` | ``SELECTED_SAM
 ``batch_size``, ``ensemble``, ``seed``, ``steps``, ``dialect``, ``megapixels``, ``device``,
 ``output_dir``, ``depth_max`` (metres, heatmap display range), ``write_batch`` (samples per database
 write), ``save_visualizations``,
-``save_confidence``, ``delegate``.
+``save_confidence``, ``delegate``; ``rewriter`` (referring: a vision-language model that rewrites the
+expression, a reasoning query, per image) or ``gate`` + ``gate_threshold`` (semantic / instance: classes
+checked for presence first), see :mod:`vb_plugins.fiftyone_tools.guidance`.
 """
 
 import fiftyone.operators as foo
@@ -68,7 +70,19 @@ class Predict(foo.Operator):
             self._colour_fields(inputs, task, ctx.params, errors)
         if task is not None and "expression" in task.uses:
             inputs.str("expression", required=True, label="Referring expression",
-                       description='The object to segment, e.g. "the red car on the left"')
+                       description='The object to segment, e.g. "the red car on the left"; with a rewriter, a '
+                                   'reasoning query such as "the object that keeps food cold"')
+            inputs.str("rewriter", default="", label="Rewriter (vision-language model)",
+                       description="Optional: gemini:MODEL or a local VLM folder (Qwen2.5-VL, ...) that rewrites "
+                                   "the query per image into what to paint; 'absent' gives an empty mask. Its "
+                                   "answers go to <field>_rewrite")
+        if task is not None and "classes" in task.uses and task.value_kind in ("labels", "instances"):
+            inputs.str("gate", default="", label="Presence gate (vision-language model)",
+                       description="Optional: gemini:MODEL or a local VLM folder that checks each class first; "
+                                   "absent classes are not generated and come back empty. Scores go to "
+                                   "<field>_gate")
+            inputs.float("gate_threshold", default=0.5, min=0.0, max=1.0, label="Gate threshold",
+                         description="Presence score from which a class counts as present")
         if task is not None and "colour" in task.uses:
             inputs.str("colour", default="", label="Target colour", description="Colour the model paints the "
                                                                                 "object in (default white)")
@@ -160,6 +174,7 @@ class Predict(foo.Operator):
         result = run.to_dict()
         result["skipped_count"] = len(run.skipped)
         result["skipped"] = run.skipped[:100]
+        result["failed"] = run.failed[:100]
         result["ignored_params"] = ignored
         result["message"] = run.message()
         return result
@@ -169,6 +184,8 @@ class Predict(foo.Operator):
         lines = [result.get("message", "")]
         if result.get("skipped"):
             lines.append("Skipped: " + "; ".join(f"{s['filepath']} ({s['reason']})" for s in result["skipped"][:10]))
+        if result.get("failed"):
+            lines.append("Failed: " + "; ".join(f"{s['filepath']} ({s['reason']})" for s in result["failed"][:10]))
         if result.get("output_dir"):
             lines.append(f"Files: `{result['output_dir']}`")
         return summary_output(ctx, lines)

@@ -262,16 +262,19 @@ class Predictor:
             self.engine.should_stop = should_stop or (lambda: False)
         return self.engine
 
-    def _predict_window(self, engine: Engine, chunk: list, keys: list) -> list[Prediction]:
-        prompts = self.prompts
+    def _predict_window(self, engine: Engine, chunk: list, keys: list, plans: list | None = None) -> list[Prediction]:
+        """Predict ``chunk`` in one engine run. ``plans``: per image, the predictor whose spec, passes and prompts
+        it gets (default: this one for all; :mod:`vb_plugins.reasoning` varies them per image), so images of
+        different plans still share batches wherever their prompts agree."""
+        plans = plans or [self] * len(chunk)
         inputs, sizes, jobs = [], [], []
-        for i, (item, key) in enumerate(zip(chunk, keys)):
+        for i, (item, key, plan) in enumerate(zip(chunk, keys, plans)):
             image = load_input_image(item, name=str(key))
             size = self.generator.size_for(*image.shape[:2], self.settings.megapixels)
             resized = resize_image(image, size)
             inputs.append(image)
             sizes.append(size)
-            for p, prompt in enumerate(prompts):
+            for p, prompt in enumerate(plan.prompts):
                 for j in range(self.ensemble):
                     jobs.append(Job((i, p, j), resized, prompt, self.seed + j))
         began = time.perf_counter()
@@ -279,7 +282,8 @@ class Predictor:
         seconds = (time.perf_counter() - began) / max(len(chunk), 1)
         settings = self.describe()
         predictions = []
-        for i, key in enumerate(keys):
+        for i, (key, plan) in enumerate(zip(keys, plans)):
+            prompts = plan.prompts
             visualizations = [outputs[(i, p, j)] for p in range(len(prompts)) for j in range(self.ensemble)]
             generated = visualizations[0].shape[:2]
             # Remote APIs choose their own output size; samples of one image must share one grid to be
@@ -287,13 +291,13 @@ class Predictor:
             aligned = {k: (v if v.shape[:2] == generated else resize_nearest(v, generated))
                        for k, v in outputs.items() if k[0] == i}
             decodings = [[self.task.decode(aligned[(i, p, j)], spec) for j in range(self.ensemble)]
-                         for p, spec in enumerate(self.passes)]
+                         for p, spec in enumerate(plan.passes)]
 
-            combined = resize_combined(self.task.combine(decodings, self.spec), self.task.value_kind,
+            combined = resize_combined(self.task.combine(decodings, plan.spec), self.task.value_kind,
                                        inputs[i].shape[:2])
             record = dict(settings, input_size=list(inputs[i].shape[:2]), generated_size=list(generated),
                           requested_size=list(sizes[i]), seconds=round(seconds, 4))
-            predictions.append(Prediction(self.task.name, self.spec, combined.values, combined.confidence,
+            predictions.append(Prediction(self.task.name, plan.spec, combined.values, combined.confidence,
                                           combined.uncertainty, visualizations, list(prompts), record,
                                           combined.extras, key))
         return predictions

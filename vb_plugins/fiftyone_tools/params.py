@@ -158,6 +158,7 @@ def parse_predict_params(params: dict) -> tuple[dict, dict[str, str]]:
             kwargs["expression"] = str(params["expression"]).strip()
     elif not _blank(params.get("expression")):
         ignored.append("expression")
+    _guidance(params, task, kwargs, errors, ignored)
     kwargs["task_options"] = options
     kwargs["ignored"] = ignored
     if not errors:  # the task's own checks (required classes / expression, option values)
@@ -180,3 +181,24 @@ def parse_predict_params(params: dict) -> tuple[dict, dict[str, str]]:
         except InputError as error:
             errors["dialect"] = str(error)
     return kwargs, errors
+
+
+def _guidance(params: dict, task, kwargs: dict, errors: dict, ignored: list) -> None:
+    """``rewriter`` (referring: the expression is the reasoning query it rewrites), ``gate`` and ``gate_threshold``
+    (classes): a vision-language model that runs before the generator (:mod:`vb_plugins.reasoning`)."""
+    rewriter, gate = (None if _blank(params.get(k)) else str(params[k]).strip() for k in ("rewriter", "gate"))
+    if rewriter:
+        if "expression" not in task.uses:
+            ignored.append("rewriter")
+        else:
+            kwargs["rewriter"] = rewriter
+    if gate:
+        if "classes" not in task.uses or task.value_kind not in ("labels", "instances"):
+            ignored.append("gate")
+        else:
+            kwargs["gate"] = gate
+    threshold = _number(params, "gate_threshold", None, float, errors)
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        errors["gate_threshold"] = f"gate_threshold={threshold!r}: must be from 0 to 1"
+    elif threshold is not None and "gate" in kwargs:
+        kwargs["gate_threshold"] = threshold

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from vb_plugins.errors import CancelledError, InputError
 from vb_plugins.fiftyone_tools.journal import append_journal, remove_journal
+from vb_plugins.reasoning.guided import GuidedPredictor, guided
 
 INFO_KEY = "vb_plugins"
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -43,7 +44,8 @@ ProgressCallback = Callable[[int, int, str], None]  # (samples done, samples to 
 @dataclass
 class PredictRun:
     """What a run did. ``skipped`` lists ``{"id", "filepath", "reason"}`` for samples that could not be
-    read; ``already_done`` counts samples skipped because their field was already set."""
+    read, ``failed`` the same for samples whose vision-language model question failed (rewriter, gate);
+    ``already_done`` counts samples skipped because their field was already set."""
 
     task: str
     field: str
@@ -57,6 +59,7 @@ class PredictRun:
     seconds_generating: float = 0.0
     prompt_encodings: int = 0
     fields: list[str] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,6 +71,9 @@ class PredictRun:
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped (unreadable: {self.skipped[0]['reason']}"
                          + (", ..." if len(self.skipped) > 1 else "") + ")")
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed ({self.failed[0]['reason']}" + (", ..." if len(self.failed) > 1
+                                                                                  else "") + ")")
         if self.cancelled:
             parts.append("cancelled")
         return "; ".join(parts)
@@ -91,11 +97,15 @@ def check_field_name(name: str) -> str:
 
 def run_signature(predictor, model) -> dict:
     """What decides a run's results; a field is resumed only by a run with the same signature."""
-    return {"task": predictor.task.name, "spec": predictor.spec.to_dict(),
-            "model": (model or "") if isinstance(model, str) or model is None else getattr(model, "name", repr(model)),
-            "ensemble": predictor.ensemble, "seed": predictor.seed, "steps": predictor.settings.steps,
-            "guidance": predictor.settings.guidance, "megapixels": predictor.settings.megapixels,
-            "dialect": predictor.dialect}
+    signature = {"task": predictor.task.name, "spec": predictor.spec.to_dict(),
+                 "model": (model or "") if isinstance(model, str) or model is None
+                 else getattr(model, "name", repr(model)),
+                 "ensemble": predictor.ensemble, "seed": predictor.seed, "steps": predictor.settings.steps,
+                 "guidance": predictor.settings.guidance, "megapixels": predictor.settings.megapixels,
+                 "dialect": predictor.dialect}
+    if isinstance(predictor, GuidedPredictor):  # the rewriter or gate (and its threshold)
+        signature.update(predictor.guidance())
+    return signature
 
 
 def _existing_record(dataset, name: str) -> dict | None:
@@ -258,8 +268,11 @@ def plan_run(dataset, task: str, output_field: str, model=None, *, classes=None,
              task_options: dict | None = None, batch_size: int = 4, ensemble: int = 1, seed: int = 0,
              steps: int | None = None, dialect: str | None = None, megapixels: float | None = None,
              device: str | None = None, output_dir=None, save_visualizations: bool = True,
-             save_confidence: bool = True, depth_max: float | None = None, predictor=None):
-    """The predictor (generator not loaded yet) and label writer of a run; validates every option."""
+             save_confidence: bool = True, depth_max: float | None = None, predictor=None, rewriter=None,
+             gate=None, gate_threshold: float | None = None):
+    """The predictor (generator not loaded yet) and label writer of a run; validates every option.
+    ``rewriter`` / ``gate``: a vision-language model that runs first (:mod:`vb_plugins.reasoning`)."""
+    from vb_plugins.fiftyone_tools.guidance import GuidedLabelWriter
     from vb_plugins.fiftyone_tools.labels import LabelWriter
     from vb_plugins.predict import Predictor
 
@@ -272,10 +285,16 @@ def plan_run(dataset, task: str, output_field: str, model=None, *, classes=None,
             options["expression"] = expression
         predictor = Predictor(task, model, dialect=dialect, steps=steps, megapixels=megapixels, ensemble=ensemble,
                               batch_size=batch_size, seed=seed, device=device, **options)
+        predictor = guided(predictor, rewriter=rewriter, gate=gate, threshold=gate_threshold,
+                           vlm_options={"device": device})
     directory = Path(output_dir).expanduser() if output_dir else default_output_dir(dataset, output_field)
-    writer = LabelWriter(predictor.task, predictor.spec, output_field, directory,
-                         with_uncertainty=predictor.ensemble > 1, save_visualizations=save_visualizations,
-                         save_confidence=save_confidence, depth_max=depth_max)
+    options = dict(with_uncertainty=predictor.ensemble > 1, save_visualizations=save_visualizations,
+                   save_confidence=save_confidence, depth_max=depth_max)
+    if isinstance(predictor, GuidedPredictor):
+        writer = GuidedLabelWriter(predictor.task, predictor.spec, output_field, directory, **options,
+                                   guidance="rewrite" if predictor.rewriter_model is not None else "gate")
+    else:
+        writer = LabelWriter(predictor.task, predictor.spec, output_field, directory, **options)
     return predictor, writer
 
 
@@ -286,7 +305,7 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, cla
                        save_visualizations: bool = True, save_confidence: bool = True,
                        depth_max: float | None = None, write_batch: int | None = None,
                        progress: ProgressCallback | None = None, should_stop: Callable[[], bool] | None = None,
-                       predictor=None) -> PredictRun:
+                       predictor=None, rewriter=None, gate=None, gate_threshold: float | None = None) -> PredictRun:
     """Predict ``task`` on every sample of ``samples`` (a Dataset or DatasetView) into ``output_field``.
 
     ``model``: model string (``None``/"" = bundled model, a pipeline directory, a Hub id, ``backend:model``)
@@ -294,7 +313,11 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, cla
     task spec. ``output_dir``: where files go (default :func:`default_output_dir`). ``write_batch``:
     samples per database write (default ``max(16, 4 * batch_size)``). ``progress(done, total, message)``
     is called after each write; ``should_stop()`` stops the run after the current batch (the result has
-    ``cancelled=True``). Raises :class:`InputError` for bad options or a protected existing field.
+    ``cancelled=True``). ``rewriter`` (referring: ``expression`` is the reasoning query it rewrites per image) or
+    ``gate`` (semantic, instance: classes checked first; ``gate_threshold``): a vision-language model model
+    string (``gemini:MODEL``, a folder) or object, see :mod:`vb_plugins.reasoning`; its answers land in
+    ``<field>_rewrite`` / ``<field>_gate`` (:mod:`vb_plugins.fiftyone_tools.guidance`). Raises
+    :class:`InputError` for bad options or a protected existing field.
     """
     began = time.perf_counter()
     dataset = samples._dataset
@@ -302,7 +325,8 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, cla
                                  task_options=task_options, batch_size=batch_size, ensemble=ensemble, seed=seed,
                                  steps=steps, dialect=dialect, megapixels=megapixels, device=device,
                                  output_dir=output_dir, save_visualizations=save_visualizations,
-                                 save_confidence=save_confidence, depth_max=depth_max, predictor=predictor)
+                                 save_confidence=save_confidence, depth_max=depth_max, predictor=predictor,
+                                 rewriter=rewriter, gate=gate, gate_threshold=gate_threshold)
     directory, fields = writer.directory, writer.fields
     signature = run_signature(predictor, model)
     check_existing(dataset, fields, writer.kind, signature, overwrite)
@@ -316,6 +340,8 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, cla
         return run
 
     predictor.generator  # load (and fail on a bad model) before anything is written
+    if isinstance(predictor, GuidedPredictor):
+        predictor.load()  # and the vision-language model
     directory.mkdir(parents=True, exist_ok=True)
     append_journal(plan.journal, plan.adopt)
     info = dict(dataset.info or {})
@@ -363,7 +389,9 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, cla
                     chunk_ids.append(sample_id)
                 except InputError as error:
                     run.skipped.append({"id": sample_id, "filepath": filepath, "reason": str(error)})
-            for prediction in predictor.predict_iter(images, keys=chunk_ids, should_stop=should_stop):
+            failing = {"on_error": _failure_recorder(run, dict(zip(ids, filepaths)))} \
+                if isinstance(predictor, GuidedPredictor) else {}
+            for prediction in predictor.predict_iter(images, keys=chunk_ids, should_stop=should_stop, **failing):
                 for name, value in writer.write(prediction, prediction.key).items():
                     pending[name][prediction.key] = value
                 run.predicted += 1
@@ -375,7 +403,7 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, cla
         run.cancelled = True
     finally:
         flush()
-        if finished and not run.skipped:  # every sample of the run holds its labels
+        if finished and not run.skipped and not run.failed:  # every sample of the run holds its labels
             _mark_complete(dataset, output_field, plan.run_id)
         engine = predictor.engine
         if engine is not None:
@@ -383,3 +411,12 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, cla
             run.prompt_encodings = engine.prompt_encodings
         run.seconds = time.perf_counter() - began
     return run
+
+
+def _failure_recorder(run: PredictRun, filepaths: dict):
+    """``on_error`` for a guided run: the sample's question failed; it is listed and the run goes on."""
+
+    def record(sample_id, error) -> None:
+        run.failed.append({"id": sample_id, "filepath": filepaths.get(sample_id), "reason": str(error)})
+
+    return record

@@ -203,7 +203,7 @@ class GuidedPredictor:
     def _predict_window(self, arrays, keys, should_stop, on_error) -> list[Prediction]:
         plans = self._plans(arrays, should_stop)
         results: dict[int, Prediction] = {}
-        groups: dict[str, tuple[_Plan, list[int]]] = {}
+        painting = []  # images with something to paint: one engine run for all, whatever their prompts
         for i, plan in enumerate(plans):
             if isinstance(plan, VBError):
                 if on_error is None:
@@ -212,12 +212,12 @@ class GuidedPredictor:
             elif plan.spec is None:
                 results[i] = self._nothing_to_paint(arrays[i], keys[i], plan)
             else:
-                groups.setdefault(plan.spec.to_json(), (plan, []))[1].append(i)
-        for plan, indices in groups.values():
-            child = self._child(plan.spec)
-            painted = child.predict_iter([arrays[i] for i in indices], keys=[keys[i] for i in indices],
-                                         should_stop=should_stop)
-            for i, prediction in zip(indices, painted):
+                painting.append(i)
+        if painting:
+            engine = self.base._engine(should_stop)
+            painted = self.base._predict_window(engine, [arrays[i] for i in painting], [keys[i] for i in painting],
+                                                plans=[self._child(plans[i].spec) for i in painting])
+            for i, prediction in zip(painting, painted):
                 results[i] = self._finish(prediction, plans[i])
         return [results[i] for i in sorted(results)]
 
@@ -254,7 +254,7 @@ class GuidedPredictor:
 
     # -- predictions ----------------------------------------------------------------------------------------
     def _child(self, spec: TaskSpec) -> Predictor:
-        """The run's predictor painting ``spec`` instead (same generator, engine and settings)."""
+        """The run's predictor with ``spec`` instead: its passes and prompts (same generator and settings)."""
         if spec == self.spec:
             return self.base
         key = spec.to_json()
