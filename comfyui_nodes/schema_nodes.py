@@ -16,6 +16,7 @@ from comfy_api.latest import ComfyExtension, io, ui
 from vb_plugins.errors import CancelledError, VBError
 
 from . import decoding, files, generating, models, operations, prompting
+from .vlm_nodes import NODES as VLM_NODES
 
 log = logging.getLogger("vb_plugins.comfyui")
 CATEGORY = "vb-plugins"
@@ -517,8 +518,9 @@ NODES = [VBPrompt, VBEncode, VBLoadGenerator, VBGenerate, VBDecodeDepth, VBDecod
 
 class VBExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        log.info("vb-plugins: %d nodes registered through comfy_entrypoint", len(NODES))
-        return list(NODES)
+        log.info("vb-plugins: %d nodes registered through comfy_entrypoint, and %d for vision-language models (%s)",
+                 len(NODES), len(VLM_NODES), ", ".join(node.__name__ for node in VLM_NODES))
+        return [*NODES, *VLM_NODES]
 
 
 async def comfy_entrypoint() -> VBExtension:
