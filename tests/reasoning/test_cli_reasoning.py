@@ -119,3 +119,88 @@ def test_combinations_that_cannot_work_are_one_line_errors_and_write_nothing(env
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not out.exists() and env.text_requests == [] and env.image_requests == []
+
+
+def write_mask(path, mask):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(mask, np.uint8)).save(path)
+
+
+def test_reasonseg_protocol_per_image_queries_rewritten_then_giou(env, tmp_path, capsys):
+    """One query per image from --queries, rewritten by the VLM, scored with `vb eval referring` (gIoU/cIoU)."""
+    env.answer = lambda question, image: json.dumps(
+        {"absent": "unicorn" in question, "expression": "" if "unicorn" in question else "the white refrigerator"})
+    folder = images(tmp_path / "in", kitchen=40, meadow=90)
+    queries = tmp_path / "queries.json"
+    queries.write_text(json.dumps({"kitchen.png": "the object that keeps food cold", "meadow": "the unicorn"}))
+    truth = np.zeros((40, 56), np.uint8)
+    truth[8:30, 10:40] = 255  # where the fake image model paints the referred object
+    write_mask(tmp_path / "gt" / "kitchen.png", truth)
+    write_mask(tmp_path / "gt" / "meadow.png", np.zeros((40, 56)))
+    out = tmp_path / "out"
+    assert predict("referring", folder, "-o", out, "--queries", queries, "--rewriter", f"gemini:{TEXT_MODEL}") == 0
+    questions = sorted(r["question"] for r in env.text_requests)
+    assert '"the object that keeps food cold"' in questions[0] and '"the unicorn"' in questions[1]
+    assert len(env.image_requests) == 1  # the unicorn is absent: not painted
+    kitchen = json.loads((out / "kitchen.json").read_text())
+    assert kitchen["extras"]["rewrite"]["query"] == "the object that keeps food cold"
+    assert kitchen["settings"]["queries"] == "per image" and "expression" not in kitchen["spec"]
+    capsys.readouterr()
+    assert main(["eval", "referring", "--pred", str(out), "--gt", str(tmp_path / "gt"), "-o",
+                 str(tmp_path / "report.json")]) == 0
+    metrics = json.loads((tmp_path / "report.json").read_text())["aggregate"]["metrics"]
+    assert metrics["giou"] == pytest.approx(1.0) and metrics["ciou"] == pytest.approx(1.0)
+    # Resuming with the same file does nothing; without --queries the folder is another configuration.
+    assert predict("referring", folder, "-o", out, "--queries", queries, "--rewriter", f"gemini:{TEXT_MODEL}") == 0
+    assert len(env.text_requests) == 2
+    assert predict("referring", folder, "-o", out, "--query", "x", "--rewriter", f"gemini:{TEXT_MODEL}") == 1
+
+
+def test_saco_protocol_per_sample_phrases_gated_then_il_mcc(env, tmp_path, capsys):
+    """(image, phrase) samples with --queries, gated or not, scored with `vb eval instance`: the gate turns the
+    negative sample's false instance into a true negative (IL_MCC 0 -> 1)."""
+    env.answer = lambda question, image: json.dumps({"present": " cat " in question,
+                                                     "score": 0.9 if " cat " in question else 0.1})
+    folder = images(tmp_path / "in", sample_cat=40, sample_dog=40)
+    phrases = tmp_path / "phrases.json"
+    phrases.write_text(json.dumps({"sample_cat": "cat", "sample_dog": "dog"}))
+    truth = np.zeros((40, 56), np.uint8)
+    truth[8:30, 10:40] = 1
+    write_mask(tmp_path / "gt" / "sample_cat.png", truth)
+    write_mask(tmp_path / "gt" / "sample_dog.png", np.zeros((40, 56)))  # no dog: a negative sample
+    reports = {}
+    for name, extra in (("gated", ["--gate", f"gemini:{TEXT_MODEL}"]), ("plain", [])):
+        out = tmp_path / name
+        painted = len(env.image_requests)
+        assert predict("instance", folder, "-o", out, "--queries", phrases, *extra) == 0
+        reports[name] = len(env.image_requests) - painted
+        assert main(["eval", "instance", "--pred", str(out), "--gt", str(tmp_path / "gt"), "-o",
+                     str(tmp_path / f"{name}.json")]) == 0
+    gated = json.loads((tmp_path / "gated.json").read_text())["aggregate"]
+    plain = json.loads((tmp_path / "plain.json").read_text())["aggregate"]
+    assert reports == {"gated": 1, "plain": 2}
+    assert gated["image_level"] == {"TP": 1, "FP": 0, "TN": 1, "FN": 0} and gated["metrics"]["IL_MCC"] == 1.0
+    assert plain["image_level"] == {"TP": 1, "FP": 1, "TN": 0, "FN": 0} and plain["metrics"]["IL_MCC"] == 0.0
+    record = json.loads((tmp_path / "gated" / "sample_dog.json").read_text())
+    assert record["extras"]["phrase"] == "dog" and record["extras"]["classes"] == []
+    assert "Paint each cat" in env.image_requests[0]["prompt"]
+
+
+@pytest.mark.parametrize("content, args, message", [
+    ('{"a.png": "x"}', ["referring", "--query", "y", "--rewriter", "gemini:x"], "--queries and --query: give one"),
+    ('{"b.png": "x"}', ["referring"], "no text for a.png"),
+    ('["x"]', ["referring"], "expected a JSON object of non-empty texts"),
+    ('{"a.png": "x"', ["referring"], "not valid JSON"),
+    ('{"a.png": "x"}', ["depth"], "--queries: gives a query per image (referring) or a phrase per image"),
+    ('{"a.png": "x"}', ["semantic", "--gate", "gemini:x"], "not for task 'semantic'"),
+    ('{"a.png": " "}', ["instance"], "expected a JSON object of non-empty texts"),
+])
+def test_queries_file_problems_are_one_line(env, tmp_path, capsys, content, args, message):
+    folder = images(tmp_path / "in", a=90)
+    queries = tmp_path / "q.json"
+    queries.write_text(content)
+    out = tmp_path / "out"
+    assert predict(args[0], folder, "-o", out, "--queries", queries, *args[1:]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not out.exists()

@@ -240,3 +240,17 @@ def test_the_cache_asks_each_distinct_question_once():
     assert cache.answers("k", ask_many, [(image, "a"), (same_pixels, "a"), (image, "b")]) == ["A", "A", "B"]
     assert cache.answers("k", ask_many, [(photo(1), "a"), (image, "b")]) == ["A", "B"]
     assert asked == [["a", "b"], ["a"]] and cache.calls == 3 and cache.hits == 2
+
+
+def test_per_image_texts_without_a_model_are_painted_as_given():
+    painter = Painter()
+    predictor = guided(Predictor("referring", painter), texts={"a": "the red cup", "b": "the blue  mug\n"})
+    failures = []
+    predictions = predictor.predict([photo(0), photo(1), photo(2)], keys=["a", "b", "c"],
+                                    on_error=lambda key, error: failures.append((key, str(error))))
+    assert [p.extras["query"] for p in predictions] == ["the red cup", "the blue mug"]
+    assert ["The red cup is" in painter.prompts[0], "The blue mug is" in painter.prompts[1]] == [True, True]
+    assert failures == [("c", "c: no query or phrase was given for this image")]
+    assert predictions[0].settings["queries"] == "per image" and "rewriter" not in predictions[0].settings
+    with pytest.raises(InputError, match="is empty or not text"):
+        guided(Predictor("instance", painter), texts={"a": "  "})

@@ -133,9 +133,10 @@ def run_predict(args) -> int:
                           lora=local_path(args.lora),
                           generator_options={"transformer_weights": local_path(args.transformer_weights)}
                           if args.transformer_weights else None)
-    predictor = reasoning_options.guide(predictor, args, local_path)  # a VLM first: --rewriter, --gate
     refuse_inputs_in_output(args.images, args.output)
     named = output_stems(expand_images(args.images))
+    # A VLM first (--rewriter, --gate) and texts per image (--queries)
+    predictor = reasoning_options.guide(predictor, args, local_path, [image for image, _ in named])
     for image, _ in named:  # every input must be a readable image
         read_rgb(image)
     if args.output.exists() and not args.output.is_dir():

@@ -29,7 +29,7 @@ STAGING_PREFIX = ".vb-predict-staging-"
 # Settings that change how fast or on what hardware a result was computed, not which result it is.
 UNCOMPARED_SETTINGS = {"input_size", "generated_size", "requested_size", "seconds", "vb_plugins", "device", "dtype"}
 # Settings an older record may lack; absent means none (no LoRA, no rewriter, ...).
-OPTIONAL_SETTINGS = ("lora", "transformer_weights", "rewriter", "gate", "gate_threshold")
+OPTIONAL_SETTINGS = ("lora", "transformer_weights", "rewriter", "gate", "gate_threshold", "queries")
 
 try:
     import fcntl

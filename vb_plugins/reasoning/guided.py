@@ -13,6 +13,10 @@ and ``extras["gate"]`` (per class: present, score, answer), and the rewriter or 
 ``prediction.prompts`` are the prompts actually sent (none for an image nothing was generated for);
 ``prediction.spec`` stays the run's spec (the query; every class), so records of one run compare equal.
 
+Per-image ``texts`` (``{key: text}``), as benchmarks give them: the query of each image (referring; rewritten
+when there is a rewriter, painted as it is otherwise) or the noun phrase of each image (instance; gated when
+there is a gate), recorded in ``extras["query"]`` / ``extras["phrase"]``.
+
 A failed question (a remote error, an unreadable answer) fails only its image: with ``on_error`` the other
 images go on and the failure is handed to ``on_error(key, error)``; without, it is raised.
 """
@@ -20,7 +24,7 @@ images go on and the failure is handed to ``on_error(key, error)``; without, it 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
@@ -48,39 +52,44 @@ class _Plan:
     kept: tuple[int, ...] = ()  # gating: indices of the run's classes in ``spec``
 
 
-def can_rewrite(predictor: Predictor) -> bool:
-    return "expression" in predictor.task.uses and bool(predictor.spec.expression) and not predictor.spec.classes
+def is_referring(predictor: Predictor) -> bool:
+    """A task that paints one expression (referring): what a rewriter and per-image queries are for."""
+    return "expression" in predictor.task.uses and not predictor.spec.classes
 
 
 def can_gate_kind(predictor: Predictor) -> bool:
     return predictor.task.value_kind in ("labels", "instances")
 
 
-def can_gate(predictor: Predictor) -> bool:
-    return can_gate_kind(predictor) and bool(predictor.spec.classes)
-
-
 class GuidedPredictor:
-    """Wraps ``predictor`` (its generator, engine and settings are shared) with a ``rewriter`` or a ``gate``:
-    a model string (loaded on first use with ``vlm_options``, e.g. ``device``) or a loaded object."""
+    """Wraps ``predictor`` (its generator, engine and settings are shared) with a ``rewriter`` or a ``gate`` (a
+    model string, loaded on first use with ``vlm_options`` such as ``device``, or a loaded object), and/or
+    per-image ``texts``."""
 
     def __init__(self, predictor: Predictor, *, rewriter: str | Rewriter | None = None,
                  gate: str | PresenceGate | None = None, threshold: float | None = None,
-                 vlm_options: dict | None = None, cache: AnswerCache | None = None):
+                 texts: Mapping[Hashable, str] | None = None, vlm_options: dict | None = None,
+                 cache: AnswerCache | None = None):
         if rewriter is not None and gate is not None:
             raise InputError("a rewriter and a presence gate cannot be combined: the rewriter is for referring, "
                              "the gate for semantic and instance classes")
-        if rewriter is None and gate is None:
-            raise InputError("guided prediction needs a rewriter or a presence gate")
-        task = predictor.task.name
-        if rewriter is not None and not can_rewrite(predictor):
-            why = "has classes" if predictor.spec.classes else "takes no expression" if \
+        if rewriter is None and gate is None and texts is None:
+            raise InputError("guided prediction needs a rewriter, a presence gate or per-image texts")
+        task, spec = predictor.task.name, predictor.spec
+        if texts is not None and not (is_referring(predictor) and not spec.expression) and not (
+                predictor.task.value_kind == "instances" and not spec.classes):
+            raise InputError(f"per-image texts: a query per image for referring or a phrase per image for instance, "
+                             f"instead of --query / --expression / --classes; not for task {task!r}"
+                             + (" with an expression or classes given too" if spec.expression or spec.classes else ""))
+        if rewriter is not None and not (is_referring(predictor) and (spec.expression or texts is not None)):
+            why = "has classes" if spec.classes else "takes no expression" if \
                 "expression" not in predictor.task.uses else "was given no query"
             raise InputError(f"rewriter: rewrites the query of a referring task (referring --query TEXT); "
                              f"task {task!r} {why}")
-        if gate is not None and not can_gate(predictor):
+        if gate is not None and not (can_gate_kind(predictor) and (spec.classes or texts is not None)):
             what = f"task {task!r}" + (" without classes" if can_gate_kind(predictor) else "")
             raise InputError(f"presence gate: applies to the classes of semantic and instance tasks, not to {what}")
+        self.texts = None if texts is None else {key: _text(key, text) for key, text in texts.items()}
         self.base = predictor
         self.rewriter_model = rewriter
         self.gate_model = gate
@@ -159,10 +168,13 @@ class GuidedPredictor:
         self.rewriter if self.rewriter_model is not None else self.gate  # noqa: B018 - loads
 
     def guidance(self) -> dict:
-        """The rewriter or gate as recorded with every prediction."""
+        """The rewriter or gate (and whether texts came per image) as recorded with every prediction."""
+        recorded = {"queries": "per image"} if self.texts is not None else {}
         if self.rewriter_model is not None:
-            return {"rewriter": _model_name(self.rewriter_model)}
-        return {"gate": _model_name(self.gate_model), "gate_threshold": self.threshold}
+            recorded["rewriter"] = _model_name(self.rewriter_model)
+        if self.gate_model is not None:
+            recorded.update(gate=_model_name(self.gate_model), gate_threshold=self.threshold)
+        return recorded
 
     def describe(self) -> dict:
         return {**self.base.describe(), **self.guidance()}
@@ -201,7 +213,7 @@ class GuidedPredictor:
                     progress(done, total)
 
     def _predict_window(self, arrays, keys, should_stop, on_error) -> list[Prediction]:
-        plans = self._plans(arrays, should_stop)
+        plans = self._plans(arrays, keys, should_stop)
         results: dict[int, Prediction] = {}
         painting = []  # images with something to paint: one engine run for all, whatever their prompts
         for i, plan in enumerate(plans):
@@ -222,35 +234,59 @@ class GuidedPredictor:
         return [results[i] for i in sorted(results)]
 
     # -- asking the model -----------------------------------------------------------------------------------
-    def _plans(self, arrays, should_stop) -> list[_Plan | VBError]:
-        if self.rewriter_model is not None:
-            query = self.spec.expression
-            answers = self.cache.answers("rewrite", self.rewriter.rewrite_many, [(a, query) for a in arrays],
-                                         should_stop)
-            return [answer if isinstance(answer, VBError) else self._rewrite_plan(answer) for answer in answers]
-        names = self.spec.class_names
-        asked = [k for k, name in enumerate(names) if name.strip().lower() not in UNGATED]
+    def _plans(self, arrays, keys, should_stop) -> list[_Plan | VBError]:
+        texts = [self._text_of(key) for key in keys]
+        if is_referring(self.base):
+            queries = [self.spec.expression if text is None else text for text in texts]
+            if self.rewriter_model is None:  # per-image expressions, painted as they are
+                return [query if isinstance(query, VBError) else
+                        _Plan(replace(self.spec, expression=query), {"query": query}) for query in queries]
+            asked = [i for i, query in enumerate(queries) if not isinstance(query, VBError)]
+            answers = dict(zip(asked, self.cache.answers("rewrite", self.rewriter.rewrite_many,
+                                                         [(arrays[i], queries[i]) for i in asked], should_stop)))
+            return [queries[i] if i not in answers else answers[i] if isinstance(answers[i], VBError)
+                    else self._rewrite_plan(answers[i]) for i in range(len(arrays))]
+        legends = [self.spec.classes if text is None else text if isinstance(text, VBError)
+                   else self.task.resolve_classes([text]) for text in texts]
+        questions = [(i, k) for i, legend in enumerate(legends) if not isinstance(legend, VBError)
+                     for k, (name, _) in enumerate(legend) if self.gate_model is not None
+                     and name.strip().lower() not in UNGATED]
         answers = self.cache.answers("presence", self.gate.presence_many,
-                                     [(a, names[k]) for a in arrays for k in asked], should_stop)
+                                     [(arrays[i], legends[i][k][0]) for i, k in questions], should_stop) \
+            if questions else []
+        per_image: dict[int, dict[int, Presence | VBError]] = {}
+        for (i, k), answer in zip(questions, answers):
+            per_image.setdefault(i, {})[k] = answer
         plans: list[_Plan | VBError] = []
-        for i in range(len(arrays)):
-            mine = answers[i * len(asked):(i + 1) * len(asked)]
-            failed = [answer for answer in mine if isinstance(answer, VBError)]
-            plans.append(failed[0] if failed else self._gate_plan(dict(zip(asked, mine))))
+        for i, legend in enumerate(legends):
+            mine = per_image.get(i, {})
+            failed = [answer for answer in mine.values() if isinstance(answer, VBError)]
+            plan = legend if isinstance(legend, VBError) else failed[0] if failed else self._gate_plan(legend, mine)
+            if isinstance(plan, _Plan) and texts[i] is not None:
+                plan.extras["phrase"] = texts[i]
+            plans.append(plan)
         return plans
+
+    def _text_of(self, key) -> str | VBError | None:
+        if self.texts is None:
+            return None
+        if key not in self.texts:
+            return InputError(f"{key}: no query or phrase was given for this image")
+        return self.texts[key]
 
     def _rewrite_plan(self, rewrite: Rewrite) -> _Plan:
         spec = None if rewrite.absent else replace(self.spec, expression=rewrite.expression)
         return _Plan(spec, {"rewrite": rewrite.to_dict()})
 
-    def _gate_plan(self, answers: dict[int, Presence]) -> _Plan:
-        classes = self.spec.classes
+    def _gate_plan(self, classes, answers: dict[int, Presence]) -> _Plan:
+        """Paint the classes of ``classes`` not judged absent (``kept``: their indices); nothing when every class
+        asked about is absent. Without a gate (``answers`` empty, per-image phrases) every class is kept."""
         kept = tuple(k for k in range(len(classes)) if k not in answers or answers[k].present)
-        extras = {"gate": [answers[k].to_dict() for k in sorted(answers)]}
-        if not any(k in answers for k in kept):  # nothing asked about is present: background at most
+        extras = {"gate": [answers[k].to_dict() for k in sorted(answers)]} if self.gate_model is not None else {}
+        if answers and not any(k in answers for k in kept):  # nothing asked about is present: background at most
             return _Plan(None, extras, kept)
-        spec = self.spec if len(kept) == len(classes) else self.spec.with_classes([classes[k] for k in kept])
-        return _Plan(spec, extras, kept)
+        painted = tuple(classes[k] for k in kept)
+        return _Plan(self.spec if painted == self.spec.classes else self.spec.with_classes(painted), extras, kept)
 
     # -- predictions ----------------------------------------------------------------------------------------
     def _child(self, spec: TaskSpec) -> Predictor:
@@ -304,19 +340,25 @@ class GuidedPredictor:
                           extras, key)
 
 
+def _text(key, text) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f"{key}: the query or phrase given for this image is empty or not text")
+    return " ".join(text.split())
+
+
 def _model_name(model) -> str:
     return model if isinstance(model, str) else getattr(model, "name", repr(model))
 
 
 def guided(predictor: Predictor, *, rewriter=None, gate=None, threshold: float | None = None,
-           vlm_options: dict | None = None) -> Predictor | GuidedPredictor:
-    """``predictor`` itself when neither a rewriter nor a gate is given, else a :class:`GuidedPredictor`."""
-    if rewriter in (None, "") and gate in (None, ""):
-        if threshold is not None:
-            raise InputError("gate threshold: given without a presence gate (--gate MODEL)")
+           texts: Mapping[Hashable, str] | None = None, vlm_options: dict | None = None) -> Predictor | GuidedPredictor:
+    """``predictor`` itself when no rewriter, gate or per-image texts are given, else a :class:`GuidedPredictor`."""
+    if threshold is not None and gate in (None, ""):
+        raise InputError("gate threshold: given without a presence gate (--gate MODEL)")
+    if rewriter in (None, "") and gate in (None, "") and texts is None:
         return predictor
     return GuidedPredictor(predictor, rewriter=rewriter or None, gate=gate or None, threshold=threshold,
-                           vlm_options=vlm_options)
+                           texts=texts, vlm_options=vlm_options)
 
 
-__all__ = ["GuidedPredictor", "guided", "can_rewrite", "can_gate"]
+__all__ = ["GuidedPredictor", "guided"]
