@@ -132,7 +132,8 @@ def test_instance_classes_judged_absent_are_not_generated_and_come_back_empty(fa
     gate = {entry["phrase"]: (entry["present"], entry["score"]) for entry in gated_prediction.extras["gate"]}
     assert gate == {"cat": (True, 0.9), "dog": (False, 0.1), "sky": (False, 0.1)}
     assert gated_prediction.spec.class_names == ["cat", "dog", "sky"]
-    assert gated_prediction.settings["gate"] == f"gemini:{TEXT_MODEL}" and gated_prediction.settings["gate_threshold"] == 0.5
+    assert gated_prediction.settings["gate"] == f"gemini:{TEXT_MODEL}"
+    assert gated_prediction.settings["gate_threshold"] == 0.5
 
 
 def test_semantic_labels_keep_the_runs_class_numbers_when_classes_are_left_out(fake):
@@ -144,7 +145,8 @@ def test_semantic_labels_keep_the_runs_class_numbers_when_classes_are_left_out(f
     assert '"sky": "blue"' in prompt and '"background": "white"' in prompt and "cat" not in prompt
     assert all(" background " not in r["question"] for r in fake.text_requests)  # never asked about
     assert len(fake.text_requests) == 3
-    assert (prediction.values[:, STRIPES["sky"]] == 3).all() and (prediction.values[:, STRIPES["background"]] == 4).all()
+    assert (prediction.values[:, STRIPES["sky"]] == 3).all()
+    assert (prediction.values[:, STRIPES["background"]] == 4).all()
     assert (prediction.values[:, :32] == 0).all()  # cat and dog were not painted: unlabeled
     assert prediction.extras["names"] == ["cat", "dog", "sky", "background"]
 

@@ -54,7 +54,7 @@ PRESENCE_JSON_NOTE = (" Answer in JSON: {\"present\": true or false, \"score\": 
 
 _ABSENT_WORDS = {"absent", "none", "nothing", "n/a", "na", "null", "not present", "no match", "no such object",
                  "not found", "not in the image", "no object"}
-_LABEL = re.compile(r"^\s*(?:(?:the\s+)?(?:referring\s+)?(?:expression|answer|output|object|result)\s*(?:is)?\s*[:=-]\s*)",
+_LABEL = re.compile(r"^\s*(?:the\s+)?(?:referring\s+)?(?:expression|answer|output|object|result)\s*(?:is)?\s*[:=-]\s*",
                     re.IGNORECASE)
 _YES = {"yes", "y", "true", "present", "1"}
 _NO = {"no", "n", "false", "absent", "0", "none"}

@@ -247,7 +247,8 @@ def _vlm(model: str, options: dict) -> GeminiVLM:
             log.info("gemini:%s: option %r does not apply to a remote model; ignored", model, name)
     unknown = sorted(set(options) - _OPTIONS)
     if unknown:
-        raise InputError(f"gemini:{model}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(_OPTIONS))}")
+        raise InputError(f"gemini:{model}: unknown option(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(_OPTIONS))}")
     return GeminiVLM(model, **options)
 
 

@@ -34,8 +34,14 @@ import numpy as np
 from vb_plugins.errors import CancelledError, InputError, VBError
 from vb_plugins.predict import Prediction, Predictor, load_input_image
 from vb_plugins.reasoning.answers import Presence, Rewrite
-from vb_plugins.reasoning.base import DEFAULT_THRESHOLD, PresenceGate, Rewriter, check_threshold, load_gate, \
-    load_rewriter
+from vb_plugins.reasoning.base import (
+    DEFAULT_THRESHOLD,
+    PresenceGate,
+    Rewriter,
+    check_threshold,
+    load_gate,
+    load_rewriter,
+)
 from vb_plugins.reasoning.cache import AnswerCache
 from vb_plugins.tasks.base import TaskSpec
 

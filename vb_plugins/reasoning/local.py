@@ -33,11 +33,11 @@ from vb_plugins.reasoning.answers import (
 )
 from vb_plugins.reasoning.base import (
     DEFAULT_THRESHOLD,
+    MEGAPIXELS,
     PresenceGate,
     PresenceGateBackend,
     Rewriter,
     RewriterBackend,
-    MEGAPIXELS,
     check_threshold,
     fit_image,
 )

@@ -12,7 +12,8 @@ that makes it answer a chosen text (per question if need be), to test the plumbi
     >>> from vb_plugins.testing.tiny_vlm import save_tiny_vlm, forced_answers
     >>> folder = save_tiny_vlm(tmp_path / "vlm")
     >>> from vb_plugins.reasoning import load_rewriter
-    >>> rewriter = load_rewriter(str(folder), generation_options={"logits_processor": forced_answers(folder, "the red cup")})
+    >>> answers = forced_answers(folder, "the red cup")
+    >>> rewriter = load_rewriter(str(folder), generation_options={"logits_processor": answers})
 
 From a shell: ``python -m vb_plugins.testing.tiny_vlm --out DIR [--family qwen2.5-vl]``.
 """
