@@ -124,3 +124,15 @@ def test_folders_that_are_not_vlms(tmp_path):
     _qwen_tokenizer().save_pretrained(text_only)
     with pytest.raises(ModelError, match="cannot load"):
         load_gate(str(text_only))
+
+
+@pytest.mark.gpu
+def test_on_cuda_the_vlm_defaults_to_bfloat16_and_answers_the_same(tiny_vlm):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    answers = forced_answers(tiny_vlm, {"one cat in": "yes", "": "the red cup"})
+    rewriter = load_rewriter(str(tiny_vlm), device="cuda", generation_options={"logits_processor": answers})
+    assert rewriter.vlm.model.dtype == torch.bfloat16 and rewriter.vlm.model.device.type == "cuda"
+    assert rewriter.rewrite(photo(), "what holds coffee").expression == "the red cup"
+    gate = load_gate(str(tiny_vlm), device="cuda", generation_options={"logits_processor": answers})
+    assert gate.presence(photo(), "cat").score == 1.0
