@@ -241,22 +241,31 @@ class GuidedPredictor:
 
     # -- asking the model -----------------------------------------------------------------------------------
     def _plans(self, arrays, keys, should_stop) -> list[_Plan | VBError]:
+        """What to paint in each image (or the error that stops it), from the VLM's answers."""
         texts = [self._text_of(key) for key in keys]
         if is_referring(self.base):
-            queries = [self.spec.expression if text is None else text for text in texts]
-            if self.rewriter_model is None:  # per-image expressions, painted as they are
-                return [query if isinstance(query, VBError) else
-                        _Plan(replace(self.spec, expression=query), {"query": query}) for query in queries]
-            asked = [i for i, query in enumerate(queries) if not isinstance(query, VBError)]
-            answers = dict(zip(asked, self.cache.answers("rewrite", self.rewriter.rewrite_many,
-                                                         [(arrays[i], queries[i]) for i in asked], should_stop)))
-            return [queries[i] if i not in answers else answers[i] if isinstance(answers[i], VBError)
-                    else self._rewrite_plan(answers[i]) for i in range(len(arrays))]
+            return self._referring_plans(arrays, texts, should_stop)
+        return self._class_plans(arrays, texts, should_stop)
+
+    def _referring_plans(self, arrays, texts, should_stop) -> list[_Plan | VBError]:
+        queries = [self.spec.expression if text is None else text for text in texts]
+        if self.rewriter_model is None:  # per-image expressions, painted as they are
+            return [query if isinstance(query, VBError) else
+                    _Plan(replace(self.spec, expression=query), {"query": query}) for query in queries]
+        asked = [i for i, query in enumerate(queries) if not isinstance(query, VBError)]
+        answers = self.cache.answers("rewrite", self.rewriter.rewrite_many, [(arrays[i], queries[i]) for i in asked],
+                                     should_stop)
+        plans: list[_Plan | VBError] = list(queries)  # the errors stay in place
+        for i, answer in zip(asked, answers):
+            plans[i] = answer if isinstance(answer, VBError) else self._rewrite_plan(answer)
+        return plans
+
+    def _class_plans(self, arrays, texts, should_stop) -> list[_Plan | VBError]:
         legends = [self.spec.classes if text is None else text if isinstance(text, VBError)
                    else self.task.resolve_classes([text]) for text in texts]
-        questions = [(i, k) for i, legend in enumerate(legends) if not isinstance(legend, VBError)
-                     for k, (name, _) in enumerate(legend) if self.gate_model is not None
-                     and name.strip().lower() not in UNGATED]
+        questions = [] if self.gate_model is None else [  # (image, class) pairs to ask about
+            (i, k) for i, legend in enumerate(legends) if not isinstance(legend, VBError)
+            for k, (name, _) in enumerate(legend) if name.strip().lower() not in UNGATED]
         answers = self.cache.answers("presence", self.gate.presence_many,
                                      [(arrays[i], legends[i][k][0]) for i, k in questions], should_stop) \
             if questions else []
