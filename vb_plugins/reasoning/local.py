@@ -82,6 +82,8 @@ class TransformersVLM:
     def __init__(self, model: str, *, device: str | None = None, dtype: str | None = None,
                  generation_options: dict | None = None, megapixels: float = MEGAPIXELS):
         import torch
+        import transformers
+        from packaging.version import Version
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         from vb_plugins.generation.bundled import pick_device
@@ -92,10 +94,12 @@ class TransformersVLM:
         torch_dtype = pick_dtype(self.device, dtype)
         self.name = f"transformers:{model}"
         self.model_id = model
+        # transformers 4.56 renamed torch_dtype to dtype.
+        dtype_key = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
         try:
             self.processor = AutoProcessor.from_pretrained(model, trust_remote_code=False)
             self.model = AutoModelForImageTextToText.from_pretrained(
-                model, use_safetensors=True, trust_remote_code=False, dtype=torch_dtype)
+                model, use_safetensors=True, trust_remote_code=False, **{dtype_key: torch_dtype})
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ModelError(f"vlm {model!r}: cannot load ({first_line(error)})") from None
         tokenizer = getattr(self.processor, "tokenizer", None)
