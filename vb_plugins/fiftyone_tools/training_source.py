@@ -3,7 +3,8 @@
     data:
       - type: fiftyone
         dataset: nyu-train          # a persistent dataset in the user's FiftyOne database
-        view_tag: train             # optional: only samples with this tag
+        saved_view: "vb-review: seg"  # optional: only the samples of this saved view (e.g. a review queue)
+        view_tag: review            # optional: only samples with this tag (within the saved view, if any)
         depth_field: depth          # fo.Heatmap (metres, or integer map + depth_scale units per metre)
         depth_scale: 1000           # optional, e.g. 1000 for a millimetre PNG
         normals_field: normals      # a path to .npy (camera frame) or a LUB-encoded PNG
@@ -25,10 +26,24 @@ TASK_FIELDS = {"depth": "depth_field", "normals": "normals_field", "semantic": "
                "instance": "instance_field"}
 
 
+def select_samples(dataset, saved_view: str | None = None, view_tag: str | None = None):
+    """The training samples: the saved view's (or the dataset's), with ``view_tag`` if given."""
+    if saved_view:
+        if not dataset.has_saved_view(saved_view):
+            known = ", ".join(repr(name) for name in dataset.list_saved_views()) or "none"
+            raise InputError(f"saved_view {saved_view!r}: dataset {dataset.name!r} has no such saved view "
+                             f"(saved views: {known})")
+        view = dataset.load_saved_view(saved_view)
+    else:
+        view = dataset.view()
+    return view.match_tags(view_tag) if view_tag else view
+
+
 class FiftyOneSource:
     def __init__(self, dataset: str, view_tag: str | None = None, depth_field: str | None = None,
                  depth_scale: float | None = None, normals_field: str | None = None,
-                 semantic_field: str | None = None, instance_field: str | None = None):
+                 semantic_field: str | None = None, instance_field: str | None = None,
+                 saved_view: str | None = None):
         try:
             import fiftyone as fo
         except ImportError:
@@ -43,10 +58,11 @@ class FiftyOneSource:
             if name and name not in schema:
                 raise InputError(f"{key}={name!r}: dataset {dataset!r} has no such field")
         self.depth_scale = depth_scale
-        view = self.dataset.match_tags(view_tag) if view_tag else self.dataset.view()
-        self.ids = view.values("id")
+        self.ids = select_samples(self.dataset, saved_view, view_tag).values("id")
         if not self.ids:
-            raise InputError(f"FiftyOne dataset {dataset!r}{f' (tag {view_tag!r})' if view_tag else ''}: no samples")
+            chosen = ", ".join([f"saved view {saved_view!r}"] * bool(saved_view)
+                               + [f"tag {view_tag!r}"] * bool(view_tag))
+            raise InputError(f"FiftyOne dataset {dataset!r}{f' ({chosen})' if chosen else ''}: no samples")
         self.class_names = self._class_names(semantic_field)
 
     def _class_names(self, field: str | None) -> list[str]:

@@ -263,7 +263,7 @@ SOURCE_SETTINGS: dict[str, dict] = {
     "folder": {"type": str, "path": str},
     "fiftyone": {"type": str, "dataset": str, "view_tag": str | None, "depth_field": str | None,
                  "depth_scale": float | None, "normals_field": str | None, "semantic_field": str | None,
-                 "instance_field": str | None},
+                 "instance_field": str | None, "saved_view": str | None},
 }
 REQUIRED_SETTINGS = {"folder": ("path",), "fiftyone": ("dataset",)}
 
