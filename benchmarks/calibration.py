@@ -36,10 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from vb_plugins.errors import VBError
-from vb_plugins.reliability import depth_reliability, normals_reliability, semantic_reliability
+from vb_plugins.reliability import depth_reliability, noise_fit, normals_reliability, semantic_reliability
 from vb_plugins.reliability import fitting as F
 from vb_plugins.reliability import noise as N
-from vb_plugins.reliability import noise_fit
 from vb_plugins.reliability.model import expected_calibration_error, load_calibrations, save_calibrations
 
 ROOT = Path(__file__).resolve().parent

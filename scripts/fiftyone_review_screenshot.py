@@ -127,10 +127,9 @@ def main(argv=None) -> int:
 
 
 def shoot(args, work: Path, free_port) -> int:
-    from PIL import Image
-
     import fiftyone as fo
     import fiftyone.operators as foo
+    from PIL import Image
 
     base.log("fiftyone imported")
     use_demo_backend()

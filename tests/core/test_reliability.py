@@ -17,12 +17,12 @@ from vb_plugins.reliability import (
     CALIBRATION_FILE,
     depth_reliability,
     load_calibration,
+    noise_fit,
     normals_reliability,
     semantic_reliability,
 )
 from vb_plugins.reliability import fitting as F
 from vb_plugins.reliability import noise as N
-from vb_plugins.reliability import noise_fit
 from vb_plugins.reliability.features import (
     DEPTH_NAMES,
     NORMALS_NAMES,

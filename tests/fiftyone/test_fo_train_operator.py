@@ -59,7 +59,7 @@ def test_train_operator_trains_a_vbnet_on_the_tagged_view_delegated(fo, reviewed
     assert config["tasks"] == ["semantic"]
     assert config["data"] == [{"type": "fiftyone", "dataset": dataset.name, "saved_view": None, "view_tag": "review",
                                "semantic_field": "seg"}]
-    from vb_plugins.training.data import source_from_config
+    from vb_plugins.training.sources import source_from_config
 
     assert sorted(source_from_config(config["data"][0]).ids) == sorted(queue["ids"])  # the reviewed samples only
 

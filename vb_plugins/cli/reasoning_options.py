@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 from vb_plugins.errors import InputError
-from vb_plugins.reasoning.guided import GuidedPredictor, guided
+
+# vb_plugins.reasoning.guided is imported where it is used: it loads the predictor, which `vb --help` and the
+# other commands do not need.
 
 
 def add_reasoning_options(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +66,8 @@ def apply_query(args: argparse.Namespace) -> None:
 
 def guide(predictor, args: argparse.Namespace, local_path, images: list[Path]):
     """``predictor``, wrapped with the rewriter, gate or per-image texts the options ask for (nothing loads yet)."""
+    from vb_plugins.reasoning.guided import guided
+
     texts = read_queries(args.queries, images) if args.queries is not None else None
     return guided(predictor, rewriter=local_path(args.rewriter), gate=local_path(args.gate),
                   threshold=args.gate_threshold, texts=texts,
@@ -97,6 +101,8 @@ def read_queries(path: Path, images: list[Path]) -> dict[str, str]:
 
 def load(predictor) -> None:
     """Load the vision-language model (after the generator, before anything is written)."""
+    from vb_plugins.reasoning.guided import GuidedPredictor
+
     if isinstance(predictor, GuidedPredictor):
         predictor.load()
 
@@ -117,6 +123,8 @@ def report(prediction, name: str) -> None:
 def failure_options(predictor, prefix: str, failures: list) -> dict:
     """``predict_iter`` options for a guided run: a failed question is one line on stderr naming the image, its
     key goes to ``failures``, and the run goes on. Nothing for an unguided run (whose errors end it)."""
+    from vb_plugins.reasoning.guided import GuidedPredictor
+
     if not isinstance(predictor, GuidedPredictor):
         return {}
 

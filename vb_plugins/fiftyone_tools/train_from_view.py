@@ -73,7 +73,7 @@ def training_config(dataset, fields: dict[str, str], *, saved_view: str | None =
                          model=model or ("vbnet" if method == "full" else None), tasks=list(fields),
                          data=[source], **settings)
     config.validate()
-    from vb_plugins.training.data import source_from_config
+    from vb_plugins.training.sources import source_from_config
 
     source_from_config(config.data[0]).check(config.tasks)  # fields exist and every sample has them
     return config

@@ -12,7 +12,8 @@
         instance_field: gt_inst     # fo.Detections with instance masks
 
 Only the fields named are read. Samples are listed once (ids in dataset order) and loaded lazily, so
-a large dataset streams; FiftyOne is imported only when this source is used.
+a large dataset streams; FiftyOne is imported only when this source is used. The source type registers
+itself through the ``vb_data_sources`` hook (this module is one of vb_plugins.builtin.DEFAULT_PLUGINS).
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from __future__ import annotations
 import numpy as np
 
 from vb_plugins.errors import InputError
+from vb_plugins.fiftyone_tools.labels import read_label_values
+from vb_plugins.hookspecs import hookimpl
+from vb_plugins.io import read_rgb
 from vb_plugins.training.data import GroundTruth
+from vb_plugins.training.sources import DataSourceType
 
 TASK_FIELDS = {"depth": "depth_field", "normals": "normals_field", "semantic": "semantic_field",
                "instance": "instance_field"}
@@ -47,7 +52,8 @@ class FiftyOneSource:
         try:
             import fiftyone as fo
         except ImportError:
-            raise InputError("data source 'fiftyone' needs FiftyOne: pip install 'vb-plugins[fiftyone]'") from None
+            raise InputError("data source 'fiftyone' needs FiftyOne: pip install 'fiftyone>=1.5' "
+                             "(or vb-plugins with its [fiftyone] extra)") from None
         if not fo.dataset_exists(dataset):
             raise InputError(f"FiftyOne dataset {dataset!r}: does not exist")
         self.dataset = fo.load_dataset(dataset)
@@ -93,9 +99,6 @@ class FiftyOneSource:
         return len(self.ids)
 
     def load(self, index: int) -> GroundTruth:
-        from vb_plugins.fiftyone_tools.labels import read_label_values
-        from vb_plugins.io import read_rgb
-
         sample = self.dataset[self.ids[index % len(self.ids)]]
         image = read_rgb(sample.filepath)
         gt = GroundTruth(image, key=sample.id, class_names=self.class_names)
@@ -113,3 +116,17 @@ class FiftyOneSource:
                 ids[mask & (ids == 0)] = i
             gt.instance = ids
         return gt
+
+
+SETTINGS = {"type": str, "dataset": str, "view_tag": str | None, "depth_field": str | None,
+            "depth_scale": float | None, "normals_field": str | None, "semantic_field": str | None,
+            "instance_field": str | None, "saved_view": str | None}
+
+
+def _build(config) -> FiftyOneSource:
+    return FiftyOneSource(**{k: v for k, v in config.items() if k != "type"})
+
+
+@hookimpl
+def vb_data_sources():
+    return [DataSourceType("fiftyone", _build, SETTINGS, ("dataset",), description="a FiftyOne dataset's fields")]

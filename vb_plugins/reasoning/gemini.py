@@ -29,6 +29,7 @@ import numpy as np
 from vb_plugins.errors import CancelledError, InputError, ModelError, RemoteAPIError, VBError
 from vb_plugins.generation.gemini import GeminiGenerator
 from vb_plugins.generation.gemini_wire import SAFETY_REASONS, encode_png
+from vb_plugins.hookspecs import hookimpl
 from vb_plugins.reasoning.answers import (
     PRESENCE_SCHEMA,
     REWRITE_SCHEMA,
@@ -279,6 +280,16 @@ class GeminiGateBackend(PresenceGateBackend):
         threshold = check_threshold(options.pop("threshold", DEFAULT_THRESHOLD))
         return GeminiGate(_vlm(model, options), threshold)
 
+
+
+@hookimpl
+def vb_rewriters():
+    return [GeminiRewriterBackend()]
+
+
+@hookimpl
+def vb_presence_gates():
+    return [GeminiGateBackend()]
 
 __all__ = ["GeminiVLM", "GeminiRewriter", "GeminiGate", "GeminiRewriterBackend", "GeminiGateBackend",
            "text_request_body", "text_from", "DEFAULT_MODEL"]

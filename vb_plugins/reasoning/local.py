@@ -20,6 +20,7 @@ import numpy as np
 
 from vb_plugins.errors import InputError, ModelError
 from vb_plugins.generation.base import first_line, looks_like_path
+from vb_plugins.hookspecs import hookimpl
 from vb_plugins.reasoning.answers import (
     AnswerError,
     Presence,
@@ -258,6 +259,16 @@ class TransformersGateBackend(PresenceGateBackend):
         threshold = check_threshold(options.pop("threshold", DEFAULT_THRESHOLD))
         return TransformersGate(_vlm(model, options), threshold)
 
+
+
+@hookimpl
+def vb_rewriters():
+    return [TransformersRewriterBackend()]
+
+
+@hookimpl
+def vb_presence_gates():
+    return [TransformersGateBackend()]
 
 __all__ = ["TransformersVLM", "TransformersRewriter", "TransformersGate", "TransformersRewriterBackend",
            "TransformersGateBackend"]
