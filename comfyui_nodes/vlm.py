@@ -21,7 +21,7 @@ from pathlib import Path
 
 from vb_plugins.codecs.colors import parse_class_colours
 from vb_plugins.errors import InputError
-from vb_plugins.reasoning.base import check_threshold
+from vb_plugins.reasoning.base import check_threshold, load_gate, load_rewriter
 
 from .prompting import _classes_value, _split_entries
 from .tensors import image_batch
@@ -76,8 +76,6 @@ def _one_image(image, what: str):
 
 
 def _model(kind: str, name: str, folders, threshold: float | None = None):
-    from vb_plugins.reasoning import load_gate, load_rewriter
-
     model = resolve_model(name, folders)
     key = (kind, model, threshold)
     with _lock:

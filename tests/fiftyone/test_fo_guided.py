@@ -124,7 +124,7 @@ def test_guidance_params_are_checked_on_the_form(fo, make_dataset, vlm, tmp_path
     kwargs, errors = parse_predict_params({"task": "instance", "classes": "ball", "gate": GATE, "gate_threshold": 3})
     assert errors == {"gate_threshold": "gate_threshold=3.0: must be from 0 to 1"}
     kwargs, errors = parse_predict_params({"task": "depth", "gate": GATE, "rewriter": GATE})
-    assert not errors and kwargs["ignored"] == ["rewriter", "gate"] and "gate" not in kwargs
+    assert not errors and kwargs["ignored"] == ["rewriter", "gate"] and kwargs["settings"].gate is None
     kwargs, errors = parse_predict_params({"task": "referring", "expression": "x", "rewriter": GATE})
-    assert not errors and kwargs["rewriter"] == GATE
+    assert not errors and kwargs["settings"].rewriter == GATE
     assert vlm.text_requests == []

@@ -109,7 +109,8 @@ def test_vb_predict_gates_instance_classes(env, tmp_path, capsys):
     (["semantic", "--classes", "cat", "--query", QUERY, "--rewriter", "gemini:x"],
      "--query: task 'semantic' takes no query"),
     (["referring", "--expression", "a cup", "--gate", "gemini:x"], "presence gate: applies to the classes"),
-    (["instance", "--classes", "cat", "--gate", "gemini:x", "--gate-threshold", "2"], "gate threshold 2.0: must be"),
+    (["instance", "--classes", "cat", "--gate", "gemini:x", "--gate-threshold", "2"],
+     "gate_threshold=2.0: must be from 0 to 1"),
     (["instance", "--classes", "cat", "--gate-threshold", "0.3"], "given without a presence gate"),
     (["instance", "--classes", "cat", "--gate", "./no-such-vlm"], "gate model './no-such-vlm': no such directory"),
 ])

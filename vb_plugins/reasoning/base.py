@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from vb_plugins.errors import CancelledError, InputError, VBError
+from vb_plugins.generation.base import looks_like_path
 from vb_plugins.reasoning.answers import Presence, Rewrite
+from vb_plugins.registry import get_registry
 
 DEFAULT_THRESHOLD = 0.5
 MEGAPIXELS = 1.0  # images go to a vision-language model up to this size (the models read about 1 MP)
@@ -132,9 +134,6 @@ _KINDS = {"rewriter": "rewriter backend", "gate": "presence gate backend"}
 
 def resolve(kind: str, model: str) -> tuple[_Backend, str]:
     """(backend, model string for it) for a ``kind`` ("rewriter" or "gate") and a user's model string."""
-    from vb_plugins.generation.base import looks_like_path
-    from vb_plugins.registry import get_registry
-
     table = get_registry().table(_KINDS[kind])
     model = (model or "").strip() if isinstance(model, str) else model
     if not isinstance(model, str) or not model:
@@ -173,12 +172,8 @@ def load_gate(model: str | PresenceGate, **options) -> PresenceGate:
 
 
 def list_rewriter_backends() -> list[str]:
-    from vb_plugins.registry import get_registry
-
     return get_registry().names("rewriter backend")
 
 
 def list_gate_backends() -> list[str]:
-    from vb_plugins.registry import get_registry
-
     return get_registry().names("presence gate backend")

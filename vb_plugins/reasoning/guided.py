@@ -23,7 +23,6 @@ images go on and the failure is handed to ``on_error(key, error)``; without, it 
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import islice
@@ -31,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.codecs.semantic import label_dtype
 from vb_plugins.errors import CancelledError, InputError, VBError
+from vb_plugins.generated import Generated, GeneratedImage
 from vb_plugins.predict import Prediction, Predictor, load_input_image
 from vb_plugins.reasoning.answers import Presence, Rewrite
 from vb_plugins.reasoning.base import (
@@ -43,6 +44,8 @@ from vb_plugins.reasoning.base import (
     load_rewriter,
 )
 from vb_plugins.reasoning.cache import AnswerCache
+from vb_plugins.reasoning.queries import read_query_table
+from vb_plugins.settings import VLM_SETTINGS, RunSettings
 from vb_plugins.tasks.base import TaskSpec
 
 ErrorHandler = Callable[[Hashable, VBError], None]
@@ -70,7 +73,13 @@ def can_gate_kind(predictor: Predictor) -> bool:
 class GuidedPredictor:
     """Wraps ``predictor`` (its generator, engine and settings are shared) with a ``rewriter`` or a ``gate`` (a
     model string, loaded on first use with ``vlm_options`` such as ``device``, or a loaded object), and/or
-    per-image ``texts``."""
+    per-image ``texts``.
+
+    Generation goes through the predictor's public halves: the images of a window are grouped by what they
+    paint, each group is generated (:meth:`Predictor.generate`) by a predictor for that spec, and each image is
+    decoded (:meth:`Predictor.decode`) with the spec of its own plan. A spec whose passes are each a spec of
+    their own (instance: one class per pass) is generated pass by pass, so the images that share a class share
+    its batches whatever their other classes."""
 
     def __init__(self, predictor: Predictor, *, rewriter: str | Rewriter | None = None,
                  gate: str | PresenceGate | None = None, threshold: float | None = None,
@@ -96,7 +105,9 @@ class GuidedPredictor:
             what = f"task {task!r}" + (" without classes" if can_gate_kind(predictor) else "")
             raise InputError(f"presence gate: applies to the classes of semantic and instance tasks, not to {what}")
         self.texts = None if texts is None else {key: _text(key, text) for key, text in texts.items()}
-        self.base = predictor
+        # The predictor paints; the vision-language model settings are this object's (a Predictor refuses them).
+        self.base = _unguided(predictor)
+        self.queries_file = predictor.settings.queries
         self.rewriter_model = rewriter
         self.gate_model = gate
         if threshold is not None and isinstance(gate, PresenceGate):
@@ -120,6 +131,10 @@ class GuidedPredictor:
         return self.base.spec
 
     @property
+    def passes(self) -> list[TaskSpec]:
+        return self.base.passes
+
+    @property
     def generator(self):
         return self.base.generator
 
@@ -136,8 +151,13 @@ class GuidedPredictor:
         return self.base.seed
 
     @property
-    def settings(self):
-        return self.base.settings
+    def settings(self) -> RunSettings:
+        """The run's settings with the rewriter or gate (by name) and the gate's threshold as they run: what run
+        signatures compare, so a rerun with another model or threshold is another run."""
+        return self.base.settings.replace(
+            rewriter=None if self.rewriter_model is None else _model_name(self.rewriter_model),
+            gate=None if self.gate_model is None else _model_name(self.gate_model),
+            gate_threshold=None if self.gate_model is None else self.threshold, queries=self.queries_file)
 
     @property
     def dialect(self):
@@ -150,6 +170,10 @@ class GuidedPredictor:
     @property
     def model(self):
         return self.base.model
+
+    @property
+    def model_name(self) -> str | None:
+        return self.base.model_name
 
     @property
     def prompts(self) -> None:
@@ -170,8 +194,8 @@ class GuidedPredictor:
 
     def load(self) -> None:
         """Load the generator and the vision-language model (each refuses what it cannot do, before any work)."""
-        self.base.generator  # noqa: B018 - loads
-        self.rewriter if self.rewriter_model is not None else self.gate  # noqa: B018 - loads
+        _ = self.base.generator
+        _ = self.rewriter if self.rewriter_model is not None else self.gate
 
     def guidance(self) -> dict:
         """The rewriter or gate (and whether texts came per image) as recorded with every prediction."""
@@ -201,7 +225,6 @@ class GuidedPredictor:
         passes = len(self.base.passes)
         window = window or max(1, 4 * self.base.batch_size // max(1, passes * self.base.ensemble))
         stream, done, seen = iter(images), 0, 0
-        self.base._engine(should_stop)  # one engine for every prompt of the run
         while True:
             chunk = list(islice(stream, window))
             if not chunk:
@@ -221,7 +244,7 @@ class GuidedPredictor:
     def _predict_window(self, arrays, keys, should_stop, on_error) -> list[Prediction]:
         plans = self._plans(arrays, keys, should_stop)
         results: dict[int, Prediction] = {}
-        painting = []  # images with something to paint: one engine run for all, whatever their prompts
+        painting = []  # images with something to paint
         for i, plan in enumerate(plans):
             if isinstance(plan, VBError):
                 if on_error is None:
@@ -232,11 +255,7 @@ class GuidedPredictor:
             else:
                 painting.append(i)
         if painting:
-            engine = self.base._engine(should_stop)
-            painted = self.base._predict_window(engine, [arrays[i] for i in painting], [keys[i] for i in painting],
-                                                plans=[self._child(plans[i].spec) for i in painting])
-            for i, prediction in zip(painting, painted):
-                results[i] = self._finish(prediction, plans[i])
+            results.update(self._paint(arrays, keys, plans, painting, should_stop))
         return [results[i] for i in sorted(results)]
 
     # -- asking the model -----------------------------------------------------------------------------------
@@ -283,11 +302,14 @@ class GuidedPredictor:
         return plans
 
     def _text_of(self, key) -> str | VBError | None:
+        """The text given for the image ``key``: by the key itself, else (a path) its file name or stem."""
         if self.texts is None:
             return None
-        if key not in self.texts:
-            return InputError(f"{key}: no query or phrase was given for this image")
-        return self.texts[key]
+        names = [key] + ([Path(str(key)).name, Path(str(key)).stem] if isinstance(key, str | Path) else [])
+        for name in names:
+            if name in self.texts:
+                return self.texts[name]
+        return InputError(f"{key}: no query or phrase was given for this image")
 
     def _rewrite_plan(self, rewrite: Rewrite) -> _Plan:
         spec = None if rewrite.absent else replace(self.spec, expression=rewrite.expression)
@@ -303,25 +325,61 @@ class GuidedPredictor:
         painted = tuple(classes[k] for k in kept)
         return _Plan(self.spec if painted == self.spec.classes else self.spec.with_classes(painted), extras, kept)
 
-    # -- predictions ----------------------------------------------------------------------------------------
+    # -- painting: the public halves of the predictor ---------------------------------------------------------
+    def _paint(self, arrays, keys, plans, painting: list[int], should_stop) -> dict[int, Prediction]:
+        """Generate the images of ``painting`` (indices) grouped by what they paint, then decode each with the
+        spec of its plan."""
+        groups: dict[str, tuple[Predictor, list[int]]] = {}  # spec -> (its predictor, the images painting it)
+        layout: dict[int, list[tuple[str, int]]] = {}  # image -> (group, position in it) for each of its parts
+        for i in painting:
+            for part in self._parts(plans[i].spec):
+                key = part.to_json()
+                _, members = groups.setdefault(key, (self._child(part), []))
+                layout.setdefault(i, []).append((key, len(members)))
+                members.append(i)
+        made = {key: self._generate(child, [arrays[i] for i in members], [keys[i] for i in members], should_stop)
+                for key, (child, members) in groups.items()}
+        settings = self.base.describe()  # one record for every image of the run, whatever its plan
+        results = {}
+        for i in painting:
+            parts = [made[key][n] for key, n in layout[i]]
+            image = GeneratedImage(keys[i], [per_pass for part in parts for per_pass in part.samples],
+                                   parts[0].requested_size, parts[0].input_size)
+            child = self._child(plans[i].spec)
+            seconds = sum(made[key].seconds for key, _ in layout[i])
+            [prediction] = child.decode(Generated(self.task.name, child.spec, list(child.prompts), [image],
+                                                  settings, seconds))
+            results[i] = self._finish(prediction, plans[i])
+        return results
+
+    def _parts(self, spec: TaskSpec) -> list[TaskSpec]:
+        """What ``spec`` is generated as: its passes when each is a spec of its own (instance classes), so
+        images share the batches of the classes they share; else the spec whole."""
+        passes = self.task.passes(spec)
+        if len(passes) > 1 and all(self.task.passes(part) == [part] for part in passes):
+            return passes
+        return [spec]
+
+    def _generate(self, child: Predictor, images: list, keys: list, should_stop) -> Generated:
+        """``child.generate`` on the run's engine (each prompt encoded once per run; calls counted together)."""
+        child.engine = self.base.engine
+        try:
+            return child.generate(images, keys, should_stop=should_stop)
+        finally:
+            self.base.engine = child.engine
+
     def _child(self, spec: TaskSpec) -> Predictor:
-        """The run's predictor with ``spec`` instead: its passes and prompts (same generator and settings)."""
+        """A predictor for ``spec`` with the run's generator and settings (the run's own for its spec)."""
         if spec == self.spec:
             return self.base
         key = spec.to_json()
         if key not in self._children:
-            child = copy.copy(self.base)
-            child.spec = spec
-            child.passes = self.base.task.passes(spec)
-            child._prompts = None
-            self._children[key] = child
+            self._children[key] = Predictor(self.task, self.base.generator, spec=spec, settings=self.base.settings)
         return self._children[key]
 
     def _finish(self, prediction: Prediction, plan: _Plan) -> Prediction:
         kind = self.task.value_kind
         if kind == "labels" and plan.kept and len(plan.kept) != len(self.spec.classes):
-            from vb_plugins.codecs.semantic import label_dtype
-
             lookup = np.zeros(len(plan.kept) + 1, label_dtype(len(self.spec.classes)))
             lookup[1:] = np.asarray(plan.kept) + 1  # label k + 1 of the painted legend -> the run's class
             prediction.values = lookup[np.asarray(prediction.values)]
@@ -339,8 +397,6 @@ class GuidedPredictor:
         kind = self.task.value_kind
         extras = dict(plan.extras)
         if kind == "labels":
-            from vb_plugins.codecs.semantic import label_dtype
-
             values = np.zeros(shape, label_dtype(len(self.spec.classes)))
             values[...] = plan.kept[0] + 1 if plan.kept else 0  # the ungated background class, if any
             extras["names"] = self.spec.class_names
@@ -355,6 +411,16 @@ class GuidedPredictor:
                           extras, key)
 
 
+def _unguided(predictor: Predictor) -> Predictor:
+    """``predictor``, or a predictor like it without the vision-language model settings (a Predictor refuses
+    them: they are run by :class:`GuidedPredictor`)."""
+    if all(getattr(predictor.settings, name) is None for name in VLM_SETTINGS):
+        return predictor
+    model = predictor.model if not isinstance(predictor.model, str) else None
+    return Predictor(predictor.task, model, spec=predictor.spec,
+                     settings=predictor.settings.replace(**dict.fromkeys(VLM_SETTINGS)))
+
+
 def _text(key, text) -> str:
     if not isinstance(text, str) or not text.strip():
         raise InputError(f"{key}: the query or phrase given for this image is empty or not text")
@@ -367,13 +433,24 @@ def _model_name(model) -> str:
 
 def guided(predictor: Predictor, *, rewriter=None, gate=None, threshold: float | None = None,
            texts: Mapping[Hashable, str] | None = None, vlm_options: dict | None = None) -> Predictor | GuidedPredictor:
-    """``predictor`` itself when no rewriter, gate or per-image texts are given, else a :class:`GuidedPredictor`."""
-    if threshold is not None and gate in (None, ""):
+    """``predictor`` with the vision-language model its settings name (``rewriter``, ``gate``, ``gate_threshold``,
+    ``queries``: a JSON file of texts by image file name or stem) or the arguments give instead (a model string
+    or a loaded object; ``texts``: ``{key: text}``); ``predictor`` itself when there is none. The model loads on
+    the run's ``device`` and ``dtype`` unless ``vlm_options`` say otherwise."""
+    settings = predictor.settings
+    rewriter = rewriter if rewriter not in (None, "") else settings.rewriter
+    gate = gate if gate not in (None, "") else settings.gate
+    threshold = threshold if threshold is not None else settings.gate_threshold
+    if texts is None and settings.queries is not None:
+        texts = read_query_table(settings.queries)
+    if threshold is not None and gate is None:
         raise InputError("gate threshold: given without a presence gate (--gate MODEL)")
-    if rewriter in (None, "") and gate in (None, "") and texts is None:
+    if rewriter is None and gate is None and texts is None:
         return predictor
-    return GuidedPredictor(predictor, rewriter=rewriter or None, gate=gate or None, threshold=threshold,
-                           texts=texts, vlm_options=vlm_options)
+    if vlm_options is None:
+        vlm_options = {"device": settings.device, "dtype": settings.dtype}
+    return GuidedPredictor(predictor, rewriter=rewriter, gate=gate, threshold=threshold, texts=texts,
+                           vlm_options=vlm_options)
 
 
 __all__ = ["GuidedPredictor", "guided"]

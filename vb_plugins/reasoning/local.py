@@ -12,14 +12,18 @@ text follows. ``generation_options`` go to ``model.generate`` (e.g. a ``logits_p
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 from pathlib import Path
 
 import numpy as np
+from packaging.version import Version
 
 from vb_plugins.errors import InputError, ModelError
 from vb_plugins.generation.base import first_line, looks_like_path
+from vb_plugins.generation.bundled import pick_device
+from vb_plugins.generation.diffusers_backend import pick_dtype
 from vb_plugins.hookspecs import hookimpl
 from vb_plugins.reasoning.answers import (
     AnswerError,
@@ -84,11 +88,7 @@ class TransformersVLM:
                  generation_options: dict | None = None, megapixels: float = MEGAPIXELS):
         import torch
         import transformers
-        from packaging.version import Version
         from transformers import AutoModelForImageTextToText, AutoProcessor
-
-        from vb_plugins.generation.bundled import pick_device
-        from vb_plugins.generation.diffusers_backend import pick_dtype
 
         _check_folder(model)
         self.device = pick_device(device)
@@ -157,8 +157,6 @@ class TransformersVLM:
         return float(torch.sigmoid(yes - no)) if math.isfinite(float(yes - no)) else float(yes > no)
 
     def close(self) -> None:
-        import gc
-
         self.model = None
         gc.collect()
         if self._torch.cuda.is_available():
