@@ -27,6 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.generation import load_generator
+from vb_plugins.predict import Predictor
+from vb_plugins.reasoning import Presence, PresenceGate, guided, load_gate
+from vb_plugins.reasoning.cache import image_digest
+from vb_plugins.testing.tiny_pipeline import save_tiny_pipeline
+from vb_plugins.testing.tiny_vlm import save_tiny_vlm
+
 
 class CountingGenerator:
     """Counts the images a generator paints, however the engine batches them."""
@@ -69,9 +76,6 @@ def mixed_presence_set(count: int, classes: list[str], seed: int = 0):
 
 def oracle_gate(folder: str, photos, present):
     """A tiny-VLM gate that runs the model on every question and answers with the truth table."""
-    from vb_plugins.reasoning import Presence, PresenceGate, load_gate
-    from vb_plugins.reasoning.cache import image_digest
-
     truth = {image_digest(photo): names for photo, names in zip(photos, present)}
     model = load_gate(folder, device="cpu")
 
@@ -87,9 +91,6 @@ def oracle_gate(folder: str, photos, present):
 
 
 def run(generator, photos, classes, *, gate=None, steps=2, megapixels=None, batch_size=4) -> dict:
-    from vb_plugins.predict import Predictor
-    from vb_plugins.reasoning import guided
-
     predictor = guided(Predictor("instance", generator, classes=", ".join(classes), steps=steps,
                                  megapixels=megapixels, batch_size=batch_size), gate=gate)
     if gate is not None:
@@ -116,10 +117,6 @@ def absent_painted(predictions, present, classes) -> tuple[int, int]:
 
 
 def main() -> None:
-    from vb_plugins.generation import load_generator
-    from vb_plugins.testing.tiny_pipeline import save_tiny_pipeline
-    from vb_plugins.testing.tiny_vlm import save_tiny_vlm
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--classes", default="cat, dog, car, tree")
@@ -141,8 +138,6 @@ def main() -> None:
         generator = load_generator(model, device=args.device, dtype=args.dtype)
         counter = CountingGenerator(generator)
         if args.gate:
-            from vb_plugins.reasoning import load_gate
-
             gate, gate_name = load_gate(args.gate, device=args.device), args.gate
         else:
             gate = oracle_gate(str(save_tiny_vlm(f"{temp}/vlm")), photos, present)

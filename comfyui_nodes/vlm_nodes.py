@@ -9,10 +9,12 @@ import folder_paths
 from comfy_api.latest import io, ui
 
 from vb_plugins.errors import VBError
+from vb_plugins.settings import SETTINGS
 
 from . import vlm
 
 CATEGORY = "vb-plugins"
+THRESHOLD = SETTINGS["gate_threshold"]  # the run setting's bounds and help, as `vb predict --gate-threshold`
 
 # Local vision-language models (Qwen2.5-VL, Qwen3-VL, ... folders with config.json + safetensors) live here.
 if "vlm" not in folder_paths.folder_names_and_paths:
@@ -89,8 +91,8 @@ class VBPresenceGate(io.ComfyNode):
                                 tooltip="as in VB Prompt: JSON {\"cat\": \"red\"} or lines 'cat: red', bare names"),
                 io.Combo.Input("model", options=vlm.model_choices(_folders()),
                                tooltip="gemini:... (needs GEMINI_API_KEY) or a VLM folder in models/vlm"),
-                io.Float.Input("threshold", default=0.5, min=0.0, max=1.0, step=0.05,
-                               tooltip="presence score from which a class counts as present"),
+                io.Float.Input("threshold", default=0.5, min=THRESHOLD.low, max=THRESHOLD.high, step=0.05,
+                               tooltip=THRESHOLD.help),
             ],
             outputs=[
                 io.String.Output(display_name="classes"),

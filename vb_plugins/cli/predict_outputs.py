@@ -24,13 +24,14 @@ from pathlib import Path
 from vb_plugins.errors import InputError
 from vb_plugins.generation.bundled import BUNDLED_NAMES
 from vb_plugins.registry import list_tasks
+from vb_plugins.settings import VLM_SETTINGS
 
 LOCK_NAME = ".vb-predict.lock"
 STAGING_PREFIX = ".vb-predict-staging-"
 # Settings that change how fast or on what hardware a result was computed, not which result it is.
 UNCOMPARED_SETTINGS = {"input_size", "generated_size", "requested_size", "seconds", "vb_plugins", "device", "dtype"}
 # Settings an older record may lack; absent means none (no LoRA, no rewriter, ...).
-OPTIONAL_SETTINGS = ("lora", "transformer_weights", "rewriter", "gate", "gate_threshold", "queries")
+OPTIONAL_SETTINGS = ("lora", "transformer_weights", *VLM_SETTINGS)
 
 try:
     import fcntl
