@@ -193,4 +193,3 @@ def parse_predict_params(params: dict) -> tuple[dict, dict[str, str]]:
             key = "classes" if "classes" in message else "expression" if "expression" in message else "options"
             errors[key] = message
     return kwargs, errors
-

@@ -235,13 +235,13 @@ class GuidedPredictor:
                           for i, item in enumerate(chunk)]
             seen += len(chunk)
             arrays = [load_input_image(item, name=str(key)) for item, key in zip(chunk, chunk_keys)]
-            for prediction in self._predict_window(arrays, chunk_keys, should_stop, on_error):
+            for prediction in self._predict_chunk(arrays, chunk_keys, should_stop, on_error):
                 done += 1
                 yield prediction
                 if progress:
                     progress(done, total)
 
-    def _predict_window(self, arrays, keys, should_stop, on_error) -> list[Prediction]:
+    def _predict_chunk(self, arrays, keys, should_stop, on_error) -> list[Prediction]:
         plans = self._plans(arrays, keys, should_stop)
         results: dict[int, Prediction] = {}
         painting = []  # images with something to paint
