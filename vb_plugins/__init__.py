@@ -12,6 +12,7 @@ from vb_plugins import names as _names
 from vb_plugins.errors import CancelledError, InputError, ModelError, RegistryError, VBError
 from vb_plugins.hookspecs import hookimpl
 from vb_plugins.registry import (
+    get_color_scheme,
     get_colour_scheme,
     get_command,
     get_data_source,
@@ -21,6 +22,7 @@ from vb_plugins.registry import (
     get_scheme,
     get_task,
     get_value_kind,
+    list_color_schemes,
     list_colour_schemes,
     list_commands,
     list_data_sources,
@@ -45,6 +47,8 @@ __all__ = [
     "get_colour_scheme",
     "list_colour_schemes",
     "get_scheme",
+    "get_color_scheme",
+    "list_color_schemes",
     "list_schemes",
     "get_dialect",
     "list_dialects",

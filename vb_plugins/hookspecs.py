@@ -30,7 +30,7 @@ def vb_tasks() -> list:
 
 @hookspec
 def vb_colour_schemes() -> list:
-    """Return colour schemes (:class:`vb_plugins.codecs.ColorScheme`: scalar <-> colour, for depth-like tasks)."""
+    """Return colour schemes (:class:`vb_plugins.codecs.ColourScheme`: scalar <-> colour, for depth-like tasks)."""
 
 
 @hookspec

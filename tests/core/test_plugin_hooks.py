@@ -15,7 +15,7 @@ import vb_plugins
 from vb_plugins import hookimpl, registry
 from vb_plugins.builtin import DEFAULT_PLUGINS, builtin_modules
 from vb_plugins.cli import Command, build_parser, main
-from vb_plugins.codecs import colormap_scheme
+from vb_plugins.codecs import ColorScheme, ColourScheme, PolylineScheme, colormap_scheme
 from vb_plugins.errors import InputError, RegistryError
 from vb_plugins.registry import KINDS, Registry
 from vb_plugins.training.config import load_config
@@ -98,6 +98,14 @@ def test_the_short_and_american_scheme_accessors_are_the_colour_ones():
     assert registry.list_schemes is registry.list_colour_schemes
     assert vb_plugins.get_colour_scheme("plasma") is vb_plugins.get_scheme("plasma")
     assert vb_plugins.list_colour_schemes() == vb_plugins.list_schemes()
+    assert vb_plugins.get_color_scheme("plasma") is vb_plugins.get_colour_scheme("plasma")
+    assert vb_plugins.list_color_schemes() == vb_plugins.list_colour_schemes()
+
+
+def test_the_scheme_base_class_answers_to_both_spellings():
+    assert ColorScheme is ColourScheme
+    assert issubclass(PolylineScheme, ColourScheme)
+    assert isinstance(vb_plugins.get_colour_scheme("plasma"), ColorScheme)
 
 
 def test_accessors_name_what_they_look_up():

@@ -8,11 +8,11 @@ from vb_plugins.codecs.depth import DepthCodec, DepthCurve, DepthDecoding
 from vb_plugins.codecs.instance import InstanceCodec, InstanceDecoding
 from vb_plugins.codecs.normals import NormalsCodec, NormalsDecoding, convert_normals, from_lub, to_lub
 from vb_plugins.codecs.referring import ReferringCodec, ReferringDecoding
-from vb_plugins.codecs.schemes import ColorScheme, PolylineScheme, colormap_scheme
+from vb_plugins.codecs.schemes import ColorScheme, ColourScheme, PolylineScheme, colormap_scheme
 from vb_plugins.codecs.semantic import SemanticCodec, SemanticDecoding, permuted_legends, vote_labels
 
 __all__ = [
-    "ColorScheme", "PolylineScheme", "colormap_scheme",
+    "ColourScheme", "ColorScheme", "PolylineScheme", "colormap_scheme",
     "DepthCodec", "DepthCurve", "DepthDecoding",
     "NormalsCodec", "NormalsDecoding", "convert_normals", "to_lub", "from_lub",
     "SemanticCodec", "SemanticDecoding", "permuted_legends", "vote_labels",

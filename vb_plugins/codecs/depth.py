@@ -18,7 +18,7 @@ from vb_plugins.codecs._modes import resolve_mode
 from vb_plugins.codecs._robust import _Path, depth_confidence, looks_lossy, robust_depth
 from vb_plugins.codecs.base import Decoding
 from vb_plugins.codecs.colors import parse_colour
-from vb_plugins.codecs.schemes import ColorScheme, PolylineScheme
+from vb_plugins.codecs.schemes import ColourScheme, PolylineScheme
 from vb_plugins.errors import InputError
 
 DEFAULT_SCHEME = "vision-banana"
@@ -86,10 +86,10 @@ class DepthCodec:
     """Encode metric depth as RGB and decode it back.
 
     ``scheme`` is a registered colour-scheme name (``vision-banana``, ``plasma``, ``inferno``, ``viridis``,
-    ``gray`` or one from a plugin) or a :class:`ColorScheme`; ``lam`` and ``c`` shape the curve.
+    ``gray`` or one from a plugin) or a :class:`ColourScheme`; ``lam`` and ``c`` shape the curve.
     """
 
-    def __init__(self, scheme: str | ColorScheme = DEFAULT_SCHEME, lam: float = -3.0, c: float = 10.0 / 3.0):
+    def __init__(self, scheme: str | ColourScheme = DEFAULT_SCHEME, lam: float = -3.0, c: float = 10.0 / 3.0):
         if isinstance(scheme, str):
             scheme = names.scheme(scheme)  # a registered scheme (plugins included)
         self.scheme = scheme

@@ -29,7 +29,7 @@ LUT_AFTER_PIXELS = 8_000_000
 _CHUNK = 1 << 18  # pixels per chunk in float projections: bounded memory, cache-friendly
 
 
-class ColorScheme:
+class ColourScheme:
     """Base class of colour schemes. Subclasses implement :meth:`encode` and :meth:`decode`."""
 
     name: str = ""
@@ -47,7 +47,11 @@ class ColorScheme:
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-class PolylineScheme(ColorScheme):
+# The project spells "colour"; the American spelling stays an alias of every public name.
+ColorScheme = ColourScheme
+
+
+class PolylineScheme(ColourScheme):
     """f walks the polyline ``vertices`` (N+1 x 3, RGB 0..1) in N equal steps of f."""
 
     def __init__(self, name: str, vertices, description: str = ""):
@@ -248,7 +252,7 @@ def colormap_scheme(name: str, cmap_name: str | None = None, samples: int = 256)
     return PolylineScheme(name, colours[keep], description=f"matplotlib colormap '{cmap_name or name}' applied to f")
 
 
-def builtin_schemes() -> list[ColorScheme]:
+def builtin_schemes() -> list[ColourScheme]:
     """The colour schemes that ship with vb-plugins (registered through the plugin hooks)."""
     return [
         PolylineScheme(
