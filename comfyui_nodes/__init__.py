@@ -36,8 +36,9 @@ def _loader_calls_entrypoint() -> bool:
 
 
 if _in_comfyui():
-    from .schema_nodes import NODES, comfy_entrypoint  # noqa: F401
+    from .schema_nodes import NODES, VLM_NODES, comfy_entrypoint  # noqa: F401
 
     if not _loader_calls_entrypoint():
-        NODE_CLASS_MAPPINGS = {node.GET_SCHEMA().node_id: node for node in NODES}
-        NODE_DISPLAY_NAME_MAPPINGS = {node.GET_SCHEMA().node_id: node.GET_SCHEMA().display_name for node in NODES}
+        NODE_CLASS_MAPPINGS = {node.GET_SCHEMA().node_id: node for node in [*NODES, *VLM_NODES]}
+        NODE_DISPLAY_NAME_MAPPINGS = {node.GET_SCHEMA().node_id: node.GET_SCHEMA().display_name
+                                      for node in [*NODES, *VLM_NODES]}

@@ -18,6 +18,7 @@ from vb_plugins.placement import FITS, MAX_SIDE
 from vb_plugins.settings import widget_default, widget_options, widget_settings
 
 from . import decoding, files, generating, models, operations, prompting
+from .vlm_nodes import NODES as VLM_NODES
 
 log = logging.getLogger("vb_plugins.comfyui")
 CATEGORY = "vb-plugins"
@@ -434,8 +435,9 @@ NODES = [VBPrompt, VBEncode, VBLoadGenerator, VBGenerate, VBDecodeDepth, VBDecod
 
 class VBExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        log.info("vb-plugins: %d nodes registered through comfy_entrypoint", len(NODES))
-        return list(NODES)
+        log.info("vb-plugins: %d nodes registered through comfy_entrypoint, and %d for vision-language models (%s)",
+                 len(NODES), len(VLM_NODES), ", ".join(node.__name__ for node in VLM_NODES))
+        return [*NODES, *VLM_NODES]
 
 
 async def comfy_entrypoint() -> VBExtension:

@@ -10,7 +10,9 @@ options), ``prompt`` (a custom prompt, painted as given; the legend is read from
 ``delegate``; and every run setting of :class:`vb_plugins.settings.RunSettings` by its name: ``model``
 (id or path; empty = the bundled model), ``lora``, ``transformer_weights``, ``device``, ``dtype``,
 ``cpu_offload``, ``seed``, ``steps``, ``guidance``, ``megapixels``, ``ensemble``, ``batch_size``,
-``dialect``, ``decode_mode``.
+``dialect``, ``decode_mode``; ``rewriter`` (referring: a vision-language model that rewrites the expression, a
+reasoning query, per image) or ``gate`` + ``gate_threshold`` (semantic / instance: classes checked for presence
+first), see :mod:`vb_plugins.fiftyone_tools.guidance`.
 """
 
 import fiftyone.operators as foo
@@ -28,7 +30,8 @@ from ._common import StopPoller, add_target, mark_errors, progress_reporter, sum
 
 def add_setting_inputs(inputs):
     """One form field per run setting, as :mod:`vb_plugins.settings` declares it (label, help, default,
-    bounds, choices): the form offers every setting ``vb predict`` has."""
+    bounds, choices): the form offers every setting ``vb predict`` has. Those for some tasks only (the
+    rewriter, the presence gate) say so in their help; the params of other tasks list them as ignored."""
     for name, declared in SETTINGS.items():
         if not declared.form:
             continue
@@ -93,7 +96,8 @@ class Predict(foo.Operator):
             self._colour_fields(inputs, task, ctx.params, errors)
         if task is not None and "expression" in task.uses:
             inputs.str("expression", required=not custom, label="Referring expression",
-                       description='The object to segment, e.g. "the red car on the left"')
+                       description='The object to segment, e.g. "the red car on the left"; with a rewriter, a '
+                                   'reasoning query such as "the object that keeps food cold"')
         if task is not None and "colour" in task.uses:
             inputs.str("colour", default="", label="Target colour", description="Colour the model paints the "
                                                                                 "object in (default white)")
@@ -174,6 +178,7 @@ class Predict(foo.Operator):
         result = run.to_dict()
         result["skipped_count"] = len(run.skipped)
         result["skipped"] = run.skipped[:100]
+        result["failed"] = run.failed[:100]
         result["ignored_params"] = ignored
         result["message"] = run.message()
         return result
@@ -183,6 +188,8 @@ class Predict(foo.Operator):
         lines = [result.get("message", "")]
         if result.get("skipped"):
             lines.append("Skipped: " + "; ".join(f"{s['filepath']} ({s['reason']})" for s in result["skipped"][:10]))
+        if result.get("failed"):
+            lines.append("Failed: " + "; ".join(f"{s['filepath']} ({s['reason']})" for s in result["failed"][:10]))
         if result.get("output_dir"):
             lines.append(f"Files: `{result['output_dir']}`")
         return summary_output(ctx, lines)

@@ -17,6 +17,8 @@ DEFAULT_PLUGINS: dict[str, tuple[str, ...]] = {
         "vb_plugins.generation.diffusers_backend",
         "vb_plugins.generation.gemini",
     ),
+    "vb_rewriters": ("vb_plugins.reasoning.gemini", "vb_plugins.reasoning.local"),
+    "vb_presence_gates": ("vb_plugins.reasoning.gemini", "vb_plugins.reasoning.local"),
     "vb_data_sources": ("vb_plugins.training.sources", "vb_plugins.fiftyone_tools.training_source"),
     "vb_commands": (
         "vb_plugins.cli.codec_commands",

@@ -1,7 +1,7 @@
-"""The plugin hooks. vb-plugins' own tasks, colour schemes, prompt dialects, generator backends, `vb`
-commands, training data sources and value kinds are registered through these same hooks (the modules
-listed in :data:`vb_plugins.builtin.DEFAULT_PLUGINS`), so a third-party package drops in new ones with no
-core change.
+"""The plugin hooks. vb-plugins' own tasks, colour schemes, prompt dialects, generator backends, rewriters and
+presence gates, `vb` commands, training data sources and value kinds are registered through these same hooks
+(the modules listed in :data:`vb_plugins.builtin.DEFAULT_PLUGINS`), so a third-party package drops in new
+ones with no core change.
 
 A plugin is a module (or object) with functions marked ``@vb_plugins.hookimpl`` and is found through the
 entry-point group ``vb_plugins``::
@@ -46,6 +46,18 @@ def vb_prompt_dialects() -> list:
 @hookspec
 def vb_generators() -> list:
     """Return :class:`vb_plugins.generation.GeneratorBackend` instances (ways to load a generator)."""
+
+
+@hookspec
+def vb_rewriters() -> list:
+    """Return :class:`vb_plugins.reasoning.RewriterBackend` instances: ways to load a rewriter (an image and a
+    reasoning query -> a plain referring expression, or "absent")."""
+
+
+@hookspec
+def vb_presence_gates() -> list:
+    """Return :class:`vb_plugins.reasoning.PresenceGateBackend` instances: ways to load a presence gate (an
+    image and a phrase -> present or absent, with a score)."""
 
 
 @hookspec

@@ -44,7 +44,7 @@ from vb_plugins.generation.engine import Engine, Job
 from vb_plugins.io import read_rgb
 from vb_plugins.placement import check_fit, place, target_size
 from vb_plugins.registry import get_task
-from vb_plugins.settings import RunSettings, split_settings
+from vb_plugins.settings import VLM_SETTINGS, RunSettings, split_settings
 from vb_plugins.tasks.base import Task, TaskSpec, decode_in_mode
 
 Progress = Callable[[int, int | None], None]  # (images done, images total or None)
@@ -302,6 +302,10 @@ class Predictor:
 
     def check_inputs(self, images, keys=None) -> tuple[list, list]:
         """1. The images as a list, and a key for each (default: the path, else the position)."""
+        given = [name for name in VLM_SETTINGS if getattr(self.settings, name) is not None]
+        if given:  # painting without the model the settings name would be a silently different run
+            raise InputError(f"{given[0]}: a Predictor runs no vision-language model; predict through "
+                             "vb_plugins.reasoning.guided(predictor), which runs it")
         items = list(images)
         keys = [str(item) if isinstance(item, str | Path) else i for i, item in enumerate(items)] \
             if keys is None else list(keys)

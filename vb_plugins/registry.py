@@ -22,6 +22,8 @@ KINDS = {
     "command": ("vb_commands",),
     "data source": ("vb_data_sources",),
     "value kind": ("vb_value_kinds",),
+    "rewriter backend": ("vb_rewriters",),
+    "presence gate backend": ("vb_presence_gates",),
 }
 # Kinds where a third-party plugin's mistake (its hook raising, a nameless object, a name taken) leaves out
 # what it registered and is reported in ``load_errors`` instead of failing the whole table: a broken

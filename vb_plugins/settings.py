@@ -78,6 +78,8 @@ class Setting:
     signature: str | None = None  # "always": in every run signature; "set": when not the default
     generator_option: bool = False  # passed on to the generator backend (load_generator)
     comfy: Widget | None = None
+    # The tasks the setting is for (None: every task): the FiftyOne params of another task list it as ignored.
+    applies: Callable[[Any], bool] | None = None
     name: str = ""
 
     @property
@@ -182,6 +184,26 @@ def _dialect(name):
     return name
 
 
+def _score(value):
+    """A presence score from 0 to 1 (the gate threshold)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating) or \
+            not 0.0 <= float(value) <= 1.0:
+        shown = float(value) if isinstance(value, int | float | np.integer | np.floating) and \
+            not isinstance(value, bool) else value
+        raise InputError(f"gate_threshold={shown!r}: must be from 0 to 1")
+    return float(value)
+
+
+def _rewrites(task) -> bool:
+    """A task that paints an expression: what a rewriter rewrites."""
+    return "expression" in task.uses
+
+
+def _gates(task) -> bool:
+    """A task that paints classes as labels or instances: what a presence gate checks."""
+    return "classes" in task.uses and task.kind.name in ("labels", "instances")
+
+
 def _generator_options(value):
     if not isinstance(value, Mapping):
         raise InputError(f"generator_options={value!r}: must be a mapping of option names to values")
@@ -245,6 +267,25 @@ class RunSettings:
         None, str, "exact: every pixel on its own (lossless output); robust: read compressed, noisy or "
         "colour-cast output; auto: decided per image (default: auto, or what decode_mode(...) set)",
         label="Decode mode", choices=DECODE_MODES, check=resolve_mode, signature="set")
+    # A vision-language model before the generator (vb_plugins.reasoning.guided reads these four).
+    rewriter: str | None = setting(
+        None, str, "referring: a vision-language model that rewrites the expression (a reasoning query such as "
+        "\"the object that keeps food cold\") per image into what to paint: gemini:MODEL (e.g. "
+        "gemini:gemini-2.5-pro), or a local transformers VLM folder or Hub id (Qwen2.5-VL, Qwen3-VL, ...); an "
+        "'absent' answer gives an empty mask and no generation", label="Rewriter (vision-language model)",
+        metavar="MODEL", path=True, signature="set", applies=_rewrites)
+    gate: str | None = setting(
+        None, str, "semantic / instance: a vision-language model (as for the rewriter) asked whether each class "
+        "is in each image first; absent classes are not prompted and come back empty",
+        label="Presence gate (vision-language model)", metavar="MODEL", path=True, signature="set",
+        applies=_gates)
+    gate_threshold: float | None = setting(
+        None, float, "presence score from which a class counts as present (0..1; default: the gate's, 0.5)",
+        label="Gate threshold", metavar="SCORE", low=0.0, high=1.0, check=_score, signature="set", applies=_gates)
+    queries: str | None = setting(
+        None, str, "JSON file {image file name or stem: text}: each image's own query (referring; rewritten by "
+        "the rewriter) or noun phrase (instance; gated by the gate), instead of one expression or class list",
+        metavar="FILE", path=True, signature="set", form=False)
     generator_options: Mapping = setting(
         {}, dict, "other options for the generator backend", check=_generator_options, flag="", form=False)
 
@@ -294,6 +335,10 @@ class RunSettings:
                 options[name] = value
         return options
 
+
+# The settings of a vision-language model that runs before the generator: vb_plugins.reasoning.guided runs it; a
+# bare Predictor refuses them rather than paint without it.
+VLM_SETTINGS = ("rewriter", "gate", "gate_threshold", "queries")
 
 SETTINGS: dict[str, Setting] = {f.name: replace(f.metadata["setting"], name=f.name) for f in fields(RunSettings)}
 
@@ -357,5 +402,5 @@ def from_widget(name: str, value):
     return value
 
 
-__all__ = ["RunSettings", "Setting", "Widget", "SETTINGS", "MAX_MEGAPIXELS", "split_settings", "widget_settings",
-           "check_widget", "widget_options", "widget_default", "from_widget"]
+__all__ = ["RunSettings", "Setting", "Widget", "SETTINGS", "VLM_SETTINGS", "MAX_MEGAPIXELS", "split_settings",
+           "widget_settings", "check_widget", "widget_options", "widget_default", "from_widget"]

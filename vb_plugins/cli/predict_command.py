@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from vb_plugins import io as vb_io
+from vb_plugins.cli import reasoning_options
 from vb_plugins.cli.command import Command
 from vb_plugins.cli.decode_extras import parse_preview_range
 from vb_plugins.cli.options import add_run_options, add_task_options, run_settings, task_and_spec
@@ -61,6 +62,7 @@ def register(subparsers) -> None:
     group.add_argument("--preview-range", metavar="NEAR,FAR",
                        help="fixed depth range of the previews in metres, the same for every image (default: each "
                             "image's 2nd-98th percentile)")
+    reasoning_options.add_query_option(parser)
     parser.set_defaults(handler=run_predict)
 
 
@@ -134,6 +136,7 @@ def local_path(value: str | None) -> str | None:
 
 
 def run_predict(args) -> int:
+    reasoning_options.apply_query(args)
     task, spec = task_and_spec(args)
     # Every check that needs no model comes first, then the model loads, and only then is anything written.
     preview_range = parse_preview_range(args.preview_range)
@@ -142,11 +145,14 @@ def run_predict(args) -> int:
     predictor = Predictor(task, spec=spec, settings=run_settings(args, local_path), prompt=args.prompt)
     refuse_inputs_in_output(args.images, args.output)
     named = output_stems(expand_images(args.images))
+    # A VLM first (--rewriter, --gate) and texts per image (--queries)
+    predictor = reasoning_options.guide(predictor, [image for image, _ in named])
     for image, _ in named:  # every input must be a readable image
         vb_io.read_rgb(image)
     if args.output.exists() and not args.output.is_dir():
         raise InputError(f"{args.output}: exists and is not a directory")
     generator = predictor.generator  # load, and refuse a task the model cannot paint
+    reasoning_options.load(predictor)
     current = {"task": task.name, "spec": spec.to_dict(), "prompts": predictor.prompts,
                "settings": predictor.describe()}
     try:
@@ -175,9 +181,13 @@ def run_predict(args) -> int:
 
             progress_bar = tqdm(total=len(todo), unit="image", desc=f"vb predict {task.name}", file=sys.stderr)
         stem_of = dict((str(image), stem) for image, stem in todo)
+        failures = []  # images whose VLM question failed: the others are still written
+        on_error = reasoning_options.failure_options(predictor, f"vb predict {task.name}", failures)
         try:
-            for prediction in predictor.predict_iter([image for image, _ in todo], keys=[str(i) for i, _ in todo]):
+            for prediction in predictor.predict_iter([image for image, _ in todo], keys=[str(i) for i, _ in todo],
+                                                     **on_error):
                 stem = stem_of[prediction.key]
+                reasoning_options.report(prediction, prediction.key)
                 save_prediction(prediction, args.output, stem, task, vb_io.write_npy, vb_io.write_png,
                                 vb_io.write_text, stale[stem], preview=args.preview, preview_range=preview_range)
                 if progress_bar:
@@ -185,7 +195,7 @@ def run_predict(args) -> int:
         finally:
             if progress_bar:
                 progress_bar.close()
-    return 0
+    return 1 if failures else 0
 
 
 def save_prediction(prediction, directory: Path, stem: str, task, write_npy, write_png, write_text,

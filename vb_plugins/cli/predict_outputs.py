@@ -24,11 +24,14 @@ from pathlib import Path
 from vb_plugins.errors import InputError
 from vb_plugins.generation.bundled import BUNDLED_NAMES
 from vb_plugins.registry import list_tasks
+from vb_plugins.settings import VLM_SETTINGS
 
 LOCK_NAME = ".vb-predict.lock"
 STAGING_PREFIX = ".vb-predict-staging-"
 # Settings that change how fast or on what hardware a result was computed, not which result it is.
 UNCOMPARED_SETTINGS = {"input_size", "generated_size", "requested_size", "seconds", "vb_plugins", "device", "dtype"}
+# Settings an older record may lack; absent means none (no LoRA, no rewriter, ...).
+OPTIONAL_SETTINGS = ("lora", "transformer_weights", *VLM_SETTINGS)
 
 try:
     import fcntl
@@ -168,13 +171,14 @@ def first_difference(record: dict, current: dict) -> tuple[str, object, object] 
     old, new = record["settings"], current["settings"]
     if _model_identity(old.get("model")) != _model_identity(new.get("model")):
         return "model", old.get("model"), new.get("model")
-    for key in ("lora", "transformer_weights"):  # absent means none
+    for key in OPTIONAL_SETTINGS:  # absent means none
         if old.get(key) != new.get(key):
             return key, old.get(key), new.get(key)
-    for key in sorted(set(old) & set(new) - UNCOMPARED_SETTINGS - {"model", "lora", "transformer_weights"}):
+    for key in sorted(set(old) & set(new) - UNCOMPARED_SETTINGS - {"model", *OPTIONAL_SETTINGS}):
         if old[key] != new[key]:
             return key, old[key], new[key]
-    if record.get("prompts") is not None and record["prompts"] != current["prompts"]:
+    # A run guided by a vision-language model has a prompt per image (None here): its settings decide.
+    if record.get("prompts") is not None and current["prompts"] is not None and record["prompts"] != current["prompts"]:
         return "prompt", record["prompts"][0] if record["prompts"] else None, current["prompts"][0]
     return None
 

@@ -182,7 +182,7 @@ class LabelWriter:
                 path = self.path(sample_id, "generated.png" if k == 0 else f"generated-{k}.png")
                 _write_png(path, np.asarray(image, dtype=np.uint8))
                 generated.append(str(path))
-            values[f"{f}_generated"] = generated[0]
+            values[f"{f}_generated"] = generated[0] if generated else None  # none: nothing was generated
         if self.save_confidence:
             path = self.path(sample_id, "confidence.png")
             _write_png(path, quantize(prediction.confidence, UNIT_SCALE))

@@ -78,13 +78,22 @@ def _number(params, key, default, kind, errors, minimum=None):
     return number
 
 
-def parse_settings(params: dict, errors: dict[str, str]) -> RunSettings | None:
+def parse_settings(params: dict, errors: dict[str, str], task=None, ignored: list | None = None) -> RunSettings | None:
     """The run settings among ``params`` (every field of :class:`RunSettings` the form shows), each
     parsed and checked by its own declaration; an error is recorded under the setting's name. None when
-    one is invalid."""
+    one is invalid. Settings declared for other tasks than ``task`` (a rewriter for depth) go to ``ignored``,
+    as does a gate threshold without a gate."""
     values = {}
     for name, declared in SETTINGS.items():
         if not declared.form or _blank(params.get(name)):
+            continue
+        if task is not None and declared.applies is not None and not declared.applies(task):
+            if ignored is not None:
+                ignored.append(name)
+            continue
+        if name == "gate_threshold" and _blank(params.get("gate")):
+            if ignored is not None:
+                ignored.append(name)
             continue
         try:
             values[name] = declared.validate(declared.parse(params[name]))
@@ -129,7 +138,8 @@ def parse_predict_params(params: dict) -> tuple[dict, dict[str, str]]:
         kwargs["output_field"] = check_field_name(field)
     except InputError as error:
         errors["output_field"] = str(error)
-    kwargs["settings"] = parse_settings(params, errors)
+    ignored: list[str] = []
+    kwargs["settings"] = parse_settings(params, errors, task, ignored)
     target = params.get("target")
     if not _blank(target) and target not in TARGETS:
         errors["target"] = f"target {target!r}: expected DATASET, CURRENT_VIEW or SELECTED_SAMPLES"
@@ -146,7 +156,6 @@ def parse_predict_params(params: dict) -> tuple[dict, dict[str, str]]:
     kwargs["output_dir"] = None if _blank(params.get("output_dir")) else str(params["output_dir"]).strip()
 
     options = _options(params.get("options"), errors)
-    ignored = []
     for key in ("colour", "background", "scheme"):  # form fields shown only for the tasks using them
         if not _blank(params.get(key)):
             if key in task.uses:

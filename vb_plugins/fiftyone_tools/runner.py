@@ -31,11 +31,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vb_plugins.errors import CancelledError, InputError
+from vb_plugins.fiftyone_tools.guidance import GuidedLabelWriter
 from vb_plugins.fiftyone_tools.journal import append_journal, journal_path, new_run_id, read_journal, remove_journal
 from vb_plugins.fiftyone_tools.labels import LabelWriter, storage_for
 from vb_plugins.fiftyone_tools.scores import SampleScorer
 from vb_plugins.io import read_rgb
 from vb_plugins.predict import Predictor
+from vb_plugins.reasoning.guided import GuidedPredictor, guided
 from vb_plugins.settings import SETTINGS, RunSettings
 
 INFO_KEY = "vb_plugins"
@@ -48,7 +50,8 @@ ProgressCallback = Callable[[int, int, str], None]  # (samples done, samples to 
 @dataclass
 class PredictRun:
     """What a run did. ``skipped`` lists ``{"id", "filepath", "reason"}`` for samples that could not be
-    read; ``already_done`` counts samples skipped because their field was already set."""
+    read, ``failed`` the same for samples whose vision-language model question failed (rewriter, gate);
+    ``already_done`` counts samples skipped because their field was already set."""
 
     task: str
     field: str
@@ -62,6 +65,7 @@ class PredictRun:
     seconds_generating: float = 0.0
     prompt_encodings: int = 0
     fields: list[str] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,6 +77,9 @@ class PredictRun:
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped (unreadable: {self.skipped[0]['reason']}"
                          + (", ..." if len(self.skipped) > 1 else "") + ")")
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed ({self.failed[0]['reason']}" + (", ..." if len(self.failed) > 1
+                                                                                  else "") + ")")
         if self.cancelled:
             parts.append("cancelled")
         return "; ".join(parts)
@@ -257,7 +264,8 @@ def plan_run(dataset, task: str, output_field: str, model=None, *, settings: Run
              save_visualizations: bool = True, save_confidence: bool = True, depth_max: float | None = None,
              predictor=None, prompt: str | None = None, **setting_keywords):
     """The predictor (generator not loaded yet) and label writer of a run; validates every option.
-    ``settings`` (a :class:`RunSettings`) or its fields as keywords (``batch_size=2``) set the run.
+    ``settings`` (a :class:`RunSettings`) or its fields as keywords (``batch_size=2``) set the run; with a
+    ``rewriter`` or ``gate`` among them, a vision-language model runs first (:mod:`vb_plugins.reasoning`).
     ``prompt``: a custom prompt, painted as given; the legend is read from it (see :class:`Predictor`)."""
     check_field_name(output_field)
     unknown = sorted(set(setting_keywords) - set(SETTINGS))
@@ -269,11 +277,15 @@ def plan_run(dataset, task: str, output_field: str, model=None, *, settings: Run
             options["classes"] = classes
         if expression not in (None, ""):
             options["expression"] = expression
-        predictor = Predictor(task, model, settings=settings, prompt=prompt, **setting_keywords, **options)
+        predictor = guided(Predictor(task, model, settings=settings, prompt=prompt, **setting_keywords, **options))
     directory = Path(output_dir).expanduser() if output_dir else default_output_dir(dataset, output_field)
-    writer = LabelWriter(predictor.task, predictor.spec, output_field, directory,
-                         with_uncertainty=predictor.ensemble > 1, save_visualizations=save_visualizations,
-                         save_confidence=save_confidence, depth_max=depth_max)
+    options = dict(with_uncertainty=predictor.ensemble > 1, save_visualizations=save_visualizations,
+                   save_confidence=save_confidence, depth_max=depth_max)
+    if isinstance(predictor, GuidedPredictor) and (predictor.rewriter_model, predictor.gate_model) != (None, None):
+        writer = GuidedLabelWriter(predictor.task, predictor.spec, output_field, directory, **options,
+                                   guidance="rewrite" if predictor.rewriter_model is not None else "gate")
+    else:
+        writer = LabelWriter(predictor.task, predictor.spec, output_field, directory, **options)
     return predictor, writer
 
 
@@ -293,7 +305,11 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, set
     ``output_dir``: where files go (default :func:`default_output_dir`). ``write_batch``: samples per
     database write (default ``max(16, 4 * batch_size)``). ``progress(done, total, message)`` is called after
     each write; ``should_stop()`` stops the run after the current batch (the result has ``cancelled=True``).
-    Raises :class:`InputError` for bad options or a protected existing field.
+    ``rewriter`` (referring: ``expression`` is the reasoning query it rewrites per image) or ``gate`` (semantic,
+    instance: classes checked first; ``gate_threshold``), settings like the others: a vision-language model
+    (``gemini:MODEL``, a folder), see :mod:`vb_plugins.reasoning`; its answers land in ``<field>_rewrite`` /
+    ``<field>_gate`` (:mod:`vb_plugins.fiftyone_tools.guidance`); a sample whose question failed is listed in
+    ``failed`` and the run goes on. Raises :class:`InputError` for bad options or a protected existing field.
     """
     began = time.perf_counter()
     dataset = samples._dataset
@@ -316,6 +332,8 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, set
         return run
 
     _ = predictor.generator  # load (and fail on a bad model) before anything is written
+    if isinstance(predictor, GuidedPredictor):
+        predictor.load()  # and the vision-language model
     directory.mkdir(parents=True, exist_ok=True)
     append_journal(plan.journal, plan.adopt)
     info = dict(dataset.info or {})
@@ -364,7 +382,9 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, set
                     chunk_ids.append(sample_id)
                 except InputError as error:
                     run.skipped.append({"id": sample_id, "filepath": filepath, "reason": str(error)})
-            for prediction in predictor.predict_iter(images, keys=chunk_ids, should_stop=should_stop):
+            failing = {"on_error": _failure_recorder(run, dict(zip(ids, filepaths)))} \
+                if isinstance(predictor, GuidedPredictor) else {}
+            for prediction in predictor.predict_iter(images, keys=chunk_ids, should_stop=should_stop, **failing):
                 values = writer.write(prediction, prediction.key)
                 values.update(scorer.from_prediction(prediction, values))
                 for name, value in values.items():
@@ -378,7 +398,7 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, set
         run.cancelled = True
     finally:
         flush()
-        if finished and not run.skipped:  # every sample of the run holds its labels
+        if finished and not run.skipped and not run.failed:  # every sample of the run holds its labels
             _mark_complete(dataset, output_field, plan.run_id)
         engine = predictor.engine
         if engine is not None:
@@ -386,3 +406,12 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, set
             run.prompt_encodings = engine.prompt_encodings
         run.seconds = time.perf_counter() - began
     return run
+
+
+def _failure_recorder(run: PredictRun, filepaths: dict):
+    """``on_error`` for a guided run: the sample's question failed; it is listed and the run goes on."""
+
+    def record(sample_id, error) -> None:
+        run.failed.append({"id": sample_id, "filepath": filepaths.get(sample_id), "reason": str(error)})
+
+    return record

@@ -318,15 +318,21 @@ class GeminiGenerator(Generator):
     def request_image(self, image: np.ndarray, prompt: str, seed: int,
                       should_stop: Callable[[], bool] | None = None) -> np.ndarray:
         """Send one image (with retries) and return the painted image."""
+        return self.request(self.request_body(image, prompt, seed), self._image_from, should_stop)
+
+    def request(self, body: dict, parse: Callable[[dict], Any], should_stop: Callable[[], bool] | None = None):
+        """POST one generateContent ``body`` with this client's key, deadline and retries; ``parse`` turns the
+        JSON reply into the result. Also what the Gemini rewriters and presence gates
+        (:mod:`vb_plugins.reasoning.gemini`) send their text requests through."""
         stop = should_stop or (lambda: False)
-        payload = json.dumps(self.request_body(image, prompt, seed)).encode()
+        payload = json.dumps(body).encode()
         attempt = 0
         while True:
             if stop():
                 raise CancelledError(f"{self.name}: cancelled before request {attempt + 1}")
             attempt += 1
             try:
-                return self._image_from(self._post(payload, stop))
+                return parse(self._post(payload, stop))
             except _Transient as failure:
                 hint_too_long = failure.hint is not None and failure.hint > self.retry.max_delay
                 if not failure.retry or attempt > self.retry.max_retries or hint_too_long:
