@@ -124,3 +124,21 @@ def test_relative_depth_becomes_metres_from_a_field_of_sparse_known_depths(fo, g
         assert label.scale == 1000.0 and label.get_map().dtype == np.uint16
     with pytest.raises(Exception, match="already exists"):
         run_op("relative_to_metres", gray_dataset.view(), {"relative_field": "rel", "known_field": "lidar"})
+
+
+def test_a_relative_depth_field_is_scored_as_depth_only_with_an_alignment(fo, gray_dataset, run_op, tmp_path):
+    from vb_plugins.evaluation import EvalSettings
+    from vb_plugins.fiftyone_tools.evaluate import evaluate_fields
+
+    run_op("predict", gray_dataset.view(), {"task": "relative-depth", "output_field": "rel",
+                                            "model": "paint:identity", "output_dir": str(tmp_path / "rel")})
+    gray_dataset.reload()
+    for sample in gray_dataset.iter_samples(autosave=True):
+        relative = np.load(sample.rel.values_path).astype(np.float64)
+        metres = 1.0 / (0.2 + 0.6 * relative)  # an affine map of the painted inverse depth
+        sample["gt"] = fo.Heatmap(map=metres.astype(np.float32))
+    report = evaluate_fields(gray_dataset.view(), "rel", "gt", settings=EvalSettings(alignment="scale-shift-disparity"))
+    assert report["task"] == "depth" and report["protocol"]["prediction_kind"] == "disparity"
+    assert report["aggregate"]["images"] == 3 and report["aggregate"]["metrics"]["abs_rel"] < 1e-5
+    with pytest.raises(Exception, match="pass an alignment, e.g. --align scale-shift-disparity"):
+        evaluate_fields(gray_dataset.view(), "rel", "gt")
