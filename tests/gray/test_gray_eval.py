@@ -35,6 +35,11 @@ def test_one_missing_foreground_pixel_costs_what_the_formulas_say():
     # elsewhere; phi(pred) = 1 - 0, phi(gt) = 1 - (1 - 0) = 0 at (0, 0), equal everywhere else.
     assert errors["connectivity"] == pytest.approx(1 / 1000)
     assert errors["gradient"] > 0
+    # A faint ground-truth pixel (0.3) the prediction misses: d = 0.3 >= 0.15 counts, phi(gt) = 0.7 there.
+    gt[0, 0] = 0.3
+    errors = matting_errors(pred, gt)
+    assert errors["sad"] == pytest.approx(0.3 / 1000) and errors["mse"] == pytest.approx(0.09 / 25)
+    assert errors["connectivity"] == pytest.approx(0.3 / 1000)
 
 
 def test_a_constant_offset_has_no_gradient_error_and_a_perfect_matte_no_error_at_all():

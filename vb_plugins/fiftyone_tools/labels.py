@@ -25,6 +25,9 @@ instances       ``F``: ``fo.Detections``, one ``fo.Detection`` per instance: ``l
 mask            ``F``: ``fo.Segmentation(mask_path=ID.referring.png)`` with values 0/1 and
   (referring)   ``mask_targets[F]`` = {1: expression}; the label's ``expression`` attribute repeats it.
 image (other)   ``F``: path of ``ID.TASK.png`` (the task's preview, a media field); ``F_values_path``: .npy.
+relative-depth  ``F``: a 16-bit ``fo.Heatmap`` of the [0, 1] values, ``units`` "relative" (not metres); alpha
+alpha           mattes the same with ``units`` "alpha" and, with a threshold, ``F_mask``: ``fo.Segmentation``
+                (see :mod:`vb_plugins.fiftyone_tools.gray_labels`).
 ==============  ==================================================================================
 
 Alongside: ``F_confidence`` (``fo.Heatmap``, 16-bit PNG, ``scale`` = 1000 per unit, range [0, 1000]),
@@ -47,7 +50,7 @@ from vb_plugins.codecs.normals import NormalsCodec
 from vb_plugins.codecs.semantic import label_dtype
 from vb_plugins.errors import InputError
 from vb_plugins.fiftyone_tools.gray_labels import AlphaStorage, RelativeDepthStorage
-from vb_plugins.fiftyone_tools.storage_base import (  # noqa: F401  (quantize, _save_npy: used through this module)
+from vb_plugins.fiftyone_tools.storage_base import (
     UINT16_MAX,
     Storage,
     _has,

@@ -32,8 +32,6 @@ NEAR = ("bright", "dark")
 class GrayTask(Task):
     """A task whose values are one gray level per pixel in [0, 1]."""
 
-    flips = False  # overridden per spec: the picture's gray is 1 - value
-
     def codec_for(self, spec: TaskSpec | None) -> GrayCodec:
         return GrayCodec(self.name)
 
