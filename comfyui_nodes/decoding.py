@@ -260,6 +260,54 @@ def depth_preview(depth: np.ndarray, valid: np.ndarray, normalisation: str = "ba
     return np.where(shown[..., None], np.rint(rgb * 255.0), 0).astype(np.uint8)
 
 
+@dataclass(frozen=True, eq=False)
+class RelativeDepthMaps:
+    """What the VB_RELATIVE_DEPTH socket carries: relative depth for a batch, unitless, never metres.
+
+    - ``values``: float32 ``[B, H, W]`` in 0..1 as the spec reads them (``encodes=inverse``: relative inverse
+      depth, 1 = nearest; ``encodes=depth``: relative depth, 0 = nearest); NaN where nothing was decoded,
+    - ``valid``: bool ``[B, H, W]``, decoded with confidence at least the node's threshold,
+    - ``confidence``: float32 ``[B, H, W]`` (the gray's channel agreement); ``spread`` between samples or None,
+    - ``spec``: the task spec it was decoded with.
+    """
+
+    values: np.ndarray
+    valid: np.ndarray
+    confidence: np.ndarray
+    spread: np.ndarray | None
+    spec: object
+
+    def tensor(self):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(self.values))
+
+
+def relative_depth_outputs(batch: DecodedBatch, min_confidence: float = 0.0) -> RelativeDepthMaps:
+    values = batch.stacked().astype(np.float32)
+    valid = batch.inside & np.isfinite(values) & (batch.confidence >= min_confidence)
+    return RelativeDepthMaps(np.where(batch.inside, values, np.nan).astype(np.float32), valid, batch.confidence,
+                             batch.spread, batch.spec)
+
+
+def unit_preview(values: np.ndarray, valid: np.ndarray, colormap: str = "inferno") -> np.ndarray:
+    """uint8 ``[B, H, W, 3]`` picture of values in 0..1 through ``colormap``, invalid pixels black. The values
+    are shown as they are (no per-frame normalisation), so a sequence does not flicker."""
+    import matplotlib
+
+    if colormap not in COLORMAPS:
+        raise InputError(f"colormap {colormap!r}: expected one of {', '.join(COLORMAPS)}")
+    scaled = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0), 0.0, 1.0)
+    rgb = matplotlib.colormaps[colormap](scaled)[..., :3]
+    return np.where(valid[..., None], np.rint(rgb * 255.0), 0).astype(np.uint8)
+
+
+def alpha_outputs(batch: DecodedBatch) -> np.ndarray:
+    """Matting: float32 ``[B, H, W]`` alpha in 0..1, 0 where nothing was decoded."""
+    alpha = np.nan_to_num(batch.stacked().astype(np.float32), nan=0.0)
+    return np.clip(np.where(batch.inside, alpha, 0.0), 0.0, 1.0).astype(np.float32)
+
+
 def normals_outputs(batch: DecodedBatch) -> NormalMaps:
     normals = batch.stacked().astype(np.float32)
     valid = batch.inside & (np.linalg.norm(normals, axis=-1) > 0.5)

@@ -73,6 +73,34 @@ def decode_normals(image, spec=None, mode="auto", group=1, fit="stretch", width=
     return (normals, picture, mask_tensor(normals.valid), gray_image(batch.uncertainty(45.0))), picture, saved
 
 
+def decode_relative_depth(image, spec=None, mode="auto", group=1, fit="stretch", width=0, height=0, reference=None,
+                          min_confidence=0.1, colormap="inferno", save="none", filename_prefix="vb/relative_depth",
+                          output_dir=None, prompt=None):
+    """VB Decode Relative Depth -> (relative VB_RELATIVE_DEPTH, values IMAGE (float gray, 0..1 as decoded),
+    preview IMAGE, valid MASK, uncertainty IMAGE), and the files saved."""
+    _check_save(save, filename_prefix, output_dir)
+    batch = _decode("relative-depth", "relative-depth", image, spec, mode, group, fit, width, height, reference,
+                    prompt)
+    relative = decoding.relative_depth_outputs(batch, min_confidence)
+    values = image_tensor(np.repeat(np.nan_to_num(relative.values, nan=0.0)[..., None], 3, axis=3))
+    picture = image_tensor(decoding.unit_preview(relative.values, relative.valid, colormap))
+    saved = files.save_arrays(output_dir, filename_prefix, list(relative.values), save) if save != "none" else []
+    return (relative, values, picture, mask_tensor(relative.valid), gray_image(batch.uncertainty(1.0))), \
+        picture, saved
+
+
+def decode_matting(image, spec=None, mode="auto", group=1, fit="stretch", width=0, height=0, reference=None,
+                   threshold=0.5, prompt=None):
+    """VB Decode Matting -> (alpha MASK (0..1), foreground MASK (alpha > threshold), preview IMAGE,
+    uncertainty IMAGE)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 <= threshold < 1.0:
+        raise InputError(f"threshold={threshold!r}: must be a number from 0 up to (not including) 1")
+    batch = _decode("alpha", "matting", image, spec, mode, group, fit, width, height, reference, prompt)
+    alpha = decoding.alpha_outputs(batch)
+    picture = gray_image(alpha)
+    return (mask_tensor(alpha), mask_tensor(alpha > threshold), picture, gray_image(batch.uncertainty(1.0))), picture
+
+
 def decode_semantic(image, spec, mode="auto", group=1, fit="stretch", width=0, height=0, reference=None,
                     select="", prompt=None):
     """VB Decode Semantic -> (masks MASK [B*K], selected MASK [B], labels VB_LABELS, preview IMAGE,

@@ -28,6 +28,7 @@ VBDepth = io.Custom("VB_DEPTH")
 VBNormals = io.Custom("VB_NORMALS")
 VBLabels = io.Custom("VB_LABELS")
 VBValues = io.Custom("VB_VALUES")
+VBRelativeDepth = io.Custom("VB_RELATIVE_DEPTH")
 VBGenerator = io.Custom("VB_GENERATOR")
 
 # VBNet models trained with `vb train` live in models/vision_banana (diffusers pipelines may too).
@@ -316,12 +317,14 @@ class _Decoder(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, mode=None, group=None, fit=None, width=None, height=None, min_confidence=None,
-                        preview=None, colormap=None, save=None, filename_prefix=None, prompt=None):
+                        preview=None, colormap=None, save=None, filename_prefix=None, threshold=None, prompt=None):
         """The widgets every decoder has, and those of the decoders that have them (None: absent or linked)."""
         def check():
             decoding.check_decode_options(mode, group, fit, width, height)
             decoding.check_prompt(prompt, cls.prompt_task)
             _check_confidence(min_confidence)
+            if threshold is not None and not (isinstance(threshold, int | float) and 0.0 <= threshold < 1.0):
+                raise InputError(f"threshold={threshold!r}: must be a number from 0 up to (not including) 1")
             _check_choice(preview, decoding.PREVIEW_NORMALISATION, "preview")
             _check_choice(colormap, decoding.COLORMAPS, "colormap")
             _check_save(save, filename_prefix)
@@ -386,6 +389,30 @@ def _decoder_nodes() -> tuple:
             outputs=[VBNormals.Output(display_name="normals"), io.Image.Output(display_name="preview"),
                      io.Mask.Output(display_name="valid"), io.Image.Output(display_name="uncertainty")]),
         _decoder(
+            "VBDecodeRelativeDepth", lambda *inputs, **extras: operations.decode_relative_depth(*inputs, **extras),
+            saves=True, node_id="VBDecodeRelativeDepth", display_name="VB Decode Relative Depth",
+            description="Reads grayscale relative depth (unitless, not metres: inverse depth near bright by default, "
+                        "or the spec's encodes=depth) from 8- or 16-bit gray or gray-as-RGB pictures. Outputs the "
+                        "float values, the same values as a float gray IMAGE, a preview, the valid pixels and the "
+                        "uncertainty (channel disagreement, ensemble spread).",
+            extra_inputs=[
+                io.Float.Input("min_confidence", default=0.1, min=0.0, max=1.0, step=0.01,
+                               tooltip="pixels decoded with less confidence are left out of the valid mask"),
+                io.Combo.Input("colormap", options=list(decoding.COLORMAPS), default="inferno"),
+                *_save_inputs("vb/relative_depth")],
+            outputs=[VBRelativeDepth.Output(display_name="relative_depth"), io.Image.Output(display_name="values"),
+                     io.Image.Output(display_name="preview"), io.Mask.Output(display_name="valid"),
+                     io.Image.Output(display_name="uncertainty")]),
+        _decoder(
+            "VBDecodeMatting", lambda *inputs, **extras: operations.decode_matting(*inputs, **extras),
+            node_id="VBDecodeMatting", display_name="VB Decode Matting",
+            description="Reads an alpha matte (white = foreground) as a MASK in 0..1, and the foreground above a "
+                        "threshold as a second MASK.",
+            extra_inputs=[io.Float.Input("threshold", default=0.5, min=0.0, max=0.999, step=0.01,
+                                         tooltip="alpha above this is foreground in the 'foreground' mask")],
+            outputs=[io.Mask.Output(display_name="alpha"), io.Mask.Output(display_name="foreground"),
+                     io.Image.Output(display_name="preview"), io.Image.Output(display_name="uncertainty")]),
+        _decoder(
             "VBDecodeSemantic", lambda *inputs, **extras: operations.decode_semantic(*inputs, **extras),
             spec_optional=False, prompt_task="semantic", node_id="VBDecodeSemantic",
             display_name="VB Decode Semantic",
@@ -426,11 +453,12 @@ def _decoder_nodes() -> tuple:
     )
 
 
-VBDecodeDepth, VBDecodeNormals, VBDecodeSemantic, VBDecodeInstances, VBDecodeReferring, VBDecode = _decoder_nodes()
+(VBDecodeDepth, VBDecodeNormals, VBDecodeRelativeDepth, VBDecodeMatting, VBDecodeSemantic, VBDecodeInstances,
+ VBDecodeReferring, VBDecode) = _decoder_nodes()
 
 
-NODES = [VBPrompt, VBEncode, VBLoadGenerator, VBGenerate, VBDecodeDepth, VBDecodeNormals, VBDecodeSemantic,
-         VBDecodeInstances, VBDecodeReferring, VBDecode]
+NODES = [VBPrompt, VBEncode, VBLoadGenerator, VBGenerate, VBDecodeDepth, VBDecodeNormals, VBDecodeRelativeDepth,
+         VBDecodeMatting, VBDecodeSemantic, VBDecodeInstances, VBDecodeReferring, VBDecode]
 
 
 class VBExtension(ComfyExtension):

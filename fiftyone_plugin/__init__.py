@@ -6,12 +6,14 @@ Install it with ``vb fiftyone install`` (links this folder into FiftyOne's plugi
 - ``@vb-plugins/fiftyone/predict``: run a task on a dataset, the current view or the selected samples;
 - ``@vb-plugins/fiftyone/evaluate``: score a prediction field against a ground-truth field;
 - ``@vb-plugins/fiftyone/depth_to_3d``: point clouds (FiftyOne 3D scenes in a grouped dataset);
+- ``@vb-plugins/fiftyone/relative_to_metres``: relative depth in metres from a field of sparse known depths;
 - ``@vb-plugins/fiftyone/review_queue``: tag and open the samples a prediction is least sure of;
 - ``@vb-plugins/fiftyone/backfill_scores``: per-sample scores of an existing run, from its files;
 - ``@vb-plugins/fiftyone/train``: a `vb train` run (VBNet or LoRA) on reviewed samples.
 """
 
 from .evaluate_operator import Evaluate
+from .metric_operator import RelativeToMetres
 from .pointcloud_operator import DepthTo3D
 from .predict_operator import Predict
 from .review_operators import BackfillScores, ReviewQueue
@@ -22,6 +24,7 @@ def register(p):
     p.register(Predict)
     p.register(Evaluate)
     p.register(DepthTo3D)
+    p.register(RelativeToMetres)
     p.register(ReviewQueue)
     p.register(BackfillScores)
     p.register(Train)

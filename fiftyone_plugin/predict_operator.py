@@ -6,6 +6,8 @@ Params (``ctx.params``; only ``task`` matters, everything else has a default): `
 options), ``prompt`` (a custom prompt, painted as given; the legend is read from it instead), ``options``
 (JSON object of other task options), ``target`` (``DATASET`` | ``CURRENT_VIEW`` | ``SELECTED_SAMPLES``),
 ``overwrite``, ``output_dir``, ``depth_max`` (metres, heatmap display range),
+``threshold`` (matting: also a binary ``<field>_mask`` Segmentation at this alpha), ``encodes`` (relative depth:
+``inverse`` or ``depth``),
 ``write_batch`` (samples per database write), ``save_visualizations``, ``save_confidence``,
 ``delegate``; and every run setting of :class:`vb_plugins.settings.RunSettings` by its name: ``model``
 (id or path; empty = the bundled model), ``lora``, ``transformer_weights``, ``device``, ``dtype``,
@@ -115,6 +117,15 @@ class Predict(foo.Operator):
                     description="Queue the run for a delegated-operations worker (`fiftyone delegated launch`)")
         inputs.str("options", default="", label="Task options (JSON)",
                    description='Other task options, e.g. {"tolerance": 40, "passes": 3}')
+        if task is not None and "threshold" in task.options:
+            inputs.float("threshold", default=0.0, label="Foreground threshold",
+                         description="Also store a Segmentation <field>_mask, 1 where alpha is above this value "
+                                     "(0: only the alpha heatmap)")
+        if task is not None and "encodes" in task.options:
+            encodes = types.RadioGroup()
+            encodes.add_choice("inverse", label="inverse depth, near bright (Open Vision Banana)")
+            encodes.add_choice("depth", label="depth, near dark (Edit2Perceive)")
+            inputs.enum("encodes", encodes.values(), default="inverse", label="The gray encodes", view=encodes)
         if task is not None and task.kind.name == "depth":
             inputs.float("depth_max", label="Depth display range (m)",
                          description="Heatmap range 0..this many metres for every sample (default: each "

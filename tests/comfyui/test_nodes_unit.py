@@ -82,18 +82,20 @@ def test_schema_layer_declares_every_operation_as_a_node():
     node_ids = [kw.value.value for node in ast.walk(tree) if isinstance(node, ast.Call)
                 for kw in node.keywords if kw.arg == "node_id"]
     assert node_ids == ["VBPrompt", "VBEncode", "VBLoadGenerator", "VBGenerate", "VBDecodeDepth",
-                        "VBDecodeNormals", "VBDecodeSemantic", "VBDecodeInstances", "VBDecodeReferring", "VBDecode"]
+                        "VBDecodeNormals", "VBDecodeRelativeDepth", "VBDecodeMatting", "VBDecodeSemantic",
+                        "VBDecodeInstances", "VBDecodeReferring", "VBDecode"]
     called = {node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call)
               and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
               and node.func.value.id == "operations"}
-    assert called == {"prompt", "encode", "generate", "decode_depth", "decode_normals", "decode_semantic",
-                      "decode_instances", "decode_referring", "decode_any"}
+    assert called == {"prompt", "encode", "generate", "decode_depth", "decode_normals", "decode_relative_depth",
+                      "decode_matting", "decode_semantic", "decode_instances", "decode_referring", "decode_any"}
 
 
 # -- VB Prompt ----------------------------------------------------------------------------------------
 
 def test_prompt_choices_come_from_the_registry():
-    assert prompting.task_choices() == ["depth", "normals", "semantic", "instance", "referring"]
+    assert prompting.task_choices() == ["depth", "normals", "semantic", "instance", "referring", "relative-depth",
+                                        "matting"]
     assert {"vision-banana", "zero-shot"} <= set(prompting.dialect_choices())
     assert prompting.scheme_choices()[0] == prompting.DEFAULT
     assert {"vision-banana", "plasma", "gray"} <= set(prompting.scheme_choices())

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.slow
 
 PACK = Path(__file__).resolve().parents[2] / "comfyui_nodes"
 NODE_IDS = ["VBPrompt", "VBEncode", "VBLoadGenerator", "VBGenerate", "VBDecodeDepth", "VBDecodeNormals",
-            "VBDecodeSemantic", "VBDecodeInstances", "VBDecodeReferring", "VBDecode"]
+            "VBDecodeRelativeDepth", "VBDecodeMatting", "VBDecodeSemantic", "VBDecodeInstances", "VBDecodeReferring",
+            "VBDecode"]
 
 # A second, test-only pack: a real node that emits an empty IMAGE batch, which no built-in node can.
 HELPER_PACK = textwrap.dedent(
@@ -58,6 +59,11 @@ def truth_depth(height: int = 45, width: int = 61) -> np.ndarray:
     depth = (0.5 * np.exp(x / width * np.log(80.0)) * (1.0 + 0.3 * y / height)).astype(np.float32)
     depth[:5, :8] = np.inf
     return depth
+
+
+def gray_ramp(height: int = 30, width: int = 40) -> np.ndarray:
+    """An 8-bit gray picture: a ramp 0 .. 234 from left to right."""
+    return np.tile((np.arange(width) * 6).astype(np.uint8), (height, 1))
 
 
 def tiny_vbnet(path: Path) -> Path:
@@ -107,6 +113,7 @@ def server(start_comfyui, tmp_path_factory):
         else:
             os.environ["HF_HUB_CACHE"] = previous
     write_png(server.input_dir / "depth_vis.png", get_task("depth").encode(truth_depth()))
+    write_png(server.input_dir / "gray_ramp.png", gray_ramp())
     photo = np.random.default_rng(0).integers(0, 256, (45, 61, 3), dtype=np.uint8)
     write_png(server.input_dir / "photo.png", photo)
     return server
@@ -126,7 +133,7 @@ def test_pack_loads_through_the_entrypoint_with_registry_choices(server):
     from vb_plugins import list_dialects
 
     assert server.custom_node_import_failures() == []
-    assert "vb-plugins: 10 nodes registered through comfy_entrypoint" in server.log_text()
+    assert f"vb-plugins: {len(NODE_IDS)} nodes registered through comfy_entrypoint" in server.log_text()
     info = server.object_info()
     for node in NODE_IDS:
         assert info[node]["python_module"] == "custom_nodes.comfyui_nodes"
@@ -189,6 +196,37 @@ def test_depth_visualization_decodes_to_metric_depth_in_the_output_folder(server
     valid = np.asarray(Image.open(server.output_dir / valid_entry["subfolder"] / valid_entry["filename"]))
     np.testing.assert_array_equal(valid[..., 0] > 127, finite)  # sky (inf) is not valid metric depth
     assert history["outputs"]["2"]["images"][0]["type"] == "temp"  # the preview
+
+
+def test_gray_pictures_decode_to_float_relative_depth_and_an_alpha_mask(server):
+    from PIL import Image
+
+    workflow = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "gray_ramp.png"}},
+        "2": {"class_type": "VBPrompt", "inputs": {"task": "relative-depth", "classes": "", "expression": "",
+                                                  "dialect": "vision-banana", "scheme": "(default)",
+                                                  "options": '{"encodes": "inverse"}'}},
+        "3": {"class_type": "VBDecodeRelativeDepth", "inputs": {
+            "image": ["1", 0], "spec": ["2", 1], "mode": "exact", "group": 1, "fit": "stretch", "width": 0,
+            "height": 0, "min_confidence": 0.1, "colormap": "inferno", "save": "npy",
+            "filename_prefix": "e2e/relative"}},
+        "4": {"class_type": "VBDecodeMatting", "inputs": {
+            "image": ["1", 0], "mode": "exact", "group": 1, "fit": "stretch", "width": 0, "height": 0,
+            "threshold": 0.5}},
+        "5": {"class_type": "MaskToImage", "inputs": {"mask": ["4", 1]}},
+        "6": {"class_type": "SaveImage", "inputs": {"images": ["5", 0], "filename_prefix": "e2e/foreground"}},
+    }
+    history = server.queue(workflow)
+    info = server.object_info()
+    assert info["VBDecodeRelativeDepth"]["output"] == ["VB_RELATIVE_DEPTH", "IMAGE", "IMAGE", "MASK", "IMAGE"]
+    assert info["VBDecodeMatting"]["output"] == ["MASK", "MASK", "IMAGE", "IMAGE"]
+    relative = load_saved(server, saved_files(history, "3")[0])
+    expected = gray_ramp().astype(np.float32) / 255.0
+    assert relative.dtype == np.float32
+    np.testing.assert_array_equal(relative, expected)  # float values in 0..1, not metres, not 8-bit
+    entry = history["outputs"]["6"]["images"][0]
+    foreground = np.asarray(Image.open(server.output_dir / entry["subfolder"] / entry["filename"]).convert("L"))
+    np.testing.assert_array_equal(foreground > 127, expected > 0.5)
 
 
 def test_prompt_generate_decode_graph_with_a_diffusers_pipeline(server):

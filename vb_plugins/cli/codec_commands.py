@@ -10,9 +10,12 @@ import numpy as np
 
 from vb_plugins.cli.command import Command
 from vb_plugins.cli.decode_extras import (
+    add_metric_options,
     add_prompt_options,
+    check_metric_options,
     check_preview_options,
     decode_preview,
+    metric_depth,
     report_decoding,
     value_paths,
 )
@@ -51,6 +54,7 @@ def register(subparsers) -> None:
     decode.add_argument("--overwrite", action="store_true", help="replace existing output files")
     add_task_options(decode)
     add_prompt_options(decode)
+    add_metric_options(decode)
     decode.set_defaults(handler=run_decode)
 
     prompt = subparsers.add_parser("prompt", help="print the prompt for a task")
@@ -139,12 +143,17 @@ def run_decode(args) -> int:
         _check_output(args.preview, (".png",), args.overwrite, "previews")
         outputs["--preview"] = args.preview
     check_preview_options(args)
+    check_metric_options(args, task)
+    if args.metres is not None:
+        _check_output(args.metres, (".npy",), args.overwrite, "metres")
+        outputs["--metres"] = args.metres
     values = value_paths(task, spec, args.output)  # one mask per object when a prompt names several
     for extra in values[1:]:
         _check_output(extra, task.value_suffixes, args.overwrite, f"{task.name} values")
     _check_distinct({"INPUT": args.input, **outputs, **{f"OUTPUT ({p.name})": p for p in values[1:]}})
     decoding = decode_file(task, spec, args.input, args.mode)
     preview = decode_preview(args, task, decoding, spec)  # drawn before anything is written
+    metric = metric_depth(args, spec, decoding)  # fitted (or refused) before anything is written
     # Every output goes to a temporary file first; they replace the targets only once all are written,
     # so a failure (a full disk on the last file) leaves the old outputs as they were.
     targets = values + [path for option, path in outputs.items() if option != "OUTPUT"]
@@ -161,7 +170,14 @@ def run_decode(args) -> int:
                       overwrite=True)
         if preview is not None:
             preview.save(written[str(args.preview)], overwrite=True)
+        if metric is not None:
+            write_npy(written[str(args.metres)], metric[0], overwrite=True)
     report_decoding(task, spec, decoding, args.output)
+    if metric is not None:
+        fit = metric[1]
+        print(f"{args.metres}: metres = {'1 / ' if fit.space == 'inverse-depth' else ''}({fit.scale:.6g} * relative "
+              f"{'+' if fit.shift >= 0 else '-'} {abs(fit.shift):.6g}) from {fit.points} known points "
+              f"(rms {fit.rms:.3g} in {fit.space})")
     return 0
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from vb_plugins.codecs.referring_objects import object_paths
 from vb_plugins.errors import InputError
+from vb_plugins.io import load_npy
+from vb_plugins.metric_points import metres_from_points
 from vb_plugins.previews import preview_for
 
 
@@ -20,6 +22,31 @@ def add_prompt_options(parser) -> None:
                             "legend of class names, normals with a key")
     group.add_argument("--preview-range", metavar="NEAR,FAR",
                        help="fixed depth range of the preview in metres (default: this image's 2nd-98th percentile)")
+
+
+def add_metric_options(parser) -> None:
+    group = parser.add_argument_group("relative depth to metres")
+    group.add_argument("--known-depth", type=Path, metavar="NPY",
+                       help="relative-depth: known depths in metres (.npy, H x W at the image's size, NaN where "
+                            "unknown); a least-squares scale and shift turns the relative depth into metres")
+    group.add_argument("--metres", type=Path, metavar="NPY", help="where the metres go (float32 .npy, NaN where "
+                                                                   "the fit gives no positive depth)")
+
+
+def check_metric_options(args, task) -> None:
+    """Refuse metric options that cannot work, before any work."""
+    if (args.known_depth is None) != (args.metres is None):
+        raise InputError("--known-depth and --metres: give both (the known points and where the metres go)")
+    if args.known_depth is not None and task.name != "relative-depth":
+        raise InputError(f"--known-depth: only for relative-depth, not {task.name}")
+
+
+def metric_depth(args, spec, decoding):
+    """(metres, fit) from ``--known-depth``, or None."""
+    if args.known_depth is None:
+        return None
+    known = load_npy(args.known_depth)
+    return metres_from_points(decoding.values, known, spec.option("encodes", "inverse"), str(args.known_depth))
 
 
 def parse_preview_range(text: str | None) -> tuple[float, float] | None:

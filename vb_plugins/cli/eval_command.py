@@ -32,6 +32,10 @@ sync_depth_00000.png: --strip-prefix rgb_ --gt-pattern 'sync_depth_{key}.png'):
   referring  mask PNG (or .npy), nonzero = the referred object
   instance   instance-id PNG (8 or 16 bit, or .npy), 0 = background; --gt may be repeated for alternative
              annotations (SA-Co/Gold oracle)
+  matting    alpha PNG (8 or 16 bit) or .npy (0..1); optional STEM.mask.png: the pixels scored (e.g. a
+             trimap's unknown band); SAD and gradient and connectivity in thousands, MSE as is
+`vb eval depth` also scores STEM.relative-depth.npy (vb predict relative-depth): it needs --align, and the
+record's encodes option sets --pred-kind (inverse -> disparity).
 An image with no valid ground-truth pixel is skipped and counted in the report; a prediction without
 ground truth is an error unless --skip-missing.
 """
@@ -41,7 +45,7 @@ def register(subparsers) -> None:
     datasets = sorted({name for names in DATASETS_BY_TASK.values() for name in names})
     parser = subparsers.add_parser("eval", help="score predictions against ground truth (paper protocols)",
                                    description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("task", help="depth, normals, semantic, referring or instance")
+    parser.add_argument("task", help="depth, normals, semantic, referring, instance or matting")
     parser.add_argument("--pred", type=Path, required=True, help="directory of predictions")
     parser.add_argument("--gt", type=Path, action="append", required=True,
                         help="directory of ground truth (repeat for instance: alternative annotations)")

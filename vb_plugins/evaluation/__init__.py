@@ -1,4 +1,5 @@
-"""Evaluation with the published protocols: depth, normals, semantic, referring and instance segmentation.
+"""Evaluation with the published protocols: depth (relative depth aligned), normals, semantic, referring and
+instance segmentation, alpha matting.
 
 Arrays in, numbers out, so the CLI, the FiftyOne plugin and notebooks score the same way:
 
@@ -34,6 +35,7 @@ _EXPORTS = {
     **dict.fromkeys(("EvalSettings", "evaluate_pairs", "make_accumulator"), "runner"),
     "EvalWarning": "conventions",
     "evaluate_directory": "directory",
+    **dict.fromkeys(("MattingAccumulator", "matting_errors"), "matting"),
     **dict.fromkeys(("ReferringAccumulator", "SemanticAccumulator", "confusion_matrix", "intersection_union",
                      "iou_from_confusion"), "segmentation"),
 }

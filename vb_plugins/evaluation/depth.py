@@ -213,13 +213,15 @@ class DepthAccumulator:
                 "averaging": "metrics per image over its valid pixels, then the mean over images",
                 "silog": "100 * sqrt(mean(d^2) - mean(d)^2), d = ln(pred) - ln(gt)"}
 
-    def add(self, pred, gt, mask=None, key=None) -> dict | None:
+    def add(self, pred, gt, mask=None, key=None, pred_kind: str | None = None) -> dict | None:
         """Evaluate one image. ``pred``: H x W (metres, or inverse depth with ``pred_kind='disparity'``),
         ``gt``: H x W metres (non-finite or out-of-range = no measurement), ``mask``: optional H x W,
         nonzero = valid (e.g. DIODE's depth mask). With a ``kitti-benchmark`` crop ``gt`` is the full frame
         and ``pred`` either the full frame or the 352 x 1216 window. Returns the image's record, or None if
-        skipped."""
+        skipped. ``pred_kind`` overrides the accumulator's for this image (a relative-depth prediction
+        that holds inverse depth)."""
         name = "image" if key is None else str(key)
+        pred_kind = pred_kind or self.pred_kind
         pred = _squeeze(pred, f"{name}: prediction")
         gt = _squeeze(gt, f"{name}: ground truth").astype(np.float64)
         if mask is not None:
@@ -239,7 +241,7 @@ class DepthAccumulator:
         try:
             if not valid.any():
                 raise SkipImage("no valid ground-truth pixel")
-            aligned, parameters = align_depth(pred, gt, valid, self.alignment, self.pred_kind)
+            aligned, parameters = align_depth(pred, gt, valid, self.alignment, pred_kind)
         except SkipImage as reason:
             self.skipped.append({"key": key, "reason": str(reason)})
             return None

@@ -7,6 +7,7 @@ Files are found and read by :mod:`vb_plugins.evaluation.files`; the scoring is t
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from vb_plugins.ensemble import resize_nearest, resize_smooth
 from vb_plugins.errors import InputError
 from vb_plugins.evaluation import conventions
 from vb_plugins.evaluation import files as evalfiles
+from vb_plugins.evaluation.matting import alpha_values
 from vb_plugins.evaluation.protocols import DEFAULT_MASK_PATTERNS, SEMANTIC_PRESETS, depth_protocol
 from vb_plugins.evaluation.report import build_report
 from vb_plugins.evaluation.runner import (
@@ -22,6 +24,7 @@ from vb_plugins.evaluation.runner import (
     EvalSettings,
     check_task_settings,
     make_accumulator,
+    relative_depth_kind,
     semantic_class_names,
     semantic_ignore_index,
 )
@@ -46,7 +49,7 @@ def _fit(pred: np.ndarray, shape: tuple[int, int], task: str, resize: bool, name
     if not resize:
         raise InputError(f"{name}: prediction is {pred.shape[0]} x {pred.shape[1]} but ground truth is "
                          f"{shape[0]} x {shape[1]} (pass --resize to resize predictions to the ground truth)")
-    if task == "depth":
+    if task in ("depth", "matting"):
         return resize_smooth(pred.astype(np.float32), shape)
     if task == "normals":
         values = resize_smooth(pred.astype(np.float32), shape)
@@ -96,6 +99,8 @@ def evaluate_directory(task: str, pred_dir, gt_dirs, settings: EvalSettings | No
                          "pass --skip-missing to evaluate the rest")
 
     first_record = evalfiles.read_record(pairs[0][1], pairs[0][0]) if pairs else None
+    if task == "depth" and (first_record or {}).get("task") == "relative-depth":
+        settings = replace(settings, pred_kind=relative_depth_kind(first_record.get("spec"), settings))
     file_settings: dict = {"gt_patterns": list(patterns), "strip_prefixes": list(prefixes),
                            "strip_suffixes": list(strip)}
     classes = None
@@ -219,6 +224,18 @@ def _directory_evaluator(task, settings: EvalSettings, accumulator, classes, fil
             return accumulator.add(pred != 0, target, ignore=ignored, key=stem)
 
         return evaluate_referring
+    if task == "matting":
+        mask_patterns = tuple(settings.mask_patterns or DEFAULT_MASK_PATTERNS)
+        file_settings["mask_patterns"] = list(mask_patterns)
+
+        def evaluate_matting(stem, pred_path, gt_paths, indexes):
+            gt = alpha_values(evalfiles.load_alpha(gt_paths[0]), str(gt_paths[0]))
+            pred = alpha_values(evalfiles.load_alpha(pred_path), str(pred_path))
+            pred = _fit(pred, gt.shape, task, settings.resize, stem)
+            mask = _find_mask(indexes[0], mask_patterns, stem, settings, False, gt_paths[0])
+            return accumulator.add(pred, gt, mask=mask, key=stem)
+
+        return evaluate_matting
 
     def evaluate_instance(stem, pred_path, gt_paths, indexes):
         gts = [evalfiles.load_labels(path, "instance-id map") for path in gt_paths]

@@ -34,7 +34,10 @@ GT_PATTERNS = {
     "semantic": ("{stem}.png", "{stem}.npy", "{stem}.semantic.png", "{stem}.semantic.npy"),
     "referring": ("{stem}.png", "{stem}.npy", "{stem}.referring.png", "{stem}.referring.npy"),
     "instance": ("{stem}.png", "{stem}.npy", "{stem}.instance.png", "{stem}.instance.npy"),
+    "matting": ("{stem}.png", "{stem}.npy", "{stem}.matting.png", "{stem}.matting.npy", "{stem}_alpha.png"),
 }
+# Further prediction files a task's evaluation reads: depth scores `vb predict relative-depth` output too.
+TAGGED_ALSO = {"depth": ("relative-depth",)}
 VALUE_SUFFIXES = (".npy", ".png")
 KEY_PLACEHOLDERS = ("{key}", "{stem}")
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
@@ -47,8 +50,11 @@ def find_predictions(directory, task: str) -> dict[str, Path]:
     if not directory.is_dir():
         raise InputError(f"{directory}: prediction directory does not exist")
     files = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
-    tagged_suffix = f".{task}.npy"
-    tagged = {p.name[:-len(tagged_suffix)]: p for p in files if p.name.endswith(tagged_suffix)}
+    tagged = {}
+    for name in (task, *TAGGED_ALSO.get(task, ())):
+        suffix = f".{name}.npy"
+        tagged.update({p.name[:-len(suffix)]: p for p in files if p.name.endswith(suffix) and p.name[:-len(suffix)]
+                       not in tagged})
     if tagged:
         return dict(sorted(tagged.items()))
     found: dict[str, Path] = {}
@@ -191,6 +197,11 @@ def load_depth(path: Path, depth_scale: float | None, what: str = "depth",
         raise InputError(f"{path}: a {what} PNG needs a scale ({option}: PNG units per metre, "
                          "e.g. 1000 for millimetres, 256 for KITTI)")
     return array.astype(np.float64) / depth_scale
+
+
+def load_alpha(path: Path, what: str = "alpha matte") -> np.ndarray:
+    """An alpha matte as stored: a gray PNG (8 or 16 bit) or ``.npy`` (0..1 floats), H x W."""
+    return _single_channel(load_values(path), path, what)
 
 
 def load_normals(path: Path) -> np.ndarray:

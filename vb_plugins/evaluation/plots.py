@@ -29,7 +29,7 @@ def plot_report(report: dict, path, overwrite: bool = True) -> Path:
     if path.suffix.lower() not in PLOT_SUFFIXES:
         raise InputError(f"{path}: plots are written as {', '.join(PLOT_SUFFIXES)}")
     draw = {"depth": _depth, "semantic": _semantic, "normals": _normals, "referring": _referring,
-            "instance": _instance}[report["task"]]
+            "instance": _instance, "matting": _matting}[report["task"]]
     figure = draw(plt, report)
     try:
         figure.tight_layout()
@@ -99,6 +99,15 @@ def _normals(plt, report):
     axis.legend()
     axis.set_title(f"{_title(report)}: mean {aggregate['pooled']['mean']:.2f}°, "
                    f"median {aggregate['pooled']['median']:.2f}° (pooled)")
+    return figure
+
+
+def _matting(plt, report):
+    figure, axis = plt.subplots(figsize=(7, 4))
+    axis.hist([r["sad"] for r in report["per_image"]], bins=20, color="#00798c")
+    axis.set_xlabel("per-image SAD (/1000)")
+    axis.set_ylabel("images")
+    axis.set_title(_title(report))
     return figure
 
 

@@ -240,4 +240,5 @@ DATASETS_BY_TASK = {
     "semantic": tuple(SEMANTIC_PRESETS),
     "referring": ("none",),
     "instance": ("none",),
+    "matting": ("none",),
 }

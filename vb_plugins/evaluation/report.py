@@ -23,6 +23,8 @@ _LABELS = {
     "instance": [("cgF1", "cgF1 (x100)", "↑"), ("pmF1", "pmF1", "↑"), ("IL_MCC", "IL_MCC", "↑"),
                  ("pmF1_50", "pmF1 @ IoU 0.50", "↑"), ("pmF1_75", "pmF1 @ IoU 0.75", "↑"),
                  ("positive_micro_precision", "precision (positives)", "↑"), ("recall", "recall", "↑")],
+    "matting": [("sad", "SAD (/1000)", "↓"), ("mse", "MSE", "↓"), ("gradient", "gradient (/1000)", "↓"),
+                ("connectivity", "connectivity (/1000)", "↓")],
 }
 
 

@@ -17,6 +17,7 @@ from vb_plugins.errors import InputError
 from vb_plugins.evaluation import conventions
 from vb_plugins.evaluation.depth import ALIGNMENTS, DepthAccumulator
 from vb_plugins.evaluation.instance import InstanceAccumulator
+from vb_plugins.evaluation.matting import MattingAccumulator
 from vb_plugins.evaluation.normals import NormalsAccumulator
 from vb_plugins.evaluation.protocols import DATASETS_BY_TASK, SEMANTIC_PRESETS, depth_protocol
 from vb_plugins.evaluation.report import build_report
@@ -36,7 +37,9 @@ class EvalSettings:
     ``classes``, ``ignore_index`` (ground-truth value left out; None for none), ``gt_first_label`` (the
     ground-truth value of the first class), ``pred_first_label`` (the predictions' value of the first class;
     None: ``vb predict``'s 1 for files, 0 for arrays; see :mod:`vb_plugins.evaluation.conventions`).
-    Referring: ``ignore_index`` (a ground-truth value left out, default none). Files: ``gt_patterns``,
+    Matting: an optional mask (nonzero = scored) per pair. Relative-depth predictions are scored as depth
+    with an alignment, their kind (inverse depth or depth) taken from their spec. Referring: ``ignore_index``
+    (a ground-truth value left out, default none). Files: ``gt_patterns``,
     ``mask_patterns`` (``{key}`` = the prediction stem after stripping; shell wildcards allowed),
     ``strip_prefixes``, ``strip_suffixes``; ``resize`` predictions to the ground truth's size (else a
     size mismatch is an error); ``skip_missing`` predictions without ground truth (else an error).
@@ -112,7 +115,20 @@ def make_accumulator(task: str, settings: EvalSettings | None = None, classes=No
         return SemanticAccumulator(names, ignore)
     if task == "referring":
         return ReferringAccumulator()
+    if task == "matting":
+        return MattingAccumulator()
     return InstanceAccumulator()
+
+
+def relative_depth_kind(spec: dict | None, settings: EvalSettings) -> str:
+    """The prediction kind (``disparity`` or ``depth``) of a relative-depth prediction with spec ``spec``
+    (its JSON form); refuses scoring it without an alignment, since its values are not metres."""
+    encodes = ((spec or {}).get("options") or {}).get("encodes", "inverse")
+    if settings.alignment == "none":
+        suggested = "scale-shift-disparity" if encodes == "inverse" else "scale-shift"
+        raise InputError(f"relative-depth predictions are unitless (encodes={encodes}): pass an alignment, e.g. "
+                         f"--align {suggested}")
+    return "disparity" if encodes == "inverse" else "depth"
 
 
 def evaluate_pairs(task: str, pairs: Iterable, settings: EvalSettings | None = None, **kwargs) -> dict:
@@ -143,7 +159,11 @@ def evaluate_pairs(task: str, pairs: Iterable, settings: EvalSettings | None = N
         prediction = conventions.as_prediction(pred)
         convention = settings.pred_convention
         first_label = array_first_label
-        if prediction is not None:
+        pred_kind = None
+        if prediction is not None and task == "depth" and prediction.task == "relative-depth":
+            pred_kind = relative_depth_kind(prediction.spec.to_dict(), settings)
+            pred = prediction.values
+        elif prediction is not None:
             if prediction.task != task:
                 raise InputError(f"{key}: a {prediction.task} prediction cannot be evaluated as {task}")
             names = prediction.spec.class_names
@@ -154,6 +174,8 @@ def evaluate_pairs(task: str, pairs: Iterable, settings: EvalSettings | None = N
             first_label = conventions.VB_PREDICT_FIRST_LABEL
             pred = prediction.values
         if task == "depth":
+            accumulator.add(pred, gt, mask=extra, key=key, pred_kind=pred_kind)
+        elif task == "matting":
             accumulator.add(pred, gt, mask=extra, key=key)
         elif task == "normals":
             accumulator.add(pred, gt, mask=extra, key=key, pred_convention=convention)

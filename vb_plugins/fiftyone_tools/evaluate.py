@@ -14,11 +14,13 @@ use the prediction's numbering (0 ignored).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from vb_plugins.errors import InputError
 from vb_plugins.evaluation import EvalSettings, build_report, make_accumulator
+from vb_plugins.evaluation.runner import relative_depth_kind
 from vb_plugins.fiftyone_tools.labels import storage_for
 from vb_plugins.fiftyone_tools.runner import INFO_KEY, check_field_name
 from vb_plugins.io import read_image
@@ -80,11 +82,18 @@ def evaluate_fields(samples, pred_field: str, gt_field: str, task: str | None = 
         if name not in schema:
             raise InputError(f"{role} field {name!r}: no such field on dataset {dataset.name!r}")
     task = task or infer_task(dataset, pred_field)
+    settings = settings or EvalSettings()
+    pred_storage = None
+    if task == "relative-depth":  # scored as depth, aligned; the run's spec says inverse depth or depth
+        record = (dataset.info or {}).get(INFO_KEY, {}).get(pred_field) or {}
+        spec = (record.get("signature") or {}).get("spec")
+        settings = replace(settings, pred_kind=relative_depth_kind(spec, settings))
+        pred_storage, task = storage_for("relative-depth"), "depth"
     if task not in EVALUATED_TASKS:
         raise InputError(f"task {task!r} has no evaluation; expected one of {', '.join(EVALUATED_TASKS)}")
     kind = get_task(task).kind
     storage = storage_for(kind)
-    settings = settings or EvalSettings()
+    pred_storage = pred_storage or storage
     if task == "semantic":
         classes, pred_lut, gt_lut = _semantic_maps(dataset, pred_field, gt_field)
         accumulator = make_accumulator(task, settings, classes=classes, ignore_index=IGNORE)
@@ -102,7 +111,7 @@ def evaluate_fields(samples, pred_field: str, gt_field: str, task: str | None = 
                 accumulator.add(storage.read(pred_label, shape), storage.read(gt_label, shape), key=sample_id)
             else:
                 gt = storage.read(gt_label, gt_depth_scale if kind.name == "depth" else None)
-                pred = storage.read(pred_label)
+                pred = pred_storage.read(pred_label)
                 if task == "semantic":  # classes matched by name through the fields' mask targets
                     gt = gt_lut[gt.astype(np.int64)]
                     pred = pred_lut[pred.astype(np.int64)]

@@ -26,6 +26,9 @@ mask            ``F``: ``fo.Segmentation(mask_path=ID.referring.png)`` with valu
   (referring)   ``mask_targets[F]`` = {1: expression}; the label's ``expression`` attribute repeats it.
                 Several referred objects (a prompt naming two): values 0..K, ``mask_targets[F]`` = {k: object}.
 image (other)   ``F``: path of ``ID.TASK.png`` (the task's preview, a media field); ``F_values_path``: .npy.
+relative-depth  ``F``: a 16-bit ``fo.Heatmap`` of the [0, 1] values, ``units`` "relative" (not metres); alpha
+alpha           mattes the same with ``units`` "alpha" and, with a threshold, ``F_mask``: ``fo.Segmentation``
+                (see :mod:`vb_plugins.fiftyone_tools.gray_labels`).
 ==============  ==================================================================================
 
 Alongside: ``F_confidence`` (``fo.Heatmap``, 16-bit PNG, ``scale`` = 1000 per unit, range [0, 1000]),
@@ -47,40 +50,22 @@ import numpy as np
 from vb_plugins.codecs.normals import NormalsCodec
 from vb_plugins.codecs.semantic import label_dtype
 from vb_plugins.errors import InputError
+from vb_plugins.fiftyone_tools.gray_labels import AlphaStorage, RelativeDepthStorage
+from vb_plugins.fiftyone_tools.storage_base import (
+    UINT16_MAX,
+    Storage,
+    _has,
+    _read_media,
+    _save_npy,
+    _write_png,
+    quantize,
+)
 from vb_plugins.io import load_npy, read_image
 from vb_plugins.kinds import get_value_kind
 
 DEPTH_SCALE = 1000.0  # PNG units per metre: millimetres
 UNIT_SCALE = 1000.0  # PNG units per unit for [0, 1] maps (confidence, disagreement)
 DEGREE_SCALE = 100.0  # PNG units per degree (normal uncertainty)
-UINT16_MAX = 65535
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    np.save(path, array, allow_pickle=False)
-
-
-def _write_png(path: Path, array: np.ndarray) -> None:
-    """Fast PNG write (OpenCV, light compression); RGB arrays are given in RGB order. Encoding in
-    memory and writing the bytes at once is several times faster than ``cv2.imwrite`` on small maps."""
-    import cv2
-
-    if array.ndim == 3:
-        array = cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise InputError(f"{path}: cannot encode PNG")
-    try:
-        path.write_bytes(encoded.tobytes())
-    except OSError as error:
-        raise InputError(f"{path}: cannot write PNG ({error.strerror or error})") from None
-
-
-def quantize(values: np.ndarray, scale: float) -> np.ndarray:
-    """float -> uint16 PNG units: round(values * scale) clipped to 0..65535; non-finite -> 0."""
-    values = np.asarray(values, dtype=np.float32)
-    out = np.where(np.isfinite(values), values * np.float32(scale), 0.0)
-    return np.clip(np.rint(out), 0, UINT16_MAX).astype(np.uint16)
 
 
 def depth_png(depth: np.ndarray) -> np.ndarray:
@@ -105,6 +90,7 @@ class OutputFields:
     kind: str  # how the main field is stored: "label" or "path"
     side: tuple[str, ...]
     media: tuple[str, ...]  # string fields holding image paths (app_config.media_fields)
+    types: tuple[tuple[str, str], ...] = ()  # (field, FiftyOne label type) of the storage form's further fields
 
     @property
     def all(self) -> tuple[str, ...]:
@@ -155,7 +141,9 @@ class LabelWriter:
                 side.append(f"{f}_generated_paths")
         if path_valued:
             media.append(f)
-        return OutputFields(f, "path" if path_valued else "label", tuple(side), tuple(media))
+        further = self.storage.side_fields(self)
+        side.extend(further)
+        return OutputFields(f, "path" if path_valued else "label", tuple(side), tuple(media), tuple(further.items()))
 
     def mask_targets(self) -> dict[int, str] | None:
         """The dataset's ``mask_targets`` for the main field (semantic and referring)."""
@@ -164,6 +152,14 @@ class LabelWriter:
     def mask_colours(self) -> list[dict] | None:
         """App colours per mask value: the colours each class was prompted with."""
         return self.storage.mask_colours(self.spec)
+
+    def side_mask_targets(self) -> dict[str, dict[int, str]]:
+        """``mask_targets`` of the storage form's further segmentation fields (matting's ``F_mask``)."""
+        return self.storage.side_mask_targets(self)
+
+    def field_descriptions(self) -> dict[str, str]:
+        """Descriptions of the fields whose values need one (relative depth: unitless, not metres)."""
+        return self.storage.field_descriptions(self)
 
     # -- writing ------------------------------------------------------------------------------------
     def path(self, sample_id: str, suffix: str) -> Path:
@@ -202,28 +198,6 @@ class LabelWriter:
             values[f"{f}_generated_paths"] = generated
         values[f] = main
         return values
-
-
-class Storage:
-    """How values of one storage form (:attr:`vb_plugins.kinds.ValueKind.stored_as`) land on a sample and
-    are read back: the main field's FiftyOne type, whether it holds a path, the files written."""
-
-    field_type = "str"
-    path_valued = False
-
-    def main(self, writer: LabelWriter, prediction, sample_id: str, values: dict):
-        """Write the main value's files; returns the main field's value (``values``: side fields to add to)."""
-        raise NotImplementedError
-
-    def read(self, label, scale=None) -> np.ndarray:
-        """The values back from a stored label."""
-        raise InputError(f"cannot read values back from a {type(label).__name__}")
-
-    def mask_targets(self, spec) -> dict[int, str] | None:
-        return None
-
-    def mask_colours(self, spec) -> list[dict] | None:
-        return None
 
 
 class DepthStorage(Storage):
@@ -379,7 +353,8 @@ class InstancesStorage(Storage):
 
 # Storage forms by ValueKind.stored_as.
 STORAGE: dict[str, Storage] = {"depth": DepthStorage(), "normals": NormalsStorage(), "labels": LabelsStorage(),
-                               "mask": MaskStorage(), "instances": InstancesStorage(), "image": ArrayStorage()}
+                               "mask": MaskStorage(), "instances": InstancesStorage(), "image": ArrayStorage(),
+                               "relative-depth": RelativeDepthStorage(), "alpha": AlphaStorage()}
 # Units of the ensemble spread -> (PNG units per unit, the units the label names).
 SPREAD_SCALES = {"m": (DEPTH_SCALE, "m"), "deg": (DEGREE_SCALE, "deg")}
 
@@ -404,24 +379,3 @@ def read_label_values(label, kind, scale=None) -> np.ndarray:
     ``scale`` as (height, width)).
     """
     return storage_for(kind).read(label, scale)
-
-
-def _read_media(label, path_field: str, read):
-    """``read()`` of a label whose array may live in a file (``map_path``, ``mask_path``): a missing or
-    unreadable file is an :class:`InputError` naming the label and the file (FiftyOne raises OSError)."""
-    path = label[path_field] if _has(label, path_field) else None
-    name = type(label).__name__.lower()
-    if path and not Path(path).is_file():
-        raise InputError(f"{name} {label.id}: {path_field} {path}: no such file")
-    try:
-        return read()
-    except (OSError, ValueError) as error:
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise InputError(f"{name} {label.id}: cannot read {path or 'its array'} ({reason})") from None
-
-
-def _has(label, name: str) -> bool:
-    try:
-        return label.has_field(name) and label[name] is not None
-    except Exception:  # labels of other types
-        return False

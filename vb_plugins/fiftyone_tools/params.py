@@ -162,6 +162,12 @@ def parse_predict_params(params: dict) -> tuple[dict, dict[str, str]]:
                 options.setdefault(key, params[key])
             else:
                 ignored.append(key)
+    for key in ("threshold", "encodes"):  # task options with a form field of their own (matting, relative depth)
+        if not _blank(params.get(key)):
+            if key in task.options:
+                options.setdefault(key, params[key])
+            else:
+                ignored.append(key)
     if "classes" in task.uses:
         if not _blank(params.get("classes")):
             try:

@@ -200,7 +200,7 @@ def check_existing(dataset, fields, kind, signature: dict, overwrite: bool) -> N
 
 
 def _expected_types(fields, kind) -> dict[str, str]:
-    types = {fields.main: storage_for(kind).field_type}
+    types = {fields.main: storage_for(kind).field_type, **dict(fields.types)}
     for name in fields.all:
         if name.endswith(("_confidence", "_uncertainty")):
             types[name] = "Heatmap"
@@ -216,10 +216,14 @@ def update_app_config(dataset, writer) -> None:
 
     fields = writer.fields
     targets = writer.mask_targets()
-    if targets is not None:
+    further = writer.side_mask_targets()
+    if targets is not None or further:
         mask_targets = dict(dataset.mask_targets or {})
-        mask_targets[fields.main] = targets
+        if targets is not None:
+            mask_targets[fields.main] = targets
+        mask_targets.update(further)
         dataset.mask_targets = mask_targets
+    _describe_fields(dataset, writer, dict(fields.types))
     config = dataset.app_config
     for name in fields.media:
         if name not in config.media_fields:
@@ -240,6 +244,24 @@ def update_app_config(dataset, writer) -> None:
     scheme.fields = entries or None
     config.color_scheme = scheme
     dataset.save()
+
+
+def _describe_fields(dataset, writer, types: dict[str, str]) -> None:
+    """Give the fields whose values need words (relative depth is not metres) their description: declared
+    before any value is written, or set on a field that exists."""
+    import fiftyone as fo
+
+    types = {writer.fields.main: writer.storage.field_type, **types}
+    schema = dataset.get_field_schema()
+    for name, text in writer.field_descriptions().items():
+        if name in schema:
+            field = dataset.get_field(name)
+            if field.description != text:
+                field.description = text
+                field.save()
+        else:
+            dataset.add_sample_field(name, fo.EmbeddedDocumentField, embedded_doc_type=getattr(fo, types[name]),
+                                     description=text)
 
 
 def _mark_complete(dataset, output_field: str, run_id: str) -> None:

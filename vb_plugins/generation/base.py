@@ -18,8 +18,17 @@ from typing import Any
 import numpy as np
 
 from vb_plugins.errors import InputError, ModelError
+from vb_plugins.registry import get_task
 
 StepCallback = Callable[[int, int], None]  # (step done, steps total) within one batch
+
+
+def _painted_by(task: str) -> str:
+    """The checkpoints a registered task names as painting it (``Task.painted_by``), as one phrase."""
+    try:
+        return ", ".join(getattr(get_task(task), "painted_by", ()))
+    except InputError:
+        return ""
 
 
 @dataclass
@@ -61,10 +70,12 @@ class Generator:
     def check_task(self, task: str) -> None:
         """Refuse a task the model was never trained to paint: its output would be noise, not an estimate."""
         if self.tasks is not None and task not in self.tasks:
+            known = _painted_by(task)
             raise ModelError(
                 f"task {task!r}: {self.label} paints {' and '.join(self.tasks)} only; for {task} use a diffusers "
                 "image-editing pipeline (a Hub id or local folder, e.g. black-forest-labs/FLUX.2-klein-4B) or "
-                "Gemini (gemini:gemini-2.5-flash-image)")
+                "Gemini (gemini:gemini-2.5-flash-image)"
+                + (f"; checkpoints that paint {task}: {known}" if known else ""))
 
     @property
     def label(self) -> str:
