@@ -1,5 +1,5 @@
 """The plugin hooks. vb-plugins' own tasks, colour schemes, prompt dialects, generator backends, `vb`
-commands, training data sources and value kinds are registered through these same hooks (the modules
+commands, training data sources, value kinds and model profiles are registered through these same hooks (the modules
 listed in :data:`vb_plugins.builtin.DEFAULT_PLUGINS`), so a third-party package drops in new ones with no
 core change.
 
@@ -61,3 +61,8 @@ def vb_data_sources() -> list:
 @hookspec
 def vb_value_kinds() -> list:
     """Return value kinds (what a task's values are: depth, normals, labels, ...), each with a ``name``."""
+
+
+@hookspec
+def vb_profiles() -> list:
+    """Return model profiles (:class:`vb_plugins.profiles.Profile`: per task, the prompt, encoding and defaults)."""

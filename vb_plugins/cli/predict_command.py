@@ -10,7 +10,7 @@ import numpy as np
 
 from vb_plugins import io as vb_io
 from vb_plugins.cli.command import Command
-from vb_plugins.cli.options import add_run_options, add_task_options, run_settings, task_and_spec
+from vb_plugins.cli.options import add_run_options, add_task_options, run_settings, task_options
 from vb_plugins.cli.predict_outputs import (
     OutputLock,
     clear_staging,
@@ -25,6 +25,7 @@ from vb_plugins.errors import InputError
 from vb_plugins.generation.bundled import BUNDLED_NAMES
 from vb_plugins.hookspecs import hookimpl
 from vb_plugins.predict import Predictor
+from vb_plugins.settings import SETTINGS
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -115,16 +116,23 @@ def local_path(value: str | None) -> str | None:
 
 
 def run_predict(args) -> int:
-    task, spec = task_and_spec(args)
     # Every check that needs no model comes first, then the model loads, and only then is anything written.
-    predictor = Predictor(task, spec=spec, settings=run_settings(args, local_path))
+    # The model's profile may decode the task asked for with another task (Open Vision Banana's depth is
+    # relative depth): the files are named after the task that decoded them.
+    options = task_options(args)
+    unknown = sorted(set(options) & set(SETTINGS))
+    if unknown:
+        option = SETTINGS[unknown[0]].option or unknown[0]
+        raise InputError(f"--set {unknown[0]}: is a run setting, not a task option; use {option}")
+    predictor = Predictor(args.task, settings=run_settings(args, local_path), **options)
+    task, spec = predictor.task, predictor.spec
     refuse_inputs_in_output(args.images, args.output)
     named = output_stems(expand_images(args.images))
     for image, _ in named:  # every input must be a readable image
         vb_io.read_rgb(image)
     if args.output.exists() and not args.output.is_dir():
         raise InputError(f"{args.output}: exists and is not a directory")
-    generator = predictor.generator  # load, and refuse a task the model cannot paint
+    predictor.generator  # load, and refuse a task the model cannot paint
     current = {"task": task.name, "spec": spec.to_dict(), "prompts": predictor.prompts,
                "settings": predictor.describe()}
     try:
@@ -144,8 +152,9 @@ def run_predict(args) -> int:
                   file=sys.stderr)
         if not todo:
             return 0
-        if generator.notice and not args.quiet:
-            print(f"vb predict: note: {generator.notice}", file=sys.stderr)
+        if not args.quiet:
+            for notice in predictor.notices():
+                print(f"vb predict: note: {notice}", file=sys.stderr)
         stale = existing_outputs(args.output, [stem for _, stem in todo])
         progress_bar = None
         if not args.quiet:
