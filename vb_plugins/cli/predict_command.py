@@ -132,7 +132,7 @@ def run_predict(args) -> int:
         vb_io.read_rgb(image)
     if args.output.exists() and not args.output.is_dir():
         raise InputError(f"{args.output}: exists and is not a directory")
-    predictor.generator  # load, and refuse a task the model cannot paint
+    notices = predictor.notices()  # loads the model, and refuses a task it cannot paint
     current = {"task": task.name, "spec": spec.to_dict(), "prompts": predictor.prompts,
                "settings": predictor.describe()}
     try:
@@ -153,7 +153,7 @@ def run_predict(args) -> int:
         if not todo:
             return 0
         if not args.quiet:
-            for notice in predictor.notices():
+            for notice in notices:
                 print(f"vb predict: note: {notice}", file=sys.stderr)
         stale = existing_outputs(args.output, [stem for _, stem in todo])
         progress_bar = None
