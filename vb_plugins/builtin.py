@@ -8,7 +8,7 @@ a built-in module implementing a hook it is not listed under is an error.
 """
 
 DEFAULT_PLUGINS: dict[str, tuple[str, ...]] = {
-    "vb_tasks": ("vb_plugins.tasks.geometry", "vb_plugins.tasks.segmentation"),
+    "vb_tasks": ("vb_plugins.tasks.geometry", "vb_plugins.tasks.segmentation", "vb_plugins.tasks.gray"),
     "vb_colour_schemes": ("vb_plugins.codecs.schemes",),
     "vb_prompt_dialects": ("vb_plugins.prompts",),
     "vb_value_kinds": ("vb_plugins.kinds",),

@@ -11,6 +11,9 @@ normals     H x W x 3 unit vectors        mean, renormalised; angle    smooth, r
 labels      H x W class ids (0 = none)    majority; disagreement       nearest            0
 instances   H x W instance ids            medoid sample per pass       nearest            0
 mask        H x W bool                    majority; disagreement       nearest            False
+relative-   H x W float32 in [0, 1],      median; standard deviation   area / bilinear    NaN
+  depth     unitless (not metres)
+alpha       H x W float32 in [0, 1]       median; standard deviation   area / bilinear    0
 image       H x W (x C) float             median; standard deviation   area / bilinear    0
 ==========  ============================  ===========================  =================  =================
 
@@ -115,6 +118,9 @@ def builtin_value_kinds() -> list[ValueKind]:
         LabelsKind("labels", "class ids, 0 = unlabeled", "class id", "fraction", 0),
         InstancesKind("instances", "instance ids, 0 = background", "instance id", "fraction", 0),
         MaskKind("mask", "a binary mask", "bool", "fraction", False),
+        ValueKind("relative-depth", "relative (affine-invariant) depth or inverse depth in [0, 1], not metres",
+                  "relative", "relative", np.nan),
+        ValueKind("alpha", "an alpha matte in [0, 1], 1 = foreground", "alpha", "alpha", 0.0),
         ValueKind("image", "any per-pixel array", "", "", 0.0),
     ]
 

@@ -9,7 +9,9 @@
 - semantic: the labels painted in the legend's colours, with a legend of class names (and each class's
   share of the image); unlabeled pixels are black;
 - instance: each instance in its colour, with a legend of instance numbers and classes;
-- referring: the mask (or one colour per object), with a legend naming the object(s).
+- referring: the mask (or one colour per object), with a legend naming the object(s);
+- relative depth and alpha mattes: the values (inferno / gray) with a 0..1 colour bar titled "relative" or
+  "alpha", the title saying what the values mean (relative, not metres).
 
 Every picture is a :class:`Preview`: ``pixels`` (uint8 H x W x 3) and ``key``, the box (x0, y0, x1, y1) that
 holds its colour bar, legend or key.
@@ -296,9 +298,36 @@ def _task_picture(task, decoding, spec, values, depth_range_m):
     return Preview(_pixels(figure), (0, 0, 0, 0))
 
 
+def _unit_picture(task, decoding, spec, values, depth_range_m):
+    """Values in [0, 1] (relative depth, alpha): colour-mapped (relative depth) or gray (alpha) with a colour
+    bar from 0 to 1 that says what the values are; pixels without a value are gray."""
+    import matplotlib
+
+    values = np.asarray(values, dtype=np.float64)
+    relative = task.kind.stored_as == "relative-depth"
+    cmap = DEPTH_CMAP if relative else "gray"
+    meaning = task.meaning(spec) if hasattr(task, "meaning") else task.kind.description
+    label = "relative" if relative else "alpha"
+    figure, axes, side = _layout(values.shape, 90, f"{task.name}:\n{meaning}", min_height=200)
+    rgb = (matplotlib.colormaps[cmap](np.clip(np.nan_to_num(values, nan=0.0), 0, 1))[..., :3] * 255 + 0.5)
+    rgb = rgb.astype(np.uint8)
+    rgb[np.isnan(values)] = MISSING_GRAY
+    axes.imshow(rgb, interpolation="nearest")
+    x, y, w, h = side
+    bar = figure.add_axes([x + 0.1 * w, y + 0.05 * h, 0.25 * w, 0.85 * h])
+    bar.imshow(matplotlib.colormaps[cmap](np.linspace(0.0, 1.0, 64))[::-1, None, :3], aspect="auto",
+               extent=(0, 1, 0, 1), interpolation="nearest")
+    bar.set_yticks([0.0, 0.5, 1.0], ["0", "0.5", "1"], fontsize=8)
+    bar.set_xticks([])
+    bar.yaxis.tick_right()
+    bar.set_title(label, fontsize=9)
+    return Preview(_pixels(figure), _box(figure, bar))
+
+
 # The readable picture of each storage form of value kinds (vb_plugins.kinds.ValueKind.stored_as).
 PICTURES = {"depth": _depth_picture, "normals": _normals_picture, "labels": _labels_picture,
-            "instances": _instances_picture, "mask": _mask_picture}
+            "instances": _instances_picture, "mask": _mask_picture, "relative-depth": _unit_picture,
+            "alpha": _unit_picture}
 
 
 def preview_for(task, decoding, spec=None, depth_range_m: tuple[float, float] | None = None) -> Preview:

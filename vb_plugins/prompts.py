@@ -106,6 +106,18 @@ def _background(spec: TaskSpec, task: str) -> str:
     return colour_text(spec, spec.background or default, "name")
 
 
+def _relative_depth(spec: TaskSpec) -> str:
+    """The Open Vision Banana wording, turned round for relative depth or a near-dark picture."""
+    inverse = spec.option("encodes", "inverse") == "inverse"
+    near = spec.option("near", "") or ("bright" if inverse else "dark")
+    far = "dark" if near == "bright" else "bright"
+    return (f"Generate relative {'inverse ' if inverse else ''}depth: near points {near}, far points {far}, "
+            "matching input pixels.")
+
+
+MATTING = "Generate an alpha matte of the foreground: white foreground, black background."
+
+
 def _capitalised(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -120,6 +132,8 @@ VISION_BANANA = PromptDialect(
     {
         "depth": lambda spec: "Generate a metric depth map of the input image." + _scheme_clause(spec),
         "normals": lambda spec: "Generate a surface normal map of the input image.",
+        "relative-depth": _relative_depth,
+        "matting": lambda spec: MATTING,
         "semantic": lambda spec: (
             "Generate a semantic segmentation visualization image, using this color mapping: "
             f"{paper_legend(spec)}."

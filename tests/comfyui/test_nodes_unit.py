@@ -93,7 +93,8 @@ def test_schema_layer_declares_every_operation_as_a_node():
 # -- VB Prompt ----------------------------------------------------------------------------------------
 
 def test_prompt_choices_come_from_the_registry():
-    assert prompting.task_choices() == ["depth", "normals", "semantic", "instance", "referring"]
+    assert prompting.task_choices() == ["depth", "normals", "semantic", "instance", "referring", "relative-depth",
+                                        "matting"]
     assert {"vision-banana", "zero-shot"} <= set(prompting.dialect_choices())
     assert prompting.scheme_choices()[0] == prompting.DEFAULT
     assert {"vision-banana", "plasma", "gray"} <= set(prompting.scheme_choices())

@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_builtins_are_registered_through_the_hooks():
     registry = Registry(entry_points=False)
-    assert registry.names("task") == ["depth", "normals", "semantic", "instance", "referring"]
+    assert registry.names("task") == ["depth", "normals", "semantic", "instance", "referring", "relative-depth",
+                                     "matting"]
     assert {"vision-banana", "plasma", "inferno", "viridis", "gray"} <= set(registry.names("colour scheme"))
     assert {"vision-banana", "zero-shot"} <= set(registry.names("prompt dialect"))
     _, origin = registry.table("task")["depth"]

@@ -13,7 +13,8 @@ from vb_plugins.tasks import Task
 
 
 def test_every_builtin_task_has_a_known_kind():
-    assert [k.name for k in builtin_value_kinds()] == ["depth", "normals", "labels", "instances", "mask", "image"]
+    assert [k.name for k in builtin_value_kinds()] == ["depth", "normals", "labels", "instances", "mask",
+                                                         "relative-depth", "alpha", "image"]
     assert {get_task(name).kind.name for name in ("depth", "normals", "semantic", "instance", "referring")} == \
         {"depth", "normals", "labels", "instances", "mask"}
     assert np.isnan(get_value_kind("depth").fill) and get_value_kind("mask").fill is False
