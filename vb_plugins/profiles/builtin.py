@@ -39,7 +39,7 @@ OPEN_VISION_BANANA = Profile(
     "segmentation in prompted colours",
     tasks=(
         TaskProfile("depth", "grayscale relative inverse depth: near bright, far dark", decode_as="relative-depth",
-                    options=(("inverse", True),),
+                    options=(("encodes", "inverse"),),
                     prompt="Generate relative inverse depth: near points bright, far points dark, matching input "
                            "pixels."),
         TaskProfile("normals", "camera-space surface normals in RGB",
@@ -62,7 +62,7 @@ EDIT2PERCEIVE = Profile(
     "affine-invariant depth, normals in RGB, alpha mattes",
     tasks=(
         TaskProfile("depth", "grayscale affine-invariant depth (relative; near dark)", decode_as="relative-depth",
-                    options=(("inverse", False),),
+                    options=(("encodes", "depth"),),
                     prompt="Transform to depth map while maintaining original composition",
                     lora_file="depth_lora.safetensors", transformer_file="depth.safetensors"),
         TaskProfile("normals", "surface normals in RGB",
