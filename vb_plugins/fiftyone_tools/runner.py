@@ -36,6 +36,7 @@ from vb_plugins.fiftyone_tools.labels import LabelWriter, storage_for
 from vb_plugins.fiftyone_tools.scores import SampleScorer
 from vb_plugins.io import read_rgb
 from vb_plugins.predict import Predictor
+from vb_plugins.profiles import DEFAULT_PROFILE
 from vb_plugins.settings import SETTINGS, RunSettings
 
 INFO_KEY = "vb_plugins"
@@ -97,8 +98,14 @@ def check_field_name(name: str) -> str:
 def run_signature(predictor, model=None) -> dict:
     """What decides a run's results (:meth:`RunSettings.signature`); a field is resumed only by a run with
     the same signature. ``model`` is accepted for older callers; the predictor knows its model."""
-    return {"task": predictor.task.name, "spec": predictor.spec.to_dict(), **predictor.settings.signature(),
-            "model": predictor.model_name or ""}
+    signature = {"task": predictor.task.name, "spec": predictor.spec.to_dict(), **predictor.settings.signature(),
+                 "model": predictor.model_name or ""}
+    # The profile the run used, chosen or detected (the default one is left out, as before profiles existed).
+    signature.pop("profile", None)
+    profile = predictor.profile
+    if profile.name != DEFAULT_PROFILE or profile.source:
+        signature["profile"] = profile.source or profile.name
+    return signature
 
 
 def _existing_record(dataset, name: str) -> dict | None:
