@@ -57,6 +57,7 @@ class Widget:
     choices: tuple | None = None
     tooltip: str | None = None
     extra: tuple = ()  # (key, value) pairs passed to the widget as they are
+    optional: bool = False  # an optional input: workflows saved before the widget existed stay valid
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,9 @@ class RunSettings:
         None, str, "model profile: what the model paints per task and how to ask it; a name from `vb profiles` "
         "or a JSON profile file (default: detected from the model, else vision-banana)", label="Model profile",
         check=check_profile, signature="set",
-        comfy=Widget("load", unset="auto", tooltip="auto: detected from the model (Hub id or vb_profile.json)"))
+        comfy=Widget("load", unset="auto", optional=True,
+                     tooltip="what the model paints per task and how to ask it; auto: detected from the model "
+                             "(Hub id, Hugging Face cache folder or vb_profile.json), else vision-banana"))
     profile_overrides: Mapping = setting(
         {}, dict, "change one profile field, e.g. depth.prompt=\"...\" or semantic.options.tolerance=40 "
         "(repeatable; FIELD, TASK.FIELD or TASK.options.OPTION)", check=_profile_overrides,

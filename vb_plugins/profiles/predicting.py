@@ -20,7 +20,8 @@ class ProfileSteps:
         """The run's profile: the one named, else the one the model (or its weight files) says."""
         source = self._generator if self._generator is not None else self.settings
         model = getattr(source, "model", None)
-        weights = (getattr(source, "lora", None), getattr(source, "transformer_weights", None))
+        weights = tuple(w for w in (getattr(source, "lora", None), getattr(source, "transformer_weights", None))
+                        if isinstance(w, str))
         return resolve_profile(self.settings.profile, model if isinstance(model, str) else None,
                                self.settings.profile_overrides, weights)
 
