@@ -9,7 +9,8 @@ options), ``options`` (JSON object of other task options), ``target`` (``DATASET
 ``delegate``; and every run setting of :class:`vb_plugins.settings.RunSettings` by its name: ``model``
 (id or path; empty = the bundled model), ``lora``, ``transformer_weights``, ``device``, ``dtype``,
 ``cpu_offload``, ``seed``, ``steps``, ``guidance``, ``megapixels``, ``ensemble``, ``batch_size``,
-``dialect``, ``decode_mode``.
+``dialect``, ``decode_mode``, ``profile`` (a model profile name or JSON profile file; empty: detected from
+the model, see `vb profiles`).
 """
 
 import fiftyone.operators as foo
