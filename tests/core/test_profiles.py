@@ -218,6 +218,14 @@ def test_profile_generation_defaults_apply_unless_the_run_sets_its_own():
     assert overridden.plan_sizes([np.zeros((30, 50, 3), np.uint8)]) == [(512, 640)]
 
 
+def test_a_run_without_the_weights_a_profile_expects_says_so_once():
+    bare = Predictor("depth", painting(), profile="edit2perceive")
+    assert bare.notices() == ["profile 'edit2perceive' expects the checkpoint's depth weights (depth_lora.safetensors "
+                              "or depth.safetensors, with --lora or --transformer-weights); without them the base "
+                              "model is not tuned for it"]
+    assert Predictor("depth", painting(), profile="open-vision-banana").notices() == []
+
+
 def test_the_run_signature_names_the_profile_when_it_is_not_the_default():
     assert "profile" not in RunSettings().signature()
     settings = RunSettings(profile="edit2perceive", profile_overrides={"depth.steps": "4"})
