@@ -14,11 +14,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from vb_plugins.errors import InputError
 from vb_plugins.generation import load_generator
 from vb_plugins.predict import Predictor
+from vb_plugins.profiles import list_profiles
 from vb_plugins.registry import list_dialects
 from vb_plugins.settings import SETTINGS, RunSettings, check_widget, from_widget, widget_options
 
@@ -37,28 +36,33 @@ class LoadedGenerator:
     generator: object
     model: str
     lora: str | None
+    profile: str | None = None  # the profile chosen on the node (None: detected from the model)
 
     def describe(self) -> dict:
-        return {"model": self.model, "lora": self.lora, **self.generator.describe()}
+        return {"model": self.model, "lora": self.lora, "profile": self.profile or "auto",
+                **self.generator.describe()}
 
 
-def check_load_options(device=None, dtype=None) -> None:
+def check_load_options(device=None, dtype=None, profile=None) -> None:
     """VB Load Generator's widget checks (None: not known yet)."""
     check_widget("device", device)
     check_widget("dtype", dtype)
+    check_widget("profile", profile, tuple(list_profiles()))
 
 
 def load(model: str, lora: str | None, model_folders: Iterable, lora_folders: Iterable,
          cache: Path | None, device: str = "auto", dtype: str = "auto", auto_device: str | None = None,
-         cpu_offload: bool = False) -> LoadedGenerator:
+         cpu_offload: bool = False, profile: str = "auto") -> LoadedGenerator:
     """Resolve ``model`` / ``lora`` choices and load the generator. ``auto_device`` is the device the
-    host (ComfyUI) computes on, used for ``device="auto"``."""
-    check_load_options(device, dtype)
+    host (ComfyUI) computes on, used for ``device="auto"``; ``profile`` a registered profile name, or
+    ``auto``: detected from the model when generating (a Hugging Face cache folder names its Hub id)."""
+    check_load_options(device, dtype, profile)
     settings = RunSettings(model=models.resolve_model(model, model_folders, cache),
                            lora=models.resolve_lora(lora, lora_folders),
                            device=from_widget("device", device) or auto_device, dtype=from_widget("dtype", dtype),
-                           cpu_offload=cpu_offload)
-    return LoadedGenerator(load_generator(settings.model, **settings.generator_kwargs()), model, lora)
+                           cpu_offload=cpu_offload, profile=from_widget("profile", profile))
+    return LoadedGenerator(load_generator(settings.model, **settings.generator_kwargs()), model, lora,
+                           settings.profile)
 
 
 def check_generate_options(steps=None, guidance=None, megapixels=None, ensemble=None, batch_size=None,
@@ -84,7 +88,7 @@ def generate(loaded: LoadedGenerator, image, spec, *, seed: int = 0, steps: int 
              megapixels: float = 0.0, ensemble: int = 1, batch_size: int = 1,
              dialect: str = MODEL_DEFAULT_DIALECT, prompt: str | None = None,
              progress: Callable[[int, int], None] | None = None,
-             should_stop: Callable[[], bool] | None = None) -> tuple[np.ndarray, int, list[str]]:
+             should_stop: Callable[[], bool] | None = None, with_spec: bool = False) -> tuple:
     """Paint every pass of ``spec`` ``ensemble`` times for each image of the IMAGE batch, through
     :meth:`vb_plugins.predict.Predictor.generate`.
 
@@ -92,6 +96,8 @@ def generate(loaded: LoadedGenerator, image, spec, *, seed: int = 0, steps: int 
     size ``passes * ensemble`` for the decoders; the prompts). ``steps``, ``guidance`` and
     ``megapixels`` of 0 mean the model family's defaults; ``prompt`` replaces the prompt of a single-pass
     spec (e.g. a hand-edited one). A stop request raises :class:`vb_plugins.errors.CancelledError`.
+    The generator's profile (chosen on VB Load Generator, else detected) words the prompt and may decode the
+    task with another one; ``with_spec`` adds the spec the images decode with to the returned tuple.
     """
     check_generate_options(steps, guidance, megapixels, ensemble, batch_size, seed, dialect)
     settings = generate_settings(seed, steps, guidance, megapixels, ensemble, batch_size, dialect)
@@ -100,8 +106,9 @@ def generate(loaded: LoadedGenerator, image, spec, *, seed: int = 0, steps: int 
     if spec is None or not hasattr(spec, "task"):
         raise InputError("spec: connect the spec output of VB Prompt")
     rgb, _ = image_batch(image, "image")
-    predictor = Predictor(spec.task, loaded.generator, spec=spec, settings=settings)
+    predictor = Predictor(spec.task, loaded.generator, spec=spec, settings=settings.replace(profile=loaded.profile))
     if prompt is not None and str(prompt).strip():
         predictor.use_prompt(prompt)
     generated = predictor.generate(list(rgb), progress=progress, should_stop=should_stop)
-    return generated.batch(), generated.group, generated.prompts
+    result = (generated.batch(), generated.group, generated.prompts)
+    return result + (predictor.spec,) if with_spec else result

@@ -30,13 +30,15 @@ def encode(depth=None, normals=None, labels=None, mask=None, spec=None):
 
 
 def generate(generator, image, spec, seed=0, steps=0, guidance=0.0, megapixels=0.0, ensemble=1, batch_size=1,
-             dialect=generating.MODEL_DEFAULT_DIALECT, prompt=None, progress=None, should_stop=None):
-    """VB Generate -> (images IMAGE, group INT, prompt STRING)."""
-    images, group, prompts = generating.generate(
+             dialect=generating.MODEL_DEFAULT_DIALECT, prompt=None, progress=None, should_stop=None, with_spec=False):
+    """VB Generate -> (images IMAGE, group INT, prompt STRING), and with ``with_spec`` (the node) the spec
+    VB_SPEC the images decode with (the generator's profile may decode the task with another one)."""
+    images, group, prompts, decode_spec = generating.generate(
         generator, image, spec, seed=seed, steps=steps, guidance=guidance, megapixels=megapixels,
         ensemble=ensemble, batch_size=batch_size, dialect=dialect, prompt=prompt, progress=progress,
-        should_stop=should_stop)
-    return (image_tensor(images), group, prompts[0]), None
+        should_stop=should_stop, with_spec=True)
+    outputs = (image_tensor(images), group, prompts[0])
+    return (outputs + (decode_spec,) if with_spec else outputs), None
 
 
 def _decode(kind, default_task, image, spec, mode, group, fit, width, height, reference, prompt=None):

@@ -15,6 +15,7 @@ from comfy_api.latest import ComfyExtension, io, ui
 
 from vb_plugins.errors import CancelledError, InputError, VBError
 from vb_plugins.placement import FITS, MAX_SIDE
+from vb_plugins.profiles import list_profiles
 from vb_plugins.settings import widget_default, widget_options, widget_settings
 
 from . import decoding, files, generating, models, operations, prompting
@@ -64,6 +65,8 @@ def _setting_inputs(node: str, choices: dict[str, list]) -> list:
     for name, declared in widget_settings(node).items():
         widget = declared.comfy
         common = {"tooltip": widget.tooltip} if widget.tooltip else {}
+        if widget.optional:
+            common["optional"] = True
         default = widget_default(name)
         if default is not None:
             common["default"] = default
@@ -168,14 +171,15 @@ class VBLoadGenerator(io.ComfyNode):
                         "bundled model. Safetensors only; nothing is downloaded.",
             inputs=_setting_inputs("load", {
                 "model": models.model_choices(_model_folders(), models.hf_cache_dir()),
-                "lora": list(models.find_loras(_folders("loras")))}),
+                "lora": list(models.find_loras(_folders("loras"))),
+                "profile": list_profiles()}),
             outputs=[VBGenerator.Output(display_name="generator")],
         )
 
     @classmethod
-    def validate_inputs(cls, model=None, lora=None, device=None, dtype=None):
+    def validate_inputs(cls, model=None, lora=None, device=None, dtype=None, profile=None):
         def check():
-            generating.check_load_options(device, dtype)
+            generating.check_load_options(device, dtype, profile)
             if model is not None:
                 models.resolve_model(model, _model_folders(), models.hf_cache_dir())
             if lora is not None:
@@ -183,7 +187,7 @@ class VBLoadGenerator(io.ComfyNode):
         return _checked(check)
 
     @classmethod
-    def execute(cls, model, lora, device, dtype, cpu_offload) -> io.NodeOutput:
+    def execute(cls, model, lora, device, dtype, cpu_offload, profile="auto") -> io.NodeOutput:
         import comfy.model_management as mm
 
         auto_device = str(mm.get_torch_device())
@@ -192,7 +196,7 @@ class VBLoadGenerator(io.ComfyNode):
             mm.unload_all_models()  # make room: ComfyUI's own models are managed apart from this one
             mm.soft_empty_cache()
         loaded = generating.load(model, lora, _model_folders(), _folders("loras"), models.hf_cache_dir(),
-                                 device, dtype, auto_device, cpu_offload)
+                                 device, dtype, auto_device, cpu_offload, profile)
         log.info("vb-plugins: loaded %s", loaded.describe())
         return io.NodeOutput(loaded)
 
@@ -206,8 +210,10 @@ class VBGenerate(io.ComfyNode):
             category=CATEGORY,
             description="Runs the vb-plugins engine: every pass of the spec, ensemble samples per image, "
                         "prompts encoded once. Outputs images at the generation size (decode them, then "
-                        "let the decoder resize to the input with its reference input) and the group size "
-                        "to give the decoders.",
+                        "let the decoder resize to the input with its reference input), the group size "
+                        "to give the decoders, the prompt, and the spec to decode with (the generator's "
+                        "profile may paint a task in another encoding: Open Vision Banana's depth is "
+                        "relative-depth).",
             inputs=[
                 VBGenerator.Input("generator"),
                 io.Image.Input("image"),
@@ -220,6 +226,7 @@ class VBGenerate(io.ComfyNode):
                 io.Image.Output(display_name="images"),
                 io.Int.Output(display_name="group"),
                 io.String.Output(display_name="prompt"),
+                VBSpec.Output(display_name="decode_spec"),
             ],
         )
 
@@ -246,7 +253,7 @@ class VBGenerate(io.ComfyNode):
             outputs, _ = operations.generate(
                 generator, image, spec, seed=seed, steps=steps, guidance=guidance, megapixels=megapixels,
                 ensemble=ensemble, batch_size=batch_size, dialect=dialect, prompt=prompt,
-                progress=progress, should_stop=mm.processing_interrupted)
+                progress=progress, should_stop=mm.processing_interrupted, with_spec=True)
         except CancelledError:
             mm.throw_exception_if_processing_interrupted()  # ComfyUI's own "interrupted" outcome
             raise

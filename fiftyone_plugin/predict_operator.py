@@ -12,9 +12,10 @@ options), ``prompt`` (a custom prompt, painted as given; the legend is read from
 ``delegate``; and every run setting of :class:`vb_plugins.settings.RunSettings` by its name: ``model``
 (id or path; empty = the bundled model), ``lora``, ``transformer_weights``, ``device``, ``dtype``,
 ``cpu_offload``, ``seed``, ``steps``, ``guidance``, ``megapixels``, ``ensemble``, ``batch_size``,
-``dialect``, ``decode_mode``; ``rewriter`` (referring: a vision-language model that rewrites the expression, a
-reasoning query, per image) or ``gate`` + ``gate_threshold`` (semantic / instance: classes checked for presence
-first), see :mod:`vb_plugins.fiftyone_tools.guidance`.
+``dialect``, ``decode_mode``, ``profile`` (a model profile name or JSON profile file; empty: detected from
+the model, see `vb profiles`); ``rewriter`` (referring: a vision-language model that rewrites the expression,
+a reasoning query, per image) or ``gate`` + ``gate_threshold`` (semantic / instance: classes checked for
+presence first), see :mod:`vb_plugins.fiftyone_tools.guidance`.
 """
 
 import fiftyone.operators as foo

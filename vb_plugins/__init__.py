@@ -11,6 +11,7 @@ The core is importable without FiftyOne or ComfyUI; torch and diffusers load onl
 from vb_plugins import names as _names
 from vb_plugins.errors import CancelledError, InputError, ModelError, RegistryError, VBError
 from vb_plugins.hookspecs import hookimpl
+from vb_plugins.profiles import get_profile, list_profiles
 from vb_plugins.registry import (
     get_color_scheme,
     get_colour_scheme,
@@ -60,6 +61,8 @@ __all__ = [
     "list_data_sources",
     "get_value_kind",
     "list_value_kinds",
+    "get_profile",
+    "list_profiles",
     "get_registry",
     "VBError",
     "InputError",

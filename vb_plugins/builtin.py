@@ -12,6 +12,7 @@ DEFAULT_PLUGINS: dict[str, tuple[str, ...]] = {
     "vb_colour_schemes": ("vb_plugins.codecs.schemes",),
     "vb_prompt_dialects": ("vb_plugins.prompts",),
     "vb_value_kinds": ("vb_plugins.kinds",),
+    "vb_profiles": ("vb_plugins.profiles.builtin",),
     "vb_generators": (
         "vb_plugins.generation.bundled",
         "vb_plugins.generation.diffusers_backend",
@@ -29,6 +30,7 @@ DEFAULT_PLUGINS: dict[str, tuple[str, ...]] = {
         "vb_plugins.cli.eval_command",
         "vb_plugins.cli.fiftyone_command",
         "vb_plugins.cli.comfyui_command",
+        "vb_plugins.cli.profiles_command",
     ),
 }
 

@@ -1,7 +1,7 @@
 """The plugin hooks. vb-plugins' own tasks, colour schemes, prompt dialects, generator backends, rewriters and
-presence gates, `vb` commands, training data sources and value kinds are registered through these same hooks
-(the modules listed in :data:`vb_plugins.builtin.DEFAULT_PLUGINS`), so a third-party package drops in new
-ones with no core change.
+presence gates, `vb` commands, training data sources, value kinds and model profiles are registered through
+these same hooks (the modules listed in :data:`vb_plugins.builtin.DEFAULT_PLUGINS`), so a third-party package
+drops in new ones with no core change.
 
 A plugin is a module (or object) with functions marked ``@vb_plugins.hookimpl`` and is found through the
 entry-point group ``vb_plugins``::
@@ -73,3 +73,8 @@ def vb_data_sources() -> list:
 @hookspec
 def vb_value_kinds() -> list:
     """Return value kinds (what a task's values are: depth, normals, labels, ...), each with a ``name``."""
+
+
+@hookspec
+def vb_profiles() -> list:
+    """Return model profiles (:class:`vb_plugins.profiles.Profile`: per task, the prompt, encoding and defaults)."""

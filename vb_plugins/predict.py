@@ -43,6 +43,7 @@ from vb_plugins.generation.base import Generator
 from vb_plugins.generation.engine import Engine, Job
 from vb_plugins.io import read_rgb
 from vb_plugins.placement import check_fit, place, target_size
+from vb_plugins.profiles.predicting import ProfileSteps
 from vb_plugins.registry import get_task
 from vb_plugins.settings import VLM_SETTINGS, RunSettings, split_settings
 from vb_plugins.tasks.base import Task, TaskSpec, decode_in_mode
@@ -137,7 +138,7 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
 
 
-class Predictor:
+class Predictor(ProfileSteps):
     """Predicts a task with a generator, in two halves (see the module docstring).
 
     ``model`` is a model string for :func:`vb_plugins.generation.load_generator` (None: the bundled model)
@@ -153,7 +154,6 @@ class Predictor:
 
     def __init__(self, task: str | Task, model: str | Generator | None = None, *, spec: TaskSpec | None = None,
                  settings: RunSettings | None = None, prompt: str | None = None, **options):
-        self.task = get_task(task) if isinstance(task, str) else task
         changes, task_options = split_settings(options)
         if prompt is not None and not isinstance(prompt, str):
             raise InputError(f"prompt: expected text, got {type(prompt).__name__}")
@@ -166,11 +166,13 @@ class Predictor:
         self.settings = settings.replace(**changes) if changes else settings
         if spec is not None and task_options:
             raise InputError("pass either spec or task options, not both")
-        self.spec = spec if spec is not None else self.task.make_spec(**task_options)
-        if spec is not None and spec.task != self.task.name:
-            raise InputError(f"spec is for task {spec.task!r}, not {self.task.name!r}")
         self.model = model if isinstance(model, Generator) else self.settings.model
         self._generator: Generator | None = model if isinstance(model, Generator) else None
+        self.asked = task if isinstance(task, str) else task.name  # the task as the user named it
+        self.profile = self._resolve_profile()
+        self.profile_task = self._profile_task(self.asked)
+        self.task = self._decoding_task(task)
+        self.spec = self._make_spec(spec, task_options)
         self._task_checked = False
         self.passes = self.task.passes(self.spec)
         self._prompts: list[str] | None = None
@@ -201,7 +203,7 @@ class Predictor:
     def generator(self) -> Generator:
         """The generator, loaded on first use; one that was never trained on the task is refused."""
         if self._generator is None:
-            generator = load_generator(self.settings.model, **self.settings.generator_kwargs())
+            generator = load_generator(self.settings.model, **self._generator_kwargs())
             generator.check_task(self.task.name)
             self._generator = generator
         elif not self._task_checked:
@@ -211,10 +213,16 @@ class Predictor:
 
     @property
     def prompts(self) -> list[str]:
-        """One prompt per pass, in the generator's dialect unless one was chosen."""
+        """One prompt per pass: the profile's wording for the task, else the dialect chosen, the profile's or
+        the generator's (a dialect chosen for the run wins over the profile's wording)."""
         if self._prompts is None:
-            dialect = self.dialect or self.generator.dialect
-            self._prompts = [self.task.prompt(spec, dialect) for spec in self.passes]
+            entry = self.profile_task
+            if self.dialect is None and entry is not None and entry.prompt:
+                self._prompts = [entry.render(spec, self.asked) for spec in self.passes]
+            else:
+                dialect = self.dialect or (entry.dialect if entry else None) or self.profile.dialect or \
+                    self.generator.dialect
+                self._prompts = [self.task.prompt(spec, dialect) for spec in self.passes]
         return self._prompts
 
     def use_prompt(self, prompt: str) -> None:
@@ -234,15 +242,22 @@ class Predictor:
 
     def describe(self) -> dict:
         """Settings recorded with every prediction."""
-        steps = self.settings.steps or self.generator.default_steps
-        guidance = self.settings.guidance if self.settings.guidance is not None else self.generator.default_guidance
+        sampling = self.generation_settings()
+        steps = sampling.steps or self.generator.default_steps
+        guidance = sampling.guidance if sampling.guidance is not None else self.generator.default_guidance
+        entry = self.profile_task
+        wording = entry is not None and entry.prompt and self.dialect is None
+        size = self.fixed_size()
         return {
             "model": self.model_name,
             **self.generator.describe(),
-            "dialect": self.dialect or self.generator.dialect,
+            **self.profile_record(),
+            "dialect": f"profile:{self.profile.name}" if wording else self.dialect or (entry.dialect if entry else None)
+            or self.profile.dialect or self.generator.dialect,
             "steps": steps,
             "guidance": guidance,
-            "megapixels": self.settings.megapixels or self.generator.megapixels,
+            "megapixels": sampling.megapixels or self.generator.megapixels,
+            **({"size": list(size)} if size else {}),
             "ensemble": self.ensemble,
             "passes": len(self.passes),
             "seed": self.seed,
@@ -319,7 +334,13 @@ class Predictor:
 
     def plan_sizes(self, images: list[np.ndarray]) -> list[tuple[int, int]]:
         """3. The size each image is painted at (the generator's: aspect ratio kept, model multiples)."""
-        return [self.generator.size_for(*image.shape[:2], self.settings.megapixels) for image in images]
+        fixed = self.fixed_size()
+        if fixed is not None:  # the profile's size, in the model's multiples
+            step = self.generator.multiple
+            height, width = (max(step, -(-max(side, self.generator.min_side) // step) * step) for side in fixed)
+            return [(height, width)] * len(images)
+        megapixels = self.generation_settings().megapixels
+        return [self.generator.size_for(*image.shape[:2], megapixels) for image in images]
 
     def make_jobs(self, images: list[np.ndarray], sizes: list[tuple[int, int]]) -> list[Job]:
         """4. One job per image, pass and sample, keyed ``(image, pass, sample)``, seeded ``seed + sample``."""
@@ -335,7 +356,7 @@ class Predictor:
                    should_stop: Callable[[], bool] | None = None) -> dict:
         """5. The jobs through the batch engine (one per predictor: each prompt is encoded once)."""
         if self.engine is None:
-            self.engine = Engine(self.generator, self.settings.generation(), self.batch_size)
+            self.engine = Engine(self.generator, self.generation_settings(), self.batch_size)
         self.engine.should_stop = should_stop or (lambda: False)
         self.engine.progress = progress
         return self.engine.run(jobs)

@@ -24,6 +24,7 @@ KINDS = {
     "value kind": ("vb_value_kinds",),
     "rewriter backend": ("vb_rewriters",),
     "presence gate backend": ("vb_presence_gates",),
+    "profile": ("vb_profiles",),
 }
 # Kinds where a third-party plugin's mistake (its hook raising, a nameless object, a name taken) leaves out
 # what it registered and is reported in ``load_errors`` instead of failing the whole table: a broken
@@ -209,6 +210,7 @@ get_generator_backend, list_generator_backends = _accessors("generator backend",
 get_command, list_commands = _accessors("command", "get_command", "list_commands")
 get_data_source, list_data_sources = _accessors("data source", "get_data_source", "list_data_sources")
 get_value_kind, list_value_kinds = _accessors("value kind", "get_value_kind", "list_value_kinds")
+get_profile, list_profiles = _accessors("profile", "get_profile", "list_profiles")
 
 # Earlier names and the American spelling, kept as aliases.
 get_scheme, list_schemes = get_colour_scheme, list_colour_schemes

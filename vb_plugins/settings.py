@@ -32,6 +32,7 @@ from vb_plugins.codecs._modes import MODES as DECODE_MODES
 from vb_plugins.codecs._modes import resolve_mode
 from vb_plugins.errors import InputError
 from vb_plugins.generation.base import DTYPES, GenerationSettings, check_dtype
+from vb_plugins.profiles.resolve import check_profile
 from vb_plugins.registry import get_dialect
 
 # Larger than any open image-editing model's working size (FLUX.2 paints up to 4 MP); a bigger request is a
@@ -56,6 +57,7 @@ class Widget:
     choices: tuple | None = None
     tooltip: str | None = None
     extra: tuple = ()  # (key, value) pairs passed to the widget as they are
+    optional: bool = False  # an optional input: workflows saved before the widget existed stay valid
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,13 @@ def _generator_options(value):
     return MappingProxyType(dict(value))
 
 
+def _profile_overrides(value):
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and k.strip() for k in value):
+        raise InputError(f"profile_overrides={value!r}: must be a mapping of profile fields (\"depth.prompt\") to "
+                         "values")
+    return MappingProxyType({k.strip(): v for k, v in value.items()})
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """Every setting of a prediction run (None: the model's or backend's default). Frozen and checked once,
@@ -288,6 +297,18 @@ class RunSettings:
         metavar="FILE", path=True, signature="set", form=False)
     generator_options: Mapping = setting(
         {}, dict, "other options for the generator backend", check=_generator_options, flag="", form=False)
+    # Declared last: ComfyUI stores widget values by position, so a new VB Load Generator widget goes at the end.
+    profile: str | None = setting(
+        None, str, "model profile: what the model paints per task and how to ask it; a name from `vb profiles` "
+        "or a JSON profile file (default: detected from the model, else vision-banana)", label="Model profile",
+        check=check_profile, signature="set",
+        comfy=Widget("load", unset="auto", optional=True,
+                     tooltip="what the model paints per task and how to ask it; auto: detected from the model "
+                             "(Hub id, Hugging Face cache folder or vb_profile.json), else vision-banana"))
+    profile_overrides: Mapping = setting(
+        {}, dict, "change one profile field, e.g. depth.prompt=\"...\" or semantic.options.tolerance=40 "
+        "(repeatable; FIELD, TASK.FIELD or TASK.options.OPTION)", check=_profile_overrides,
+        flag="--profile-override", metavar="KEY=VALUE", form=False, signature="set")
 
     def __post_init__(self):
         for name, declared in SETTINGS.items():
@@ -319,7 +340,7 @@ class RunSettings:
         for name, declared in SETTINGS.items():
             value = getattr(self, name)
             if declared.signature == "always" or (declared.signature == "set" and value != declared.default):
-                result[name] = value
+                result[name] = dict(value) if isinstance(value, Mapping) else value
         return result
 
     def generation(self) -> GenerationSettings:

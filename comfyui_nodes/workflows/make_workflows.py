@@ -68,7 +68,7 @@ def vb_generate_depth_normals() -> dict:
     return {
         "1": node("LoadImage", "Photo", image="example.png"),
         "2": node("VBLoadGenerator", None, model="bundled", lora="(none)", device="auto", dtype="auto",
-                  cpu_offload=False),
+                  cpu_offload=False, profile="auto"),
         "3": node("VBPrompt", "VB Prompt (depth)", task="depth", classes="", expression="", dialect="vision-banana",
                   scheme="(default)", options=""),
         "4": node("VBGenerate", "VB Generate (depth)", generator=["2", 0], image=["1", 0], spec=["3", 1], seed=0,

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from comfy_server import PromptRejected
+from test_vb_nodes_e2e import NODE_IDS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reasoning"))
 from gemini_vlm_fake import KEY, FakeGeminiVLM  # noqa: E402
@@ -60,8 +61,8 @@ def server(start_comfyui, tmp_path_factory, gemini):
 def test_the_nodes_register_with_gemini_and_local_model_choices(server):
     assert server.custom_node_import_failures() == []
     log = server.log_text()
-    assert "vb-plugins: 10 nodes registered through comfy_entrypoint, and 2 for vision-language models " \
-           "(VBRewrite, VBPresenceGate)" in log
+    assert f"vb-plugins: {len(NODE_IDS)} nodes registered through comfy_entrypoint, and 2 for vision-language " \
+           "models (VBRewrite, VBPresenceGate)" in log
     info = server.object_info()
     for node in ("VBRewrite", "VBPresenceGate"):
         assert info[node]["python_module"] == "custom_nodes.comfyui_nodes" and info[node]["category"] == "vb-plugins"

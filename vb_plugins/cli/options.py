@@ -25,6 +25,11 @@ def add_task_options(parser: argparse.ArgumentParser) -> None:
 def task_and_spec(args: argparse.Namespace):
     """The task named by ``args.task`` and the validated spec from the task options."""
     task = get_task(args.task)
+    return task, task.make_spec(**task_options(args))
+
+
+def task_options(args: argparse.Namespace) -> dict:
+    """The task options given on the command line (unset ones left out)."""
     given = {
         "classes": args.classes,
         "expression": args.expression,
@@ -40,7 +45,7 @@ def task_and_spec(args: argparse.Namespace):
         if not sep or not key.strip():
             raise InputError(f"--set {setting!r}: expected KEY=VALUE")
         given[key.strip().replace("-", "_")] = value
-    return task, task.make_spec(**given)
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -52,15 +57,33 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         if declared.type is bool:
             parser.add_argument(declared.option, dest=name, action="store_true", help=declared.help)
             continue
+        if declared.type is dict:  # KEY=VALUE, repeatable
+            parser.add_argument(declared.option, dest=name, action="append", default=[], metavar=declared.metavar,
+                                help=declared.help)
+            continue
         default = f" (default {declared.default})" if declared.default is not None else ""
         parser.add_argument(declared.option, dest=name, type=declared.type, default=declared.default,
                             metavar=declared.metavar, help=declared.help + default)
+
+
+def key_values(items: list[str], option: str) -> dict[str, str]:
+    """``["a.b=1", "c=x"]`` -> ``{"a.b": "1", "c": "x"}`` (the value may hold further ``=``)."""
+    result = {}
+    for item in items or ():
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{option} {item!r}: expected KEY=VALUE")
+        result[key.strip()] = value
+    return result
 
 
 def run_settings(args: argparse.Namespace, local_path=None) -> RunSettings:
     """The :class:`RunSettings` of the options :func:`add_run_options` added; ``local_path`` turns the
     settings that name local files or folders into the form records keep."""
     values = {name: getattr(args, name) for name, declared in SETTINGS.items() if declared.option is not None}
+    for name, declared in SETTINGS.items():
+        if declared.type is dict and declared.option is not None:
+            values[name] = key_values(values[name], declared.option)
     if local_path is not None:
         values.update({name: local_path(values[name]) for name, declared in SETTINGS.items()
                        if declared.path and declared.option is not None})

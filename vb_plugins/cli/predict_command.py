@@ -12,7 +12,7 @@ from vb_plugins import io as vb_io
 from vb_plugins.cli import reasoning_options
 from vb_plugins.cli.command import Command
 from vb_plugins.cli.decode_extras import parse_preview_range
-from vb_plugins.cli.options import add_run_options, add_task_options, run_settings, task_and_spec
+from vb_plugins.cli.options import add_run_options, add_task_options, run_settings, task_options
 from vb_plugins.cli.predict_outputs import (
     OutputLock,
     clear_staging,
@@ -28,6 +28,7 @@ from vb_plugins.generation.bundled import BUNDLED_NAMES
 from vb_plugins.hookspecs import hookimpl
 from vb_plugins.predict import Predictor
 from vb_plugins.previews import preview_for
+from vb_plugins.settings import SETTINGS
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -137,12 +138,21 @@ def local_path(value: str | None) -> str | None:
 
 def run_predict(args) -> int:
     reasoning_options.apply_query(args)
-    task, spec = task_and_spec(args)
     # Every check that needs no model comes first, then the model loads, and only then is anything written.
+    # The model's profile may decode the task asked for with another task (Open Vision Banana's depth is
+    # relative depth): the files are named after the task that decoded them.
     preview_range = parse_preview_range(args.preview_range)
     if preview_range is not None and not args.preview:
         raise InputError("--preview-range: not with --no-preview")
-    predictor = Predictor(task, spec=spec, settings=run_settings(args, local_path), prompt=args.prompt)
+    options = task_options(args)
+    prompt = options.pop("prompt", None)  # painted as given (Predictor's prompt), not only read for the legend
+    unknown = sorted(set(options) & set(SETTINGS))
+    if unknown:
+        option = SETTINGS[unknown[0]].option or unknown[0]
+        raise InputError(f"--set {unknown[0]}: is a run setting, not a task option; use {option}")
+    predictor = Predictor(args.task, settings=run_settings(args, local_path), prompt=prompt, **options)
+    task, spec = predictor.task, predictor.spec
+    unguided = predictor
     refuse_inputs_in_output(args.images, args.output)
     named = output_stems(expand_images(args.images))
     # A VLM first (--rewriter, --gate) and texts per image (--queries)
@@ -151,7 +161,7 @@ def run_predict(args) -> int:
         vb_io.read_rgb(image)
     if args.output.exists() and not args.output.is_dir():
         raise InputError(f"{args.output}: exists and is not a directory")
-    generator = predictor.generator  # load, and refuse a task the model cannot paint
+    notices = unguided.notices()  # loads the model, and refuses a task it cannot paint
     reasoning_options.load(predictor)
     current = {"task": task.name, "spec": spec.to_dict(), "prompts": predictor.prompts,
                "settings": predictor.describe()}
@@ -172,8 +182,9 @@ def run_predict(args) -> int:
                   file=sys.stderr)
         if not todo:
             return 0
-        if generator.notice and not args.quiet:
-            print(f"vb predict: note: {generator.notice}", file=sys.stderr)
+        if not args.quiet:
+            for notice in notices:
+                print(f"vb predict: note: {notice}", file=sys.stderr)
         stale = existing_outputs(args.output, [stem for _, stem in todo])
         progress_bar = None
         if not args.quiet:

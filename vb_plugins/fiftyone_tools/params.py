@@ -14,6 +14,7 @@ import re
 from vb_plugins.codecs.colors import parse_class_colours, parse_colour
 from vb_plugins.errors import InputError
 from vb_plugins.fiftyone_tools.runner import check_field_name
+from vb_plugins.predict import Predictor
 from vb_plugins.registry import get_task, list_tasks
 from vb_plugins.settings import SETTINGS, RunSettings
 
@@ -192,16 +193,17 @@ def parse_predict_params(params: dict) -> tuple[dict, dict[str, str]]:
             errors["prompt"] = f"prompt: expected text, got {type(prompt).__name__}"
     kwargs["task_options"] = options
     kwargs["ignored"] = ignored
-    if not errors:  # the task's own checks (required classes / expression, option values)
-        try:
+    if not errors:  # the task's own checks (required classes / expression, option values), as the model's
+        try:         # profile decodes it (Open Vision Banana's depth is relative-depth)
             spec_options = dict(options)
             for key in ("classes", "expression", "prompt"):
                 if key in kwargs:
                     spec_options[key] = kwargs[key]
-            task.make_spec(**spec_options)
+            Predictor(task.name, settings=kwargs["settings"], **spec_options)
         except InputError as error:
             message = str(error)
             key = "prompt" if "prompt" in kwargs and "prompt" in message else \
+                "profile" if message.startswith(("profile ", "unknown profile")) else \
                 "classes" if "classes" in message else "expression" if "expression" in message else "options"
             errors[key] = message
     return kwargs, errors

@@ -37,6 +37,7 @@ from vb_plugins.fiftyone_tools.labels import LabelWriter, storage_for
 from vb_plugins.fiftyone_tools.scores import SampleScorer
 from vb_plugins.io import read_rgb
 from vb_plugins.predict import Predictor
+from vb_plugins.profiles import DEFAULT_PROFILE
 from vb_plugins.reasoning.guided import GuidedPredictor, guided
 from vb_plugins.settings import SETTINGS, RunSettings
 
@@ -108,6 +109,11 @@ def run_signature(predictor, model=None) -> dict:
                  "model": predictor.model_name or ""}
     if getattr(predictor, "custom_prompt", None) is not None:  # absent otherwise: older signatures still match
         signature["prompt"] = predictor.custom_prompt
+    # The profile the run used, chosen or detected (the default one is left out, as before profiles existed).
+    signature.pop("profile", None)
+    profile = predictor.profile
+    if profile.name != DEFAULT_PROFILE or profile.source:
+        signature["profile"] = profile.source or profile.name
     return signature
 
 

@@ -135,6 +135,18 @@ class GuidedPredictor:
         return self.base.passes
 
     @property
+    def profile(self):
+        return self.base.profile
+
+    @property
+    def profile_task(self):
+        return self.base.profile_task
+
+    @property
+    def asked(self) -> str:
+        return self.base.asked
+
+    @property
     def generator(self):
         return self.base.generator
 
