@@ -1,0 +1,240 @@
+"""``vb_plugins.distributed.predict``: ``vb predict`` over Ray Data, on one machine or a cluster.
+
+The driver resolves the inputs, checks the output folder exactly as the single-process run does (one run
+at a time, one configuration per folder, images already complete are skipped), then streams the images
+that are left through ``map_batches`` over a pool of actors (:class:`vb_plugins.distributed.worker.
+PredictWorker`, one model each). Workers write each image's result set into the folder with the
+single-process writer; the driver collects one manifest row per image. Ray retries the batches of a
+worker process that dies; images are deterministic (per-image seeds), so a redone image is the same.
+
+The output folder must be visible at the same path on every node (a shared file system) when the
+workers run on other machines.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from vb_plugins.errors import CancelledError, InputError, ModelError
+
+Progress = Callable[[int, int], None]  # (images finished this run, images to do)
+MAX_BLOCKS = 10_000  # one block per batch up to this many: small blocks spread work and retry little
+
+
+@dataclass
+class RunSummary:
+    """What a distributed run did. ``failed`` lists ``{"stem", "input", "error"}``."""
+
+    task: str
+    output: str
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: list[dict] = field(default_factory=list)
+    cancelled: bool = False
+    workers: int = 0
+    seconds: float = 0.0
+    seconds_streaming: float = 0.0
+    cluster: str = ""
+    manifest: str = ""
+
+    @property
+    def images_per_second(self) -> float:
+        return self.done / self.seconds_streaming if self.seconds_streaming > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return dict(asdict(self), images_per_second=round(self.images_per_second, 3))
+
+    def message(self) -> str:
+        parts = [f"{self.done} image(s) predicted into {self.output}"]
+        if self.skipped:
+            parts.append(f"{self.skipped} already done")
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed ({self.failed[0]['error']}"
+                         + (", ..." if len(self.failed) > 1 else "") + f"; listed in {self.manifest})")
+        if self.cancelled:
+            parts.append("cancelled")
+        return "; ".join(parts)
+
+
+def check_resources(workers, gpus_per_worker, cpus_per_worker, batch_size) -> None:
+    for name, value, low in (("workers", workers, 1), ("batch_size", batch_size, 1)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise InputError(f"{name}={value!r}: must be a whole number of at least {low}")
+    for name, value in (("gpus_per_worker", gpus_per_worker), ("cpus_per_worker", cpus_per_worker)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not math.isfinite(value) or value < 0):
+            raise InputError(f"{name}={value!r}: must be a number of at least 0")
+    if cpus_per_worker is not None and cpus_per_worker <= 0 and not gpus_per_worker:
+        raise InputError("cpus_per_worker=0 needs gpus_per_worker above 0 (a worker must hold some resource)")
+
+
+def predict(task: str, inputs, output, model: str | None = None, *, workers: int | None = None,
+            gpus_per_worker: float | None = None, cpus_per_worker: float = 1.0, batch_size: int = 4,
+            overwrite: bool = False, address: str | None = None, quiet: bool = True,
+            progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+            **options) -> RunSummary:
+    """Predict ``task`` on ``inputs`` into the folder ``output`` with Ray Data; returns a :class:`RunSummary`.
+
+    ``inputs``: folders, globs, text files of paths, files or URIs (:mod:`vb_plugins.distributed.inputs`).
+    ``model``: a model string as for :class:`vb_plugins.predict.Predictor` (None: the bundled model).
+    ``workers``: actors, one model each (default: one per GPU with GPUs, else 1); ``gpus_per_worker``
+    (default 1 on a cluster with GPUs, else 0) and ``cpus_per_worker`` are what each actor reserves;
+    ``batch_size``: images per batch (per generator call too). ``address``: see
+    :func:`vb_plugins.distributed.cluster.connect`. ``options``: the :class:`Predictor` settings (``spec``
+    or task options, ``steps``, ``guidance``, ``megapixels``, ``ensemble``, ``seed``, ``dialect``,
+    ``device``, ``dtype``, ``lora``, ``generator_options``). ``progress(done, total)`` is called as images
+    finish; ``should_stop()`` ends the run early (``cancelled``), finished images kept.
+
+    Raises :class:`InputError` / :class:`ModelError` for bad options, inputs, folders or models, before
+    anything is written. Images that cannot be read or predicted are recorded in the manifest, not raised.
+    """
+    from vb_plugins.cli.predict_command import local_path
+    from vb_plugins.distributed import cluster
+    from vb_plugins.distributed.inputs import resolve_inputs
+    from vb_plugins.distributed.worker import build_predictor
+
+    began = time.perf_counter()
+    if model is not None and not isinstance(model, str):
+        raise InputError("model: pass a model string (id, path or backend:model); a generator object cannot be "
+                         "sent to Ray workers")
+    check_resources(workers, gpus_per_worker, cpus_per_worker, batch_size)
+    model = local_path(model)
+    if options.get("lora"):
+        options["lora"] = local_path(options["lora"])
+    options["batch_size"] = batch_size
+    predictor = build_predictor(task, model, options)  # every option checked; the model is not loaded here
+    output = Path(output).expanduser()
+    items = resolve_inputs(inputs, output)
+    if output.exists() and not output.is_dir():
+        raise InputError(f"{output}: exists and is not a directory")
+
+    cluster.connect(address, quiet=quiet)
+    cluster.configure_data(quiet)
+    gpus = cluster.cluster_gpus()
+    if gpus_per_worker is None:
+        gpus_per_worker = 1 if gpus >= 1 else 0
+    if gpus_per_worker > 0 and gpus < gpus_per_worker:
+        raise InputError(f"gpus_per_worker={gpus_per_worker:g}: the Ray cluster has {gpus:g} GPU(s) "
+                         "(use gpus_per_worker=0 to run on CPUs)")
+    if workers is None:
+        workers = max(1, int(gpus // gpus_per_worker)) if gpus_per_worker > 0 else 1
+    summary = RunSummary(predictor.task.name, str(output), total=len(items), workers=workers,
+                         cluster=cluster.describe())
+    described = _describe_remotely(predictor.task.name, model, options, cpus_per_worker, gpus_per_worker)
+    current = described["current"]
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"{output}: cannot create the output folder ({error.strerror or error})") from None
+    _run_locked(summary, items, output, predictor.task.name, model, options, current, overwrite,
+                dict(workers=workers, cpus=cpus_per_worker, gpus=gpus_per_worker, batch_size=batch_size),
+                progress, should_stop)
+    summary.seconds = time.perf_counter() - began
+    return summary
+
+
+def _describe_remotely(task, model, options, cpus, gpus) -> dict:
+    """Load the model once where the workers run, for the run's description (and its errors, early)."""
+    import ray
+
+    from vb_plugins.distributed.worker import describe_run
+
+    remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=2)(describe_run)
+    described = ray.get(remote.remote(task, model, options))
+    if "error" in described:
+        raise (ModelError if described.get("kind") == "ModelError" else InputError)(described["error"])
+    return described
+
+
+def _run_locked(summary: RunSummary, items, output: Path, task: str, model, options: dict, current: dict,
+                overwrite: bool, resources: dict, progress, should_stop) -> None:
+    import ray
+    import ray.data
+
+    from vb_plugins.cli.predict_outputs import (OutputLock, clear_staging, existing_outputs, read_records,
+                                                refuse_other_settings)
+    from vb_plugins.distributed.manifest import ManifestAppender, manifest_path, read_manifest, rewrite_manifest
+    from vb_plugins.distributed.worker import PredictWorker
+
+    with OutputLock(output, f"vb predict {task} --ray"):
+        clear_staging(output)
+        stems = [item.stem for item in items]
+        records = read_records(output, stems, overwrite)
+        if not overwrite:
+            refuse_other_settings(output, records, current)
+        todo = [item for item in items if overwrite or item.stem not in records]
+        summary.skipped = len(items) - len(todo)
+        summary.manifest = str(manifest_path(output))
+        rows = read_manifest(output)
+        sending = {item.stem for item in todo}
+        for item in items:
+            if item.stem not in sending and rows.get(item.stem, {}).get("status") != "done":
+                rows[item.stem] = {"stem": item.stem, "input": item.source, "status": "done", "run": None}
+        if not todo:
+            rewrite_manifest(output, rows)
+            return
+        stale = existing_outputs(output, [item.stem for item in todo])
+        blocks = min(MAX_BLOCKS, math.ceil(len(todo) / resources["batch_size"]))
+        dataset = ray.data.from_items(
+            [{"input": item.source, "stem": item.stem, "stale": json.dumps(sorted(stale[item.stem]))}
+             for item in todo], override_num_blocks=blocks)
+        run_id = uuid.uuid4().hex
+        results = dataset.map_batches(
+            PredictWorker, batch_size=resources["batch_size"], batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=min(resources["workers"], blocks)),  # no idle models
+            num_cpus=resources["cpus"], num_gpus=resources["gpus"] or None,
+            fn_constructor_kwargs={"task": task, "model": model, "options": options, "output": str(output),
+                                   "current": current, "run_id": run_id})
+        appender = ManifestAppender(output)
+        seen: set[str] = set()
+        streaming = time.perf_counter()
+        stream = iter(results.iter_rows())
+        try:
+            for row in stream:
+                row = {key: (value.item() if hasattr(value, "item") else value) for key, value in row.items()}
+                if row["stem"] in seen:  # a retried batch reported twice: its files are the same
+                    continue
+                seen.add(row["stem"])
+                row["error"] = row["error"] or None
+                appender.add(row)
+                rows[row["stem"]] = row
+                if row["status"] == "done":
+                    summary.done += 1
+                else:
+                    summary.failed.append({"stem": row["stem"], "input": row["input"], "error": row["error"]})
+                if progress:
+                    progress(len(seen), len(todo))
+                if should_stop and should_stop():
+                    raise CancelledError(f"cancelled after {len(seen)} images")
+        except CancelledError:
+            summary.cancelled = True
+        except Exception as error:
+            raise _one_line(error) from None
+        finally:
+            getattr(stream, "close", lambda: None)()  # stops the executor: no more work is sent
+            summary.seconds_streaming = time.perf_counter() - streaming
+            appender.close()
+            clear_staging(output)  # what workers that died mid-image left behind
+            rewrite_manifest(output, rows)
+
+
+def _one_line(error: Exception) -> Exception:
+    """A Ray error from the workers as the vb-plugins error it carries, else one line naming Ray."""
+    from vb_plugins.errors import VBError
+
+    cause = error
+    for _ in range(8):  # RayTaskError wraps the worker's exception (as cause, or as a subclass of it)
+        if isinstance(cause, VBError):
+            return type(cause)(str(cause).strip().splitlines()[-1] if "\n" in str(cause) else str(cause))
+        cause = getattr(cause, "cause", None) or cause.__cause__
+        if cause is None:
+            break
+    text = str(error).strip().splitlines()
+    return ModelError(f"the Ray run failed: {text[-1] if text else type(error).__name__}")
