@@ -12,11 +12,13 @@ import signal
 import threading
 import time
 
+import numpy as np
 import pytest
 from ray_test_helpers import assert_same_results, manifest_rows, result_files, single_process_run, write_images
 
 from vb_plugins import distributed
 from vb_plugins.errors import InputError
+from vb_plugins.evaluation.directory import evaluate_directory
 
 FILES_PER_IMAGE = 5  # generated.png, depth.npy, depth.png, confidence.npy, json
 
@@ -47,6 +49,12 @@ def test_two_worker_nodes_write_what_the_single_process_run_writes_and_a_corrupt
     assert [(f["stem"], "broken.png" in f["error"]) for f in summary.failed] == [("broken", True)]
     assert not list(out.glob("broken.*"))  # nothing half-written for the failed image
     assert_same_results(reference, out)
+    truth = tmp_path / "truth"  # `vb eval` reads the folder as it reads a single-process one
+    truth.mkdir()
+    for image in images:
+        np.save(truth / f"{image.stem}.npy", np.load(reference / f"{image.stem}.depth.npy") * 1.05)
+    ours, theirs = evaluate_directory("depth", out, truth), evaluate_directory("depth", reference, truth)
+    assert ours["aggregate"] == theirs["aggregate"] and len(ours["per_image"]) == len(images)
 
     rows = manifest_rows(out)
     assert sorted(row["stem"] for row in rows) == sorted([p.stem for p in images] + ["broken"])

@@ -61,6 +61,10 @@ def register(subparsers) -> None:
     parser.add_argument("--strip-suffix", action="append", metavar="SUFFIX",
                         help="remove SUFFIX from prediction stems before looking up ground truth")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="score images in parallel on Ray (same numbers): bare for a local Ray, 'auto' or "
+                             "ray://HOST:PORT for a cluster (default RAY_ADDRESS)")
+    parser.add_argument("--workers", type=int, help="with --ray: scoring actors (default: one per CPU)")
 
     depth = parser.add_argument_group("depth")
     depth.add_argument("--align", default="none", choices=list(ALIGNMENTS),
@@ -121,6 +125,8 @@ def run_eval(args) -> int:
     from vb_plugins.evaluation.report import format_table, write_report
     from vb_plugins.evaluation.runner import EvalSettings
 
+    if args.workers is not None and (args.ray is None or args.workers < 1):
+        raise InputError(f"--workers {args.workers}: " + ("needs --ray" if args.ray is None else "must be at least 1"))
     _check_output(args.output, (".json",), args.overwrite, "the report")
     _check_output(args.plot, PLOT_SUFFIXES, args.overwrite, "the plot")
     if args.output is not None and args.plot is not None and args.output.resolve() == args.plot.resolve():
@@ -150,7 +156,10 @@ def run_eval(args) -> int:
     try:
         with warnings.catch_warnings():  # printed below as one line each, from the report
             warnings.simplefilter("ignore", EvalWarning)
-            report = evaluate_directory(args.task, args.pred, args.gt, settings, progress=progress)
+            report = evaluate_directory(args.task, args.pred, args.gt, settings, progress=progress,
+                                        ray=None if args.ray is None else {"address": args.ray or None,
+                                                                           "workers": args.workers,
+                                                                           "quiet": args.quiet})
     finally:
         if bar is not None:
             bar.close()

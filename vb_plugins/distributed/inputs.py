@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -104,7 +105,7 @@ def read_path_list(path: Path) -> list[str]:
             entries.append(entry)
         else:
             local = Path(entry).expanduser()
-            entries.append(str(local if local.is_absolute() else base / local))
+            entries.append(os.path.normpath(local if local.is_absolute() else base / local))
     if not entries:
         raise InputError(f"{path}: the list of paths is empty")
     return entries
