@@ -115,20 +115,10 @@ def predict(task: str, inputs, output, model: str | None = None, *, workers: int
     if output.exists() and not output.is_dir():
         raise InputError(f"{output}: exists and is not a directory")
 
-    cluster.connect(address, quiet=quiet)
-    cluster.configure_data(quiet)
-    gpus = cluster.cluster_gpus()
-    if gpus_per_worker is None:
-        gpus_per_worker = 1 if gpus >= 1 else 0
-    if gpus_per_worker > 0 and gpus < gpus_per_worker:
-        raise InputError(f"gpus_per_worker={gpus_per_worker:g}: the Ray cluster has {gpus:g} GPU(s) "
-                         "(use gpus_per_worker=0 to run on CPUs)")
-    if workers is None:
-        workers = max(1, int(gpus // gpus_per_worker)) if gpus_per_worker > 0 else 1
+    workers, gpus_per_worker = prepare_cluster(address, quiet, workers, gpus_per_worker)
     summary = RunSummary(predictor.task.name, str(output), total=len(items), workers=workers,
                          cluster=cluster.describe())
-    described = _describe_remotely(predictor.task.name, model, options, cpus_per_worker, gpus_per_worker)
-    current = described["current"]
+    current = describe_remotely(predictor.task.name, model, options, cpus_per_worker, gpus_per_worker)["current"]
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -140,7 +130,24 @@ def predict(task: str, inputs, output, model: str | None = None, *, workers: int
     return summary
 
 
-def _describe_remotely(task, model, options, cpus, gpus) -> dict:
+def prepare_cluster(address, quiet: bool, workers, gpus_per_worker) -> tuple[int, float]:
+    """Connect, and fill in the defaults that depend on the cluster: (workers, gpus_per_worker)."""
+    from vb_plugins.distributed import cluster
+
+    cluster.connect(address, quiet=quiet)
+    cluster.configure_data(quiet)
+    gpus = cluster.cluster_gpus()
+    if gpus_per_worker is None:
+        gpus_per_worker = 1 if gpus >= 1 else 0
+    if gpus_per_worker > 0 and gpus < gpus_per_worker:
+        raise InputError(f"gpus_per_worker={gpus_per_worker:g}: the Ray cluster has {gpus:g} GPU(s) "
+                         "(use gpus_per_worker=0 to run on CPUs)")
+    if workers is None:
+        workers = max(1, int(gpus // gpus_per_worker)) if gpus_per_worker > 0 else 1
+    return workers, gpus_per_worker
+
+
+def describe_remotely(task, model, options, cpus, gpus) -> dict:
     """Load the model once where the workers run, for the run's description (and its errors, early)."""
     import ray
 

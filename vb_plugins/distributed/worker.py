@@ -92,11 +92,15 @@ class PredictWorker:
             except InputError as error:
                 errors[i] = str(error)
         task = self.predictor.task
-        for i, prediction in self._predict(images, readable, sources, errors):
+        outcomes = predict_isolating_failures(self.predictor, images, [sources[i] for i in readable])
+        for i, (prediction, error) in zip(readable, outcomes):
+            if error is not None:
+                errors[i] = error
+                continue
             try:
                 save_prediction(prediction, self.output, stems[i], task, write_npy, write_png, write_text, stale[i])
-            except (VBError, OSError) as error:
-                errors[i] = f"{stems[i]}: cannot write the results ({error})"
+            except (VBError, OSError) as failure:
+                errors[i] = f"{stems[i]}: cannot write the results ({failure})"
         seconds = (time.perf_counter() - began) / max(len(sources), 1)
         finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         return {
@@ -110,27 +114,27 @@ class PredictWorker:
             "finished": np.array([finished] * len(sources), dtype=object),
         }
 
-    def _predict(self, images, indices, sources, errors):
-        """(row index, prediction) for the readable images: the batch at once; if it fails, each image on
-        its own, so one bad image does not take its neighbours down."""
-        if not images:
-            return
+
+def predict_isolating_failures(predictor, images: list, keys: list) -> list[tuple[object, str | None]]:
+    """(prediction, None) or (None, one-line error) per image: the batch at once, and if that fails each
+    image on its own, so one bad image does not take its neighbours down. A cancel is raised."""
+    if not images:
+        return []
+    try:
+        return [(prediction, None) for prediction in predictor.predict(images, keys=keys)]
+    except CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - retried image by image below, where each failure is recorded
+        pass
+    outcomes = []
+    for image, key in zip(images, keys):
         try:
-            predictions = self.predictor.predict(images, keys=[sources[i] for i in indices])
+            outcomes.append((predictor.predict([image], keys=[key])[0], None))
         except CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - isolated below, image by image, and recorded
-            predictions = None
-        if predictions is not None:
-            yield from zip(indices, predictions)
-            return
-        for i, image in zip(indices, images):
-            try:
-                yield i, self.predictor.predict([image], keys=[sources[i]])[0]
-            except CancelledError:
-                raise
-            except VBError as error:
-                errors[i] = str(error)
-            except Exception as error:  # noqa: BLE001 - a worker survives any one image
-                errors[i] = f"{sources[i]}: {type(error).__name__}: {error}".splitlines()[0]
-                traceback.print_exc()
+        except VBError as error:
+            outcomes.append((None, str(error)))
+        except Exception as error:  # noqa: BLE001 - a worker survives any one image
+            traceback.print_exc()
+            outcomes.append((None, f"{key}: {type(error).__name__}: {error}".splitlines()[0]))
+    return outcomes

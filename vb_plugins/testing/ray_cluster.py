@@ -33,6 +33,13 @@ class LocalCluster:
     def worker_node_ids(self) -> list[str]:
         return [node.node_id for node in self.worker_nodes]
 
+    def reconnect(self, runtime_env: dict | None = None) -> None:
+        """Connect this process again, as a new Ray job (``runtime_env``: the job's, for every worker)."""
+        import ray
+
+        ray.shutdown()
+        ray.init(address=self.address, _node_ip_address=LOOPBACK, logging_level="WARNING", runtime_env=runtime_env)
+
 
 def _loopback_only() -> None:
     """Make Ray advertise 127.0.0.1 (set before the first import of ray in this process; read again by

@@ -1,0 +1,81 @@
+"""The FiftyOne predict run on Ray (engine "ray"): a real FiftyOne and a loopback Ray cluster with two
+worker nodes, the bundled model. Workers run with an unreachable database, so any database access from a
+worker would fail its samples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vb_plugins.fiftyone_tools.ray_runner import predict_collection_ray
+from vb_plugins.fiftyone_tools.runner import predict_collection
+
+NO_DATABASE = {"env_vars": {"FIFTYONE_DATABASE_URI": "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=1000"}}
+
+
+@pytest.fixture
+def workers_without_database(ray_cluster):
+    ray_cluster.reconnect(runtime_env=NO_DATABASE)
+    yield ray_cluster
+    ray_cluster.reconnect()
+
+
+def _local(view, field, tmp_path, **options):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each Ray worker (one CPU) computes
+    try:
+        return predict_collection(view, "depth", field, batch_size=1, output_dir=str(tmp_path / field), **options)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_ray_engine_labels_what_the_local_engine_labels_and_skips_the_same_samples(
+        fo, make_dataset, workers_without_database, tmp_path):
+    dataset = make_dataset(5, missing=1, corrupt=1)
+    local = _local(dataset.view(), "local", tmp_path)
+    steps = []
+    run = predict_collection_ray(dataset.view(), "depth", "spread", workers=2, batch_size=1, write_batch=2,
+                                 output_dir=str(tmp_path / "spread"), progress=lambda *step: steps.append(step))
+
+    assert (run.predicted, run.already_done, run.cancelled) == (local.predicted, 0, False) == (5, 0, False)
+    assert sorted((s["id"], s["reason"]) for s in run.skipped) == sorted((s["id"], s["reason"]) for s in local.skipped)
+    assert len(run.skipped) == 2 and steps[-1][:2] == (7, 7)
+    dataset.reload()
+    for sample in dataset.exists("local"):
+        ours, theirs = sample["spread"], sample["local"]
+        np.testing.assert_array_equal(np.load(ours.values_path), np.load(theirs.values_path))
+        np.testing.assert_array_equal(ours.get_map(), theirs.get_map())
+        assert ours.range == theirs.range and ours.scale == theirs.scale
+        assert ours.map_path.startswith(str(tmp_path / "spread"))
+        np.testing.assert_array_equal(sample["spread_confidence"].get_map(), sample["local_confidence"].get_map())
+    assert len(dataset.exists("spread")) == 5
+    record = dataset.info["vb_plugins"]["spread"]
+    assert record["engine"] == "ray" and record["complete"] is False  # two samples could not be read
+    assert record["signature"] == {**dataset.info["vb_plugins"]["local"]["signature"]}
+
+    again = predict_collection_ray(dataset.view(), "depth", "spread", workers=2, batch_size=1,
+                                   output_dir=str(tmp_path / "spread"))
+    assert (again.predicted, again.already_done, len(again.skipped)) == (0, 5, 2)  # only the unreadable retried
+
+
+def test_cancel_stops_sending_work_and_a_rerun_finishes(fo, make_dataset, ray_cluster, tmp_path):
+    dataset = make_dataset(8)
+    asked = []
+
+    def stop():
+        asked.append(True)
+        return len(asked) >= 2
+
+    run = predict_collection_ray(dataset.view(), "depth", "depth", workers=1, batch_size=1, write_batch=1,
+                                 output_dir=str(tmp_path / "out"), should_stop=stop)
+    assert run.cancelled and run.predicted == 2
+    dataset.reload()
+    assert len(dataset.exists("depth")) == 2 and dataset.info["vb_plugins"]["depth"]["complete"] is False
+
+    rest = predict_collection_ray(dataset.view(), "depth", "depth", workers=2, batch_size=1,
+                                  output_dir=str(tmp_path / "out"))
+    assert (rest.predicted, rest.already_done, rest.cancelled) == (6, 2, False)
+    dataset.reload()
+    assert len(dataset.exists("depth")) == 8 and dataset.info["vb_plugins"]["depth"]["complete"] is True
