@@ -125,6 +125,10 @@ def run_eval(args) -> int:
     from vb_plugins.evaluation.report import format_table, write_report
     from vb_plugins.evaluation.runner import EvalSettings
 
+    if args.ray:
+        from vb_plugins.cli.predict_ray import check_address
+
+        check_address(args.ray)
     if args.workers is not None and (args.ray is None or args.workers < 1):
         raise InputError(f"--workers {args.workers}: " + ("needs --ray" if args.ray is None else "must be at least 1"))
     _check_output(args.output, (".json",), args.overwrite, "the report")

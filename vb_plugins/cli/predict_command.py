@@ -26,7 +26,8 @@ def register(subparsers) -> None:
                     "settings (else the run is refused). One run at a time writes to a folder.",
     )
     parser.add_argument("task")
-    parser.add_argument("images", nargs="+", type=Path, help="image files or directories of images")
+    parser.add_argument("images", nargs="+", help="image files or directories of images (with --ray also globs, "
+                                                  "text files of paths, and URIs such as s3://bucket/folder)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output directory (created)")
     parser.add_argument("--model", default=None,
                         help="local pipeline directory, Hub id, or backend:model (default: the bundled model)")
@@ -49,6 +50,9 @@ def register(subparsers) -> None:
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bar and no notes about the model (errors and skips still print)")
     add_task_options(parser)
+    from vb_plugins.cli.predict_ray import add_ray_options
+
+    add_ray_options(parser)
     parser.set_defaults(handler=run_predict)
 
 
@@ -122,6 +126,10 @@ def run_predict(args) -> int:
     from vb_plugins.io import read_rgb, write_npy, write_png, write_text
     from vb_plugins.predict import Predictor
 
+    if args.ray is not None or args.workers is not None or args.gpus_per_worker is not None:
+        from vb_plugins.cli.predict_ray import run_predict_on_ray
+
+        return run_predict_on_ray(args)
     task, spec = task_and_spec(args)
     # Every check that needs no model comes first, then the model loads, and only then is anything written.
     predictor = Predictor(task, local_path(args.model), spec=spec, dialect=args.dialect, steps=args.steps,
@@ -130,8 +138,9 @@ def run_predict(args) -> int:
                           lora=local_path(args.lora),
                           generator_options={"transformer_weights": local_path(args.transformer_weights)}
                           if args.transformer_weights else None)
-    refuse_inputs_in_output(args.images, args.output)
-    named = output_stems(expand_images(args.images))
+    images = [Path(image) for image in args.images]
+    refuse_inputs_in_output(images, args.output)
+    named = output_stems(expand_images(images))
     for image, _ in named:  # every input must be a readable image
         read_rgb(image)
     if args.output.exists() and not args.output.is_dir():

@@ -43,6 +43,7 @@ class RunSummary:
     seconds_streaming: float = 0.0
     cluster: str = ""
     manifest: str = ""
+    notice: str | None = None  # the model's note for users (e.g. what the bundled model is)
 
     @property
     def images_per_second(self) -> float:
@@ -118,7 +119,8 @@ def predict(task: str, inputs, output, model: str | None = None, *, workers: int
     workers, gpus_per_worker = prepare_cluster(address, quiet, workers, gpus_per_worker)
     summary = RunSummary(predictor.task.name, str(output), total=len(items), workers=workers,
                          cluster=cluster.describe())
-    current = describe_remotely(predictor.task.name, model, options, cpus_per_worker, gpus_per_worker)["current"]
+    described = describe_remotely(predictor.task.name, model, options, cpus_per_worker, gpus_per_worker)
+    current, summary.notice = described["current"], described.get("notice")
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as error:

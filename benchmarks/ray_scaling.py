@@ -1,0 +1,151 @@
+"""Ray Data scaling of ``vb predict``: 1 and 2 Ray workers against the single-process engine, one run.
+
+    python benchmarks/ray_scaling.py [--images 32] [--batch-size 2] [--models bundled flux2-klein]
+                                     [--json benchmarks/results/ray_scaling.json]
+
+For each model (the bundled VBNet, and a tiny random-weight FLUX.2 klein pipeline built offline) the same
+images are predicted and written in the per-image layout by
+
+- the single-process engine (the path of ``vb predict`` without ``--ray``) with one torch thread, and
+  with every thread of the machine;
+- ``vb_plugins.distributed.predict`` on an embedded local Ray with 1 and with 2 workers of one CPU (so
+  one torch thread) each.
+
+Throughput is measured in the steady state: from the moment the first round of batches is back (the
+actors have started and loaded their models) to the last image; end-to-end seconds, startup included,
+are reported beside it. Scaling efficiency = images/s with 2 workers / (2 x images/s with 1 worker)
+(target >= 0.8 where there are cores for both); Ray's overhead per image = seconds per image with one
+Ray worker - seconds per image of the one-thread single-process engine (target <= 20 ms). Each
+configuration runs ``--repeat`` times and the fastest steady state is kept. Note the cores: two workers
+cannot scale on a machine whose cores are busy with other work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def make_images(folder: Path, count: int, size=(96, 128)) -> list[Path]:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = folder / f"img{i:03d}.png"
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, size + (3,), dtype=np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+def steady_rate(stamps: list[float], start: float, warm: int) -> tuple[float, float]:
+    """(images/s after the first ``warm`` images, end-to-end seconds) from completion times."""
+    warm = min(warm, len(stamps) - 1)
+    steady = (len(stamps) - warm) / (stamps[-1] - stamps[warm - 1]) if warm > 0 else len(stamps) / (stamps[-1] - start)
+    return steady, stamps[-1] - start
+
+
+def single_process(images, out: Path, model, options, threads: int, batch_size: int) -> dict:
+    import torch
+
+    from vb_plugins.cli.predict_command import save_prediction
+    from vb_plugins.io import write_npy, write_png, write_text
+    from vb_plugins.predict import Predictor
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        predictor = Predictor("depth", model, batch_size=batch_size, **options)
+        predictor.predict([str(images[0])])  # load and warm up, as a Ray worker does before its first batch
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        start, stamps = time.perf_counter(), []
+        for image, prediction in zip(images, predictor.predict_iter([str(p) for p in images])):
+            save_prediction(prediction, out, image.stem, predictor.task, write_npy, write_png, write_text)
+            stamps.append(time.perf_counter())
+    finally:
+        torch.set_num_threads(before)
+    steady, total = steady_rate(stamps, start, batch_size)
+    return {"images_per_s": steady, "seconds_end_to_end": total}
+
+
+def on_ray(images, out: Path, model, options, workers: int, batch_size: int) -> dict:
+    from vb_plugins import distributed
+
+    shutil.rmtree(out, ignore_errors=True)
+    stamps = []
+    start = time.perf_counter()
+    summary = distributed.predict("depth", [str(p) for p in images], out, model, workers=workers,
+                                  cpus_per_worker=1, gpus_per_worker=0, batch_size=batch_size,
+                                  progress=lambda done, total: stamps.append(time.perf_counter()), **options)
+    if summary.done != len(images):
+        raise SystemExit(f"the Ray run predicted {summary.done} of {len(images)} images: {summary.failed[:1]}")
+    steady, total = steady_rate(stamps, start, workers * batch_size)
+    return {"images_per_s": steady, "seconds_end_to_end": total, "seconds_including_model_check": summary.seconds}
+
+
+def best(runs: list[dict]) -> dict:
+    return max(runs, key=lambda r: r["images_per_s"])
+
+
+def measure(name: str, model, options: dict, images, work: Path, batch_size: int, repeat: int) -> dict:
+    result = {"model": name, "images": len(images), "batch_size": batch_size, "cores": os.cpu_count()}
+    result["single_process_1_thread"] = best([single_process(images, work / "local1", model, options, 1, batch_size)
+                                              for _ in range(repeat)])
+    threads = os.cpu_count() or 1
+    result[f"single_process_{threads}_threads"] = best(
+        [single_process(images, work / "localN", model, options, threads, batch_size) for _ in range(repeat)])
+    for workers in (1, 2):
+        result[f"ray_{workers}_worker{'s' if workers > 1 else ''}"] = best(
+            [on_ray(images, work / f"ray{workers}", model, options, workers, batch_size) for _ in range(repeat)])
+    one, two, local = result["ray_1_worker"], result["ray_2_workers"], result["single_process_1_thread"]
+    result["scaling_efficiency"] = two["images_per_s"] / (2 * one["images_per_s"])
+    result["ray_overhead_ms_per_image"] = 1000 * (1 / one["images_per_s"] - 1 / local["images_per_s"])
+    result["ray_1_worker_vs_single_process"] = one["images_per_s"] / local["images_per_s"]
+    return result
+
+
+def main() -> None:
+    from vb_plugins import distributed
+    from vb_plugins.testing.tiny_pipeline import save_tiny_pipeline
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--models", nargs="+", default=["bundled", "flux2-klein"], choices=["bundled", "flux2-klein"])
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+
+    print(distributed.connect(None, quiet=True))  # an embedded Ray on this machine, started once
+    results = []
+    with tempfile.TemporaryDirectory(prefix="vb-ray-bench-") as temp:
+        work = Path(temp)
+        images = make_images(work / "images", args.images)
+        models = {"bundled": (None, {}),
+                  "flux2-klein": (str(save_tiny_pipeline("flux2-klein", work / "klein")),
+                                  {"steps": 2, "megapixels": 0.0164})}
+        for name in args.models:
+            model, options = models[name]
+            result = measure(name, model, options, images, work, args.batch_size, args.repeat)
+            results.append(result)
+            print(f"\n{name}: {args.images} images of 128x96, batch {args.batch_size}, {result['cores']} core(s)")
+            for key, value in result.items():
+                if isinstance(value, dict):
+                    print(f"  {key:28s} {value['images_per_s']:7.2f} images/s  "
+                          f"({value['seconds_end_to_end']:.1f} s end to end)")
+            print(f"  scaling efficiency (2 workers / 2 x 1 worker): {result['scaling_efficiency']:.2f}")
+            print(f"  Ray overhead per image (1 worker vs 1-thread engine): {result['ray_overhead_ms_per_image']:.1f} ms")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
