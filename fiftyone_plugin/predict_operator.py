@@ -8,7 +8,8 @@ other task options), ``target`` (``DATASET`` | ``CURRENT_VIEW`` | ``SELECTED_SAM
 ``batch_size``, ``ensemble``, ``seed``, ``steps``, ``dialect``, ``megapixels``, ``device``,
 ``output_dir``, ``depth_max`` (metres, heatmap display range), ``write_batch`` (samples per database
 write), ``save_visualizations``,
-``save_confidence``, ``delegate``.
+``save_confidence``, ``delegate``, ``engine`` (``local`` | ``ray``) with ``ray_address``, ``workers``,
+``gpus_per_worker`` (see :mod:`vb_plugins.fiftyone_tools.ray_runner`).
 """
 
 import fiftyone.operators as foo
@@ -87,6 +88,9 @@ class Predict(foo.Operator):
                                "<FiftyOne dataset dir>/vb-plugins/<dataset>/<field>")
         inputs.bool("delegate", default=False, label="Delegate",
                     description="Queue the run for a delegated-operations worker (`fiftyone delegated launch`)")
+        from vb_plugins.fiftyone_tools.ray_runner import add_engine_inputs
+
+        add_engine_inputs(inputs, types, ctx.params, errors)
         inputs.int("seed", default=0, label="Seed")
         inputs.int("steps", label="Denoising steps", description="Default: the model's")
         inputs.str("dialect", default="", label="Prompt dialect", description="Default: the model's")
@@ -154,7 +158,10 @@ class Predict(foo.Operator):
             raise InputError("; ".join(errors.values()))
         ignored = kwargs.pop("ignored")
         view = target_view(ctx)
-        run = predict_collection(view, progress=progress_reporter(ctx), should_stop=StopPoller(ctx), **kwargs)
+        from vb_plugins.fiftyone_tools.ray_runner import engine_runner
+
+        runner = engine_runner(ctx.params, predict_collection)  # engine "local" (default) or "ray"
+        run = runner(view, progress=progress_reporter(ctx), should_stop=StopPoller(ctx), **kwargs)
         if not ctx.delegated:
             ctx.trigger("reload_dataset")
         result = run.to_dict()

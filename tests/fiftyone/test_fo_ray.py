@@ -79,3 +79,29 @@ def test_cancel_stops_sending_work_and_a_rerun_finishes(fo, make_dataset, ray_cl
     assert (rest.predicted, rest.already_done, rest.cancelled) == (6, 2, False)
     dataset.reload()
     assert len(dataset.exists("depth")) == 8 and dataset.info["vb_plugins"]["depth"]["complete"] is True
+
+
+def test_the_operator_runs_delegated_on_ray_and_checks_its_engine_params(fo, make_dataset, ray_cluster, tmp_path):
+    import fiftyone.operators as foo
+    from fiftyone.operators.delegated import DelegatedOperationService
+
+    dataset = make_dataset(4)
+    params = {"task": "depth", "output_field": "depth", "batch_size": 1, "write_batch": 2, "engine": "ray",
+              "workers": 2, "output_dir": str(tmp_path / "o")}
+    queued = foo.execute_operator("@vb-plugins/fiftyone/predict", ctx={"view": dataset.view(), "params": params},
+                                  request_delegation=True)
+    service = DelegatedOperationService()
+    assert [r.error for r in service.execute_queued_operations()] == [None]
+    operation = service.get(queued.result["id"])
+    assert operation.run_state == "completed" and operation.result.result["predicted"] == 4
+    assert operation.status.progress == 1.0 and operation.status.label.startswith("4/4 samples")
+    dataset.reload()
+    assert dataset.count("depth") == 4 and dataset.info["vb_plugins"]["depth"]["engine"] == "ray"
+
+    for bad, message in (({"engine": "spark"}, "engine 'spark': expected local or ray"),
+                         ({"workers": 2}, "need engine 'ray'"),
+                         ({"engine": "ray", "workers": 0}, "workers=0: expected a whole number of at least 1")):
+        with pytest.raises(Exception, match=message):
+            foo.execute_operator("@vb-plugins/fiftyone/predict",
+                                 ctx={"view": dataset.view(), "params": {"task": "depth", "output_field": "d2", **bad}})
+    assert "d2" not in dataset.get_field_schema()

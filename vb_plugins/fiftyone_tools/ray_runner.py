@@ -208,3 +208,62 @@ def predict_collection_ray(samples, task: str, output_field: str, model=None, *,
             _mark_complete(dataset, output_field, plan.run_id)
         run.seconds = time.perf_counter() - began
     return run
+
+
+ENGINES = ("local", "ray")
+
+
+def parse_engine_params(params: dict) -> tuple[str, dict, dict[str, str]]:
+    """The operator's engine params -> (engine, keyword arguments of :func:`predict_collection_ray`,
+    {param: error}). ``engine``: ``local`` (default) or ``ray``; ``ray_address`` (empty: ``RAY_ADDRESS`` or
+    a Ray started on this machine), ``workers``, ``gpus_per_worker``."""
+    errors: dict[str, str] = {}
+    engine = params.get("engine") or "local"
+    if engine not in ENGINES:
+        errors["engine"] = f"engine {engine!r}: expected local or ray"
+    options: dict = {}
+    address = params.get("ray_address")
+    options["address"] = str(address).strip() or None if address is not None else None
+    for key, kind, low in (("workers", int, 1), ("gpus_per_worker", float, 0)):
+        value = params.get(key)
+        if value in (None, ""):
+            continue
+        try:
+            if isinstance(value, bool) or kind(value) != float(value) or kind(value) < low:
+                raise ValueError
+            options[key] = kind(value)
+        except (TypeError, ValueError):
+            errors[key] = f"{key}={value!r}: expected {'a whole number' if kind is int else 'a number'} of at least {low}"
+    if engine == "local" and any(params.get(k) not in (None, "") for k in ("ray_address", "workers", "gpus_per_worker")):
+        errors.setdefault("engine", "ray_address, workers and gpus_per_worker need engine 'ray'")
+    return engine, options, errors
+
+
+def engine_runner(params: dict, local_runner):
+    """The function that runs the operator's prediction: ``local_runner`` or the Ray run with the params'
+    engine options bound. Raises :class:`InputError` for bad engine params."""
+    import functools
+
+    engine, options, errors = parse_engine_params(params)
+    if errors:
+        raise InputError("; ".join(errors.values()))
+    if engine == "local":
+        return local_runner
+    return functools.partial(predict_collection_ray, **options)
+
+
+def add_engine_inputs(inputs, types, params: dict, errors: dict) -> None:
+    """The operator form's engine choice, and the Ray fields when ``ray`` is chosen."""
+    engines = types.RadioGroup()
+    engines.add_choice("local", label="This process")
+    engines.add_choice("ray", label="Ray", description="Spread the work over a Ray cluster's workers")
+    inputs.enum("engine", engines.values(), default="local", label="Engine", view=engines,
+                description="Where images are predicted; labels are written to the dataset from here either way")
+    engine, _, problems = parse_engine_params(params)
+    errors.update(problems)
+    if engine == "ray":
+        inputs.str("ray_address", default="", label="Ray address",
+                   description="Empty: RAY_ADDRESS, else a Ray started on this machine; 'auto' or ray://HOST:10001 "
+                               "for a cluster. Label files go to the output directory, which every node must see")
+        inputs.int("workers", label="Workers", description="Model copies (default: one per GPU, else 1)")
+        inputs.float("gpus_per_worker", label="GPUs per worker", description="Default 1 with GPUs, else 0")
