@@ -11,12 +11,14 @@ images are predicted and written in the per-image layout by
 - ``vb_plugins.distributed.predict`` on an embedded local Ray with 1 and with 2 workers of one CPU (so
   one torch thread) each.
 
-Throughput is measured in the steady state: from the moment the first round of batches is back (the
-actors have started and loaded their models) to the last image; end-to-end seconds, startup included,
-are reported beside it. Scaling efficiency = images/s with 2 workers / (2 x images/s with 1 worker)
+Throughput is measured in the steady state: from the moment the first round of batches is done (the
+actors have started and loaded their models) to the last image, by the workers' own finish times
+(manifest); end-to-end seconds, startup included, are reported beside it. Scaling efficiency = images/s with 2 workers / (2 x images/s with 1 worker)
 (target >= 0.8 where there are cores for both); Ray's overhead per image = seconds per image with one
-Ray worker - seconds per image of the one-thread single-process engine (target <= 20 ms). Each
-configuration runs ``--repeat`` times and the fastest steady state is kept. Note the cores: two workers
+Ray worker - seconds per image of the one-thread single-process engine (target <= 20 ms), and, less
+exposed to the machine's other work, the driver-observed seconds per image of one worker minus the
+seconds the worker itself spent per image (manifest). Configurations run interleaved, ``--repeat`` times
+each, and the fastest steady state is kept. Note the cores: two workers
 cannot scale on a machine whose cores are busy with other work.
 """
 
@@ -28,6 +30,7 @@ import os
 import shutil
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -87,8 +90,14 @@ def on_ray(images, out: Path, model, options, workers: int, batch_size: int) -> 
                                   progress=lambda done, total: stamps.append(time.perf_counter()), **options)
     if summary.done != len(images):
         raise SystemExit(f"the Ray run predicted {summary.done} of {len(images)} images: {summary.failed[:1]}")
-    steady, total = steady_rate(stamps, start, workers * batch_size)
-    return {"images_per_s": steady, "seconds_end_to_end": total, "seconds_including_model_check": summary.seconds}
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    # when the workers finished each image (the driver may receive finished rows in bursts)
+    finished = sorted(datetime.fromisoformat(row["finished"].replace("Z", "+00:00")).timestamp() for row in rows)
+    steady, _ = steady_rate(finished, start, workers * batch_size)
+    total = stamps[-1] - start
+    worker_seconds = float(np.mean([row["seconds"] for row in rows]))  # reading, predicting, writing, per image
+    return {"images_per_s": steady, "seconds_end_to_end": total, "seconds_including_model_check": summary.seconds,
+            "worker_seconds_per_image": worker_seconds}
 
 
 def best(runs: list[dict]) -> dict:
@@ -96,18 +105,25 @@ def best(runs: list[dict]) -> dict:
 
 
 def measure(name: str, model, options: dict, images, work: Path, batch_size: int, repeat: int) -> dict:
-    result = {"model": name, "images": len(images), "batch_size": batch_size, "cores": os.cpu_count()}
-    result["single_process_1_thread"] = best([single_process(images, work / "local1", model, options, 1, batch_size)
-                                              for _ in range(repeat)])
     threads = os.cpu_count() or 1
-    result[f"single_process_{threads}_threads"] = best(
-        [single_process(images, work / "localN", model, options, threads, batch_size) for _ in range(repeat)])
-    for workers in (1, 2):
-        result[f"ray_{workers}_worker{'s' if workers > 1 else ''}"] = best(
-            [on_ray(images, work / f"ray{workers}", model, options, workers, batch_size) for _ in range(repeat)])
+    configs = {
+        "single_process_1_thread": lambda: single_process(images, work / "local1", model, options, 1, batch_size),
+        f"single_process_{threads}_threads": lambda: single_process(images, work / "localN", model, options,
+                                                                    threads, batch_size),
+        "ray_1_worker": lambda: on_ray(images, work / "ray1", model, options, 1, batch_size),
+        "ray_2_workers": lambda: on_ray(images, work / "ray2", model, options, 2, batch_size),
+    }
+    runs: dict[str, list] = {key: [] for key in configs}
+    for _ in range(repeat):  # interleaved, so a busy spell of the machine does not land on one configuration
+        for key, run in configs.items():
+            runs[key].append(run())
+    result = {"model": name, "images": len(images), "batch_size": batch_size, "cores": os.cpu_count(),
+              "load_average_1min": os.getloadavg()[0], **{key: best(found) for key, found in runs.items()}}
     one, two, local = result["ray_1_worker"], result["ray_2_workers"], result["single_process_1_thread"]
     result["scaling_efficiency"] = two["images_per_s"] / (2 * one["images_per_s"])
     result["ray_overhead_ms_per_image"] = 1000 * (1 / one["images_per_s"] - 1 / local["images_per_s"])
+    result["ray_overhead_ms_per_image_vs_worker_time"] = 1000 * (1 / one["images_per_s"]
+                                                                 - one["worker_seconds_per_image"])
     result["ray_1_worker_vs_single_process"] = one["images_per_s"] / local["images_per_s"]
     return result
 
@@ -142,7 +158,10 @@ def main() -> None:
                     print(f"  {key:28s} {value['images_per_s']:7.2f} images/s  "
                           f"({value['seconds_end_to_end']:.1f} s end to end)")
             print(f"  scaling efficiency (2 workers / 2 x 1 worker): {result['scaling_efficiency']:.2f}")
-            print(f"  Ray overhead per image (1 worker vs 1-thread engine): {result['ray_overhead_ms_per_image']:.1f} ms")
+            print(f"  Ray overhead per image (1 worker vs 1-thread engine): {result['ray_overhead_ms_per_image']:.1f} ms; "
+                  f"driver-observed time per image - the worker's own: "
+                  f"{result['ray_overhead_ms_per_image_vs_worker_time']:.1f} ms")
+            print(f"  machine load (1-minute average) at the end: {result['load_average_1min']:.1f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

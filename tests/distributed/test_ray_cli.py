@@ -32,6 +32,8 @@ def test_vb_predict_ray_writes_the_layout_and_exits_1_listing_a_corrupt_image(ra
 
     code = main(["predict", "depth", *map(str, images), "-o", str(out), "--ray", "--quiet"])
     assert code == 0 and "skipping 3 image(s) already done" in capsys.readouterr().err
+    code = main(["predict", "depth", *map(str, images), "-o", str(out), "--quiet"])  # the single-process run
+    assert code == 0 and "skipping 3 image(s) already done" in capsys.readouterr().err
 
 
 def test_ray_options_without_ray_or_with_a_folder_as_address_are_one_line_errors(tmp_path, capsys):

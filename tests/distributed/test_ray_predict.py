@@ -144,3 +144,37 @@ def test_bad_settings_are_one_line_errors_before_ray_starts(tmp_path):
     with pytest.raises(InputError, match="is also an input folder"):
         distributed.predict("depth", [tmp_path / "images"], tmp_path / "images")
     assert not out.exists()
+
+
+def test_a_worker_that_cannot_see_the_output_folder_refuses_to_start(tmp_path):
+    from vb_plugins.distributed.worker import PredictWorker
+
+    with pytest.raises(InputError, match="the output folder is not visible on this worker"):
+        PredictWorker("depth", None, {}, str(tmp_path), current={}, run_id="x")
+
+
+def test_an_error_raised_on_a_worker_reaches_the_caller_as_its_own_one_line(ray_cluster):
+    import ray.data
+
+    from vb_plugins.distributed.cluster import data_settings
+    from vb_plugins.distributed.run import one_line_error
+
+    def _fails_in_a_worker(batch):  # defined here: Ray ships local functions and classes by value
+        raise InputError("photo.png: something a worker refused")
+
+    class _RefusesToStart:
+        def __init__(self):
+            raise InputError("/shared/out: the output folder is not visible on this worker")
+
+        def __call__(self, batch):
+            return batch
+
+    with pytest.raises(Exception) as caught:
+        list(ray.data.range(2).map_batches(_fails_in_a_worker).iter_rows())
+    error = one_line_error(caught.value)
+    assert type(error) is InputError and str(error) == "photo.png: something a worker refused"
+    with data_settings(quiet=True, wait_for_workers_s=120), pytest.raises(Exception) as caught:
+        list(ray.data.range(2).map_batches(_RefusesToStart, compute=ray.data.ActorPoolStrategy(size=1)).iter_rows())
+    error = one_line_error(caught.value)
+    assert str(error).endswith("/shared/out: the output folder is not visible on this worker")
+    assert len(str(error).splitlines()) == 1

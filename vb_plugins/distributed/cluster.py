@@ -13,6 +13,7 @@ A process already connected to Ray (``ray.init`` called before) keeps its connec
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
@@ -67,15 +68,31 @@ def cluster_gpus() -> float:
     return float(ray.cluster_resources().get("GPU", 0))
 
 
-def configure_data(quiet: bool) -> None:
-    """Ray Data's progress bars and log lines only when the run is not quiet."""
+@contextlib.contextmanager
+def data_settings(quiet: bool, wait_for_workers_s: float = 600.0):
+    """Ray Data settings for one run, put back afterwards (the caller's own datasets keep theirs): no
+    progress bars of Ray's (the run reports per image), its log lines only when not ``quiet``, and a pool
+    that starts every worker (each loading its model) before work is handed out, so it spreads over all of
+    them; workers that cannot start within ``wait_for_workers_s`` end the run with an error."""
     import ray.data
 
     context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False  # the run shows its own progress, per image
-    context.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.ERROR if quiet else logging.WARNING)
-    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
+    wanted = {"enable_progress_bars": False, "print_on_execution_start": False,
+              "wait_for_min_actors_s": wait_for_workers_s}
+    saved = {key: getattr(context, key, None) for key in wanted}
+    loggers = {name: logging.getLogger(name) for name in ("ray.data", "ray.data._internal.progress")}
+    levels = {name: logger.level for name, logger in loggers.items()}
+    for key, value in wanted.items():
+        setattr(context, key, value)
+    loggers["ray.data"].setLevel(logging.ERROR if quiet else logging.WARNING)
+    loggers["ray.data._internal.progress"].setLevel(logging.ERROR)  # "progress bars disabled"
+    try:
+        yield context
+    finally:
+        for key, value in saved.items():
+            setattr(context, key, value)
+        for name, level in levels.items():
+            loggers[name].setLevel(level)
 
 
 def _first_line(error: BaseException) -> str:

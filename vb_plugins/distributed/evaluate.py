@@ -66,15 +66,24 @@ def score_pairs(task: str, settings, classes, file_settings: dict, zero_shares: 
     import ray.data
 
     from vb_plugins.distributed import cluster
-    from vb_plugins.evaluation.merge import merge_image
 
     if not pairs:
         return
     cluster.connect(address, quiet=quiet)
-    cluster.configure_data(quiet)
     workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     batch_size = max(1, min(64, math.ceil(len(pairs) / (4 * workers))))
     blocks = min(MAX_BLOCKS, math.ceil(len(pairs) / batch_size))
+    with cluster.data_settings(quiet):  # datasets keep the settings they were created with
+        _score(pairs, task, settings, classes, file_settings, zero_shares, accumulator, indexes, progress,
+               workers, batch_size, blocks)
+
+
+def _score(pairs, task, settings, classes, file_settings, zero_shares, accumulator, indexes, progress, workers,
+           batch_size, blocks) -> None:
+    import ray.data
+
+    from vb_plugins.evaluation.merge import merge_image
+
     dataset = ray.data.from_items(
         [{"index": i, "stem": stem, "prediction": str(prediction), "ground_truth": json.dumps([str(p) for p in truth])}
          for i, (stem, prediction, truth) in enumerate(pairs)], override_num_blocks=blocks)
@@ -84,7 +93,7 @@ def score_pairs(task: str, settings, classes, file_settings: dict, zero_shares: 
         fn_constructor_kwargs={"task": task, "settings": settings, "classes": classes,
                                "file_settings": dict(file_settings), "indexes": indexes})
     waiting: dict[int, bytes] = {}
-    merged = 0
+    total, merged = len(pairs), 0
     stream = iter(scored.iter_rows())
     try:
         for row in stream:
@@ -99,6 +108,12 @@ def score_pairs(task: str, settings, classes, file_settings: dict, zero_shares: 
                     file_settings["predictions_without_record"] += part["without_record"]
                 merged += 1
                 if progress:
-                    progress(merged, len(pairs))
+                    progress(merged, total)
+    except VBError:
+        raise
+    except Exception as error:
+        from vb_plugins.distributed.run import one_line_error
+
+        raise one_line_error(error) from None
     finally:
         getattr(stream, "close", lambda: None)()

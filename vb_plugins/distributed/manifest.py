@@ -2,8 +2,9 @@
 
 A row: ``stem`` (the output name), ``input`` (path or URI), ``status`` (``done``: its result set is in
 the folder; ``failed``: nothing was written, ``error`` says why), ``seconds`` (the image's share of its
-batch on the worker: reading, generating, decoding, writing), ``worker`` (``node-ip:pid``), ``run``
-(the run that wrote the row) and ``finished`` (UTC time). Images a run found complete keep the row of
+batch on the worker: reading, generating, decoding, writing), ``worker`` (``node-id:pid``), ``run``
+(the run that wrote the row) and ``finished`` (when the worker finished the image's batch, UTC, to the
+millisecond). Images a run found complete keep the row of
 the run that made them (or get ``status`` ``done`` with ``run`` null when a single-process ``vb predict``
 made them).
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from vb_plugins.errors import CancelledError, InputError, ModelError
+from vb_plugins.errors import CancelledError, InputError, ModelError, VBError
 
 Progress = Callable[[int, int], None]  # (images finished this run, images to do)
 MAX_BLOCKS = 10_000  # one block per batch up to this many: small blocks spread work and retry little
@@ -125,9 +125,10 @@ def predict(task: str, inputs, output, model: str | None = None, *, workers: int
         output.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise InputError(f"{output}: cannot create the output folder ({error.strerror or error})") from None
-    _run_locked(summary, items, output, predictor.task.name, model, options, current, overwrite,
-                dict(workers=workers, cpus=cpus_per_worker, gpus=gpus_per_worker, batch_size=batch_size),
-                progress, should_stop)
+    with cluster.data_settings(quiet):
+        _run_locked(summary, items, output, predictor.task.name, model, options, current, overwrite,
+                    dict(workers=workers, cpus=cpus_per_worker, gpus=gpus_per_worker, batch_size=batch_size),
+                    progress, should_stop)
     summary.seconds = time.perf_counter() - began
     return summary
 
@@ -137,7 +138,6 @@ def prepare_cluster(address, quiet: bool, workers, gpus_per_worker) -> tuple[int
     from vb_plugins.distributed import cluster
 
     cluster.connect(address, quiet=quiet)
-    cluster.configure_data(quiet)
     gpus = cluster.cluster_gpus()
     if gpus_per_worker is None:
         gpus_per_worker = 1 if gpus >= 1 else 0
@@ -224,8 +224,10 @@ def _run_locked(summary: RunSummary, items, output: Path, task: str, model, opti
                     raise CancelledError(f"cancelled after {len(seen)} images")
         except CancelledError:
             summary.cancelled = True
-        except Exception as error:
-            raise _one_line(error) from None
+        except VBError:
+            raise
+        except Exception as error:  # a Ray failure: the error a worker raised, in one line
+            raise one_line_error(error) from None
         finally:
             getattr(stream, "close", lambda: None)()  # stops the executor: no more work is sent
             summary.seconds_streaming = time.perf_counter() - streaming
@@ -234,16 +236,26 @@ def _run_locked(summary: RunSummary, items, output: Path, task: str, model, opti
             rewrite_manifest(output, rows)
 
 
-def _one_line(error: Exception) -> Exception:
-    """A Ray error from the workers as the vb-plugins error it carries, else one line naming Ray."""
-    from vb_plugins.errors import VBError
+def one_line_error(error: Exception) -> Exception:
+    """A Ray error from the workers as the vb-plugins error it carries, else one line naming Ray. Ray
+    wraps what a worker raised (in Ray Data, as text only): the last ``vb_plugins.errors.X: message``
+    in the chain's text is rebuilt as that error."""
+    import re
 
-    cause = error
-    for _ in range(8):  # RayTaskError wraps the worker's exception (as cause, or as a subclass of it)
-        if isinstance(cause, VBError):
-            return type(cause)(str(cause).strip().splitlines()[-1] if "\n" in str(cause) else str(cause))
-        cause = getattr(cause, "cause", None) or cause.__cause__
+    from vb_plugins import errors
+
+    texts, cause = [], error
+    for _ in range(8):
         if cause is None:
             break
-    text = str(error).strip().splitlines()
-    return ModelError(f"the Ray run failed: {text[-1] if text else type(error).__name__}")
+        if isinstance(cause, VBError) and type(cause).__module__ == errors.__name__:
+            return cause
+        texts.append(str(cause))
+        cause = getattr(cause, "cause", None) or cause.__cause__
+    carried = re.findall(r"vb_plugins\.errors\.(\w+): ([^\n]+)", re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(texts)))
+    for name, message in reversed(carried):
+        kind = getattr(errors, name, None)
+        if isinstance(kind, type) and issubclass(kind, VBError):
+            return kind(message.strip())
+    lines = [line for line in texts[-1].strip().splitlines() if line.strip()] if texts else []
+    return ModelError(f"the Ray run failed: {lines[0] if lines else type(error).__name__}")

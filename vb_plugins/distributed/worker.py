@@ -102,7 +102,8 @@ class PredictWorker:
             except (VBError, OSError) as failure:
                 errors[i] = f"{stems[i]}: cannot write the results ({failure})"
         seconds = (time.perf_counter() - began) / max(len(sources), 1)
-        finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        now = time.time()
+        finished = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
         return {
             "stem": np.array(stems, dtype=object),
             "input": np.array(sources, dtype=object),

@@ -105,7 +105,8 @@ def predict_collection_ray(samples, task: str, output_field: str, model=None, *,
     :func:`vb_plugins.distributed.predict`. ``model`` must be a model string (or None)."""
     import ray.data
 
-    from vb_plugins.distributed.run import check_resources, describe_remotely, prepare_cluster
+    from vb_plugins.distributed import cluster
+    from vb_plugins.distributed.run import check_resources, describe_remotely, one_line_error, prepare_cluster
 
     began = time.perf_counter()
     if model is not None and not isinstance(model, str):
@@ -146,14 +147,6 @@ def predict_collection_ray(samples, task: str, output_field: str, model=None, *,
         remove_journal(plan.superseded)
 
     write_batch = write_batch or max(16, 4 * predictor.batch_size)
-    blocks = min(10_000, -(-len(ids) // predictor.batch_size))
-    labelled = ray.data.from_items([{"id": i, "filepath": f} for i, f in zip(ids, filepaths)],
-                                   override_num_blocks=blocks).map_batches(
-        LabelWorker, batch_size=predictor.batch_size, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=min(workers, blocks)), num_cpus=cpus_per_worker,
-        num_gpus=gpus_per_worker or None,
-        fn_constructor_kwargs={"task": predictor.task.name, "model": model, "options": options,
-                               "writer": writer_options(writer)})
     path_of = dict(zip(ids, filepaths))
     pending: dict[str, dict] = {name: {} for name in fields.all}
     seen: set[str] = set()
@@ -177,8 +170,19 @@ def predict_collection_ray(samples, task: str, output_field: str, model=None, *,
             progress(done, total, f"{done}/{total} samples ({run.predicted} labelled, {len(run.skipped)} skipped)")
 
     finished = False
-    stream = iter(labelled.iter_rows())
+    settings = cluster.data_settings(quiet)  # datasets keep the settings they were created with
+    settings.__enter__()
+    stream = None
     try:
+        blocks = min(10_000, -(-len(ids) // predictor.batch_size))
+        labelled = ray.data.from_items([{"id": i, "filepath": f} for i, f in zip(ids, filepaths)],
+                                       override_num_blocks=blocks).map_batches(
+            LabelWorker, batch_size=predictor.batch_size, batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=min(workers, blocks)), num_cpus=cpus_per_worker,
+            num_gpus=gpus_per_worker or None,
+            fn_constructor_kwargs={"task": predictor.task.name, "model": model, "options": options,
+                                   "writer": writer_options(writer)})
+        stream = iter(labelled.iter_rows())
         for row in stream:
             sample_id = str(row["id"])
             if sample_id in seen:  # a retried batch reported twice
@@ -200,8 +204,14 @@ def predict_collection_ray(samples, task: str, output_field: str, model=None, *,
         finished = True
     except CancelledError:
         run.cancelled = True
+    except VBError:
+        raise
+    except Exception as error:  # a Ray failure: the error a worker raised, in one line
+        raise one_line_error(error) from None
     finally:
-        getattr(stream, "close", lambda: None)()  # stops the executor: no more work is sent
+        if stream is not None:
+            getattr(stream, "close", lambda: None)()  # stops the executor: no more work is sent
+        settings.__exit__(None, None, None)
         flush()
         report(force=True)
         if finished and not run.skipped:
