@@ -11,6 +11,7 @@ import numpy as np
 from vb_plugins.cli.options import add_task_options, task_and_spec
 from vb_plugins.cli.predict_outputs import (OutputLock, clear_staging, commit, existing_outputs, read_records,
                                             recorded_outputs, refuse_other_settings, staging_folder)
+from vb_plugins.cli.predict_ray import add_ray_options
 from vb_plugins.errors import InputError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
@@ -50,8 +51,6 @@ def register(subparsers) -> None:
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bar and no notes about the model (errors and skips still print)")
     add_task_options(parser)
-    from vb_plugins.cli.predict_ray import add_ray_options
-
     add_ray_options(parser)
     parser.set_defaults(handler=run_predict)
 

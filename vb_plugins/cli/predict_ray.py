@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from vb_plugins.errors import InputError
 
@@ -22,8 +23,6 @@ def add_ray_options(parser) -> None:
 
 def check_address(address: str) -> None:
     """``--ray`` takes an optional value, so ``--ray photos/ -o out`` would read the folder as an address."""
-    from pathlib import Path
-
     if address and "://" not in address and Path(address).exists():
         raise InputError(f"--ray {address}: that is a file or folder, not a Ray address; put --ray after the "
                          "inputs, or write --ray=ADDRESS")
@@ -31,7 +30,7 @@ def check_address(address: str) -> None:
 
 def run_predict_on_ray(args) -> int:
     from vb_plugins.cli.options import task_and_spec
-    from vb_plugins.cli.predict_command import local_path
+    from vb_plugins.cli.predict_command import local_path  # here: predict_command imports this module
     from vb_plugins.distributed import predict
 
     if args.ray is None:

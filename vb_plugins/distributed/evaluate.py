@@ -12,11 +12,17 @@ from __future__ import annotations
 import json
 import math
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.distributed import cluster
+from vb_plugins.distributed.run import one_line_error
 from vb_plugins.errors import VBError
+from vb_plugins.evaluation.directory import _directory_evaluator
+from vb_plugins.evaluation.merge import merge_image
+from vb_plugins.evaluation.runner import DEFAULT, make_accumulator
 
 MAX_BLOCKS = 10_000
 
@@ -25,10 +31,6 @@ class ScoreWorker:
     """A Ray Data callable class: scores each (prediction, ground truth) row into its own accumulator."""
 
     def __init__(self, task: str, settings, classes, file_settings: dict, indexes: list):
-        from dataclasses import replace
-
-        from vb_plugins.evaluation.runner import DEFAULT
-
         if isinstance(settings.ignore_index, str) and settings.ignore_index == DEFAULT:
             settings = replace(settings, ignore_index=DEFAULT)  # the sentinel is compared by identity
         self.task, self.settings, self.classes = task, settings, classes
@@ -40,9 +42,6 @@ class ScoreWorker:
         return {"index": np.asarray(batch["index"]), "part": np.array(parts, dtype=object)}
 
     def score(self, stem: str, prediction: Path, truth: list[Path]) -> bytes:
-        from vb_plugins.evaluation.directory import _directory_evaluator
-        from vb_plugins.evaluation.runner import DEFAULT, make_accumulator
-
         accumulator = make_accumulator(self.task, self.settings, classes=self.classes,
                                        ignore_index=-1 if self.task == "semantic" else DEFAULT)
         file_settings, zero_shares = dict(self.file_settings), []
@@ -65,8 +64,6 @@ def score_pairs(task: str, settings, classes, file_settings: dict, zero_shares: 
     ``accumulator``, ``file_settings`` and ``zero_shares`` as the sequential loop would."""
     import ray.data
 
-    from vb_plugins.distributed import cluster
-
     if not pairs:
         return
     cluster.connect(address, quiet=quiet)
@@ -81,8 +78,6 @@ def score_pairs(task: str, settings, classes, file_settings: dict, zero_shares: 
 def _score(pairs, task, settings, classes, file_settings, zero_shares, accumulator, indexes, progress, workers,
            batch_size, blocks) -> None:
     import ray.data
-
-    from vb_plugins.evaluation.merge import merge_image
 
     dataset = ray.data.from_items(
         [{"index": i, "stem": stem, "prediction": str(prediction), "ground_truth": json.dumps([str(p) for p in truth])}
@@ -112,8 +107,6 @@ def _score(pairs, task, settings, classes, file_settings, zero_shares, accumulat
     except VBError:
         raise
     except Exception as error:
-        from vb_plugins.distributed.run import one_line_error
-
         raise one_line_error(error) from None
     finally:
         getattr(stream, "close", lambda: None)()

@@ -20,10 +20,13 @@ import fnmatch
 import glob
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from vb_plugins.cli.predict_command import refuse_inputs_in_output
 from vb_plugins.errors import InputError
+from vb_plugins.io import read_rgb
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 LIST_SUFFIXES = (".txt", ".lst", ".list")
@@ -177,8 +180,6 @@ def output_names(sources: list[str]) -> list[tuple[str, str]]:
 
 
 def _refuse_in_output(path: Path, output: Path) -> None:
-    from vb_plugins.cli.predict_command import refuse_inputs_in_output
-
     if path.exists():
         refuse_inputs_in_output([path], output)
 
@@ -186,10 +187,6 @@ def _refuse_in_output(path: Path, output: Path) -> None:
 def read_image_source(source: str):
     """uint8 H x W x 3 RGB of a local path or URI (EXIF orientation applied), as ``vb predict`` reads
     images; an unreadable file is an :class:`InputError` naming ``source``."""
-    import tempfile
-
-    from vb_plugins.io import read_rgb
-
     if not is_uri(source):
         return read_rgb(source, exif_transpose=True)
     filesystem, path = _filesystem(source)

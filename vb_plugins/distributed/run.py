@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -22,6 +23,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vb_plugins.errors import CancelledError, InputError, ModelError, VBError
+from vb_plugins import errors
+from vb_plugins.cli.predict_command import local_path
+from vb_plugins.cli.predict_outputs import (OutputLock, clear_staging, existing_outputs, read_records,
+                                            refuse_other_settings)
+from vb_plugins.distributed import cluster
+from vb_plugins.distributed.inputs import resolve_inputs
+from vb_plugins.distributed.manifest import ManifestAppender, manifest_path, read_manifest, rewrite_manifest
+from vb_plugins.distributed.worker import PredictWorker, build_predictor, describe_run
 
 Progress = Callable[[int, int], None]  # (images finished this run, images to do)
 MAX_BLOCKS = 10_000  # one block per batch up to this many: small blocks spread work and retry little
@@ -96,11 +105,6 @@ def predict(task: str, inputs, output, model: str | None = None, *, workers: int
     Raises :class:`InputError` / :class:`ModelError` for bad options, inputs, folders or models, before
     anything is written. Images that cannot be read or predicted are recorded in the manifest, not raised.
     """
-    from vb_plugins.cli.predict_command import local_path
-    from vb_plugins.distributed import cluster
-    from vb_plugins.distributed.inputs import resolve_inputs
-    from vb_plugins.distributed.worker import build_predictor
-
     began = time.perf_counter()
     if model is not None and not isinstance(model, str):
         raise InputError("model: pass a model string (id, path or backend:model); a generator object cannot be "
@@ -135,8 +139,6 @@ def predict(task: str, inputs, output, model: str | None = None, *, workers: int
 
 def prepare_cluster(address, quiet: bool, workers, gpus_per_worker) -> tuple[int, float]:
     """Connect, and fill in the defaults that depend on the cluster: (workers, gpus_per_worker)."""
-    from vb_plugins.distributed import cluster
-
     cluster.connect(address, quiet=quiet)
     gpus = cluster.cluster_gpus()
     if gpus_per_worker is None:
@@ -153,8 +155,6 @@ def describe_remotely(task, model, options, cpus, gpus) -> dict:
     """Load the model once where the workers run, for the run's description (and its errors, early)."""
     import ray
 
-    from vb_plugins.distributed.worker import describe_run
-
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=2)(describe_run)
     described = ray.get(remote.remote(task, model, options))
     if "error" in described:
@@ -166,11 +166,6 @@ def _run_locked(summary: RunSummary, items, output: Path, task: str, model, opti
                 overwrite: bool, resources: dict, progress, should_stop) -> None:
     import ray
     import ray.data
-
-    from vb_plugins.cli.predict_outputs import (OutputLock, clear_staging, existing_outputs, read_records,
-                                                refuse_other_settings)
-    from vb_plugins.distributed.manifest import ManifestAppender, manifest_path, read_manifest, rewrite_manifest
-    from vb_plugins.distributed.worker import PredictWorker
 
     with OutputLock(output, f"vb predict {task} --ray"):
         clear_staging(output)
@@ -240,10 +235,6 @@ def one_line_error(error: Exception) -> Exception:
     """A Ray error from the workers as the vb-plugins error it carries, else one line naming Ray. Ray
     wraps what a worker raised (in Ray Data, as text only): the last ``vb_plugins.errors.X: message``
     in the chain's text is rebuilt as that error."""
-    import re
-
-    from vb_plugins import errors
-
     texts, cause = [], error
     for _ in range(8):
         if cause is None:

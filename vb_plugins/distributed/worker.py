@@ -17,13 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.cli.predict_command import save_prediction
+from vb_plugins.cli.predict_outputs import LOCK_NAME, first_difference
+from vb_plugins.distributed.inputs import read_image_source
 from vb_plugins.errors import CancelledError, InputError, ModelError, VBError
+from vb_plugins.io import write_npy, write_png, write_text
+from vb_plugins.predict import Predictor
 
 
 def build_predictor(task: str, model, options: dict):
     """The run's predictor, generator not loaded yet (the driver validates with the same call)."""
-    from vb_plugins.predict import Predictor
-
     return Predictor(task, model, **options)
 
 
@@ -58,8 +61,6 @@ class PredictWorker:
     """A Ray Data callable class: ``__init__`` once per actor, ``__call__`` per batch of rows."""
 
     def __init__(self, task: str, model, options: dict, output: str, current: dict, run_id: str):
-        from vb_plugins.cli.predict_outputs import LOCK_NAME, first_difference
-
         self.output = Path(output)
         if not (self.output / LOCK_NAME).is_file():
             raise InputError(f"{output}: the output folder is not visible on this worker ({worker_name()}); "
@@ -76,10 +77,6 @@ class PredictWorker:
         self.name = worker_name()
 
     def __call__(self, batch: dict) -> dict:
-        from vb_plugins.cli.predict_command import save_prediction
-        from vb_plugins.distributed.inputs import read_image_source
-        from vb_plugins.io import write_npy, write_png, write_text
-
         began = time.perf_counter()
         sources, stems = [str(s) for s in batch["input"]], [str(s) for s in batch["stem"]]
         stale = [json.loads(str(s)) for s in batch["stale"]]

@@ -21,6 +21,7 @@ The output directory must be on storage every node mounts at the same path (the 
 
 from __future__ import annotations
 
+import functools
 import pickle
 import time
 from collections.abc import Callable
@@ -28,6 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.distributed import cluster
+from vb_plugins.distributed.inputs import read_image_source
+from vb_plugins.distributed.run import check_resources, describe_remotely, one_line_error, prepare_cluster
+from vb_plugins.distributed.worker import build_predictor, predict_isolating_failures
 from vb_plugins.errors import CancelledError, InputError, VBError
 from vb_plugins.fiftyone_tools.journal import append_journal, remove_journal
 from vb_plugins.fiftyone_tools.runner import (INFO_KEY, PredictRun, ProgressCallback, _mark_complete,
@@ -53,7 +58,6 @@ class LabelWorker:
     """A Ray Data callable class: predicts a batch of samples and writes their label files."""
 
     def __init__(self, task: str, model, options: dict, writer: dict):
-        from vb_plugins.distributed.worker import build_predictor
         from vb_plugins.fiftyone_tools.labels import LabelWriter
 
         self.predictor = build_predictor(task, model, options)
@@ -63,9 +67,6 @@ class LabelWorker:
                                   writer.pop("directory"), **writer)
 
     def __call__(self, batch: dict) -> dict:
-        from vb_plugins.distributed.inputs import read_image_source
-        from vb_plugins.distributed.worker import predict_isolating_failures
-
         ids, paths = [str(i) for i in batch["id"]], [str(p) for p in batch["filepath"]]
         errors: dict[int, str] = {}
         values: dict[int, bytes] = {}
@@ -105,8 +106,6 @@ def predict_collection_ray(samples, task: str, output_field: str, model=None, *,
     :func:`vb_plugins.distributed.predict`. ``model`` must be a model string (or None)."""
     import ray.data
 
-    from vb_plugins.distributed import cluster
-    from vb_plugins.distributed.run import check_resources, describe_remotely, one_line_error, prepare_cluster
 
     began = time.perf_counter()
     if model is not None and not isinstance(model, str):
@@ -252,8 +251,6 @@ def parse_engine_params(params: dict) -> tuple[str, dict, dict[str, str]]:
 def engine_runner(params: dict, local_runner):
     """The function that runs the operator's prediction: ``local_runner`` or the Ray run with the params'
     engine options bound. Raises :class:`InputError` for bad engine params."""
-    import functools
-
     engine, options, errors = parse_engine_params(params)
     if errors:
         raise InputError("; ".join(errors.values()))
