@@ -125,7 +125,8 @@ def main() -> None:
     model, where = load_model(args)
     size = model.config.resolution
     scenes = held_out_scenes(args.scenes, size)
-    results = {"model": where, "scenes": args.scenes, "resolution": size, "seeds": [HELD_OUT_SEED, HELD_OUT_SEED + args.scenes - 1],
+    results = {"model": where, "scenes": args.scenes, "resolution": size,
+               "seeds": [HELD_OUT_SEED, HELD_OUT_SEED + args.scenes - 1],
                "steps": args.steps or model.config.default_steps, "ensemble": args.ensemble}
     results.update(score(model, scenes, args.steps, args.ensemble))
     print(json.dumps(results, indent=2))

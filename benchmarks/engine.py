@@ -114,7 +114,7 @@ def compare(generator, photos, steps: int, megapixels: float, batch_sizes=(8,), 
             results["skipped"].append(f"engine batch {batch_size}: would not fit the time left")
             continue
         engine(batch_size, photos[:batch_size])  # warm-up at this batch shape
-        seconds, engine_out, peak = timed(lambda: engine(batch_size, photos))
+        seconds, engine_out, peak = timed(lambda batch_size=batch_size: engine(batch_size, photos))
         shapes = {a.shape for a in naive_out} | {b.shape for b in engine_out}
         if len(shapes) != 1:
             raise SystemExit(f"naive and engine outputs differ in size ({sorted(shapes)}): not comparable")

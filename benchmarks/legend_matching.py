@@ -55,7 +55,7 @@ def main() -> None:
     image, truth = scene(args.size)
     rows = {}
     for name, spec in (("exact RGB (baseline)", exact), ("colour words (matched)", words)):
-        seconds, decoding = timed(lambda: task.decode(image, spec), args.repeat)
+        seconds, decoding = timed(lambda spec=spec: task.decode(image, spec), args.repeat)
         correct = float(np.mean(decoding.labels == truth))
         rows[name] = seconds
         print(f"{name:24s} {seconds * 1000:8.1f} ms   pixels labelled right {correct:.3f}")

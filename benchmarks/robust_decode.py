@@ -63,7 +63,8 @@ def procedural_layout(seed: int, size: int = 256) -> np.ndarray:
     depth = 1.0 / inverse
     for _ in range(rng.integers(6, 14)):
         kind = rng.integers(0, 3)
-        near = 1.0 / np.clip(rng.uniform(0.1, 1.5) + rng.uniform(-0.3, 0.3) * u + rng.uniform(-0.3, 0.3) * v, 0.05, None)
+        near = 1.0 / np.clip(rng.uniform(0.1, 1.5) + rng.uniform(-0.3, 0.3) * u + rng.uniform(-0.3, 0.3) * v,
+                             0.05, None)
         if kind == 0:
             x0, y0 = rng.uniform(0, 0.9, 2)
             w, h = rng.uniform(0.05, 0.4, 2)
@@ -233,8 +234,8 @@ def timings(scene, size: int = 1024, repeat: int = 3) -> dict[str, float]:
         "depth exact": lambda: depth_codec.decode(images["depth"], mode="exact"),
         "depth robust": lambda: depth_codec.decode(images["depth"], mode="robust"),
         "normals robust": lambda: NormalsCodec().decode(images["normals"], mode="robust"),
-        "semantic robust": lambda: SemanticCodec().decode(images["semantic"], {f"c{i}": c for i, c in enumerate(CITYSCAPES)},
-                                                          mode="robust"),
+        "semantic robust": lambda: SemanticCodec().decode(
+            images["semantic"], {f"c{i}": c for i, c in enumerate(CITYSCAPES)}, mode="robust"),
         "instance robust": lambda: InstanceCodec().decode(images["instance"], mode="robust"),
     }
     out = {}

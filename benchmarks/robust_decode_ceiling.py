@@ -21,8 +21,8 @@ import argparse
 import json
 
 import numpy as np
-
 from robust_decode import depth_scores, load_scenes, scored_depths
+
 from vb_plugins.codecs import DepthCodec
 from vb_plugins.testing import degrade
 

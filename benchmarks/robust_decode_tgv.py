@@ -24,8 +24,8 @@ import json
 import time
 
 import numpy as np
-
 from robust_decode import DAMAGES, depth_scores, load_scenes
+
 from vb_plugins.codecs import DepthCodec
 
 ALPHA1, ALPHA0 = 0.3, 0.6

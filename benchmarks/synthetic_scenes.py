@@ -49,8 +49,8 @@ def main(argv=None) -> None:
         for supersample in args.supersample:
             for batch in args.batches:
                 rate, cpu_ms = throughput(size, batch, supersample, args.scenes, args.device)
-                print(f"{size:>4}x{size:<4} {batch:>5} {supersample:>3} {rate:>9.1f} {1000 / rate:>9.1f} {cpu_ms:>13.1f}",
-                      flush=True)
+                print(f"{size:>4}x{size:<4} {batch:>5} {supersample:>3} {rate:>9.1f} {1000 / rate:>9.1f} "
+                      f"{cpu_ms:>13.1f}", flush=True)
 
 
 if __name__ == "__main__":

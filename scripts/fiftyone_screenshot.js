@@ -1,8 +1,11 @@
 // Headless screenshots of the FiftyOne App with playwright-core driving a system Chromium.
 // usage: node fiftyone_screenshot.js OUT1.png URL1 [OUT2.png URL2 ...]
-// env: CHROMIUM (default /usr/bin/chromium), SETTLE_MS (default 6000): wait after the canvas appears.
-// Prints one JSON line per shot: {"out", "ms", "box"}; box = the modal's media canvas in page pixels
-// ({x, y, width, height}) for sample URLs, null for the grid.
+// env: CHROMIUM (default /usr/bin/chromium), SETTLE_MS (default 6000): wait after the canvas appears;
+// TILE_SELECTOR: CSS selector of the grid's tiles; WAIT_FOR_TEXT: grid pages are reloaded (up to 3
+// times) until this text shows; DUMP_DOM: also write OUT.html (the page's DOM).
+// Prints one JSON line per shot: {"out", "ms", "box", "tiles"}; box = the modal's media canvas in page
+// pixels ({x, y, width, height}) for sample URLs, null for the grid; tiles = the page boxes of the
+// elements matching TILE_SELECTOR on grid pages, in DOM order (null without it).
 const { chromium } = require('playwright-core');
 const fs = require('fs');
 const os = require('os');
@@ -34,8 +37,17 @@ const path = require('path');
       for (let attempt = 1; ; attempt++) {
         await page.goto(url, { waitUntil: 'domcontentloaded' });
         await page.waitForSelector('canvas', { timeout: 90000 });
+        // A saved view URL (?view=) loads the view, but not always on a cold App: retry until the page
+        // shows WAIT_FOR_TEXT (e.g. the view's name), if set.
+        if (!wantsModal) {
+          const expected = process.env.WAIT_FOR_TEXT;
+          const shown = !expected || await page.getByText(expected, { exact: true }).first()
+            .waitFor({ timeout: 20000 }).then(() => true, () => false);
+          if (shown) break;
+          if (attempt === 3) throw new Error(`the page never showed ${JSON.stringify(expected)}: ${url}`);
+          continue;
+        }
         // A sample URL (?id=) opens the sample modal, but not always on a cold App: retry.
-        if (!wantsModal) break;
         const opened = await page.waitForSelector('[data-cy="modal-looker-container"]', { timeout: 20000 })
           .then(() => true, () => false);
         if (opened) break;
@@ -46,7 +58,15 @@ const path = require('path');
       const box = wantsModal
         ? await page.locator('[data-cy="modal-looker-container"] canvas').first().boundingBox().catch(() => null)
         : null;
-      console.log(JSON.stringify({ out: args[i], ms: Date.now() - began, box }));
+      // Grid pages: the page boxes of the elements matching TILE_SELECTOR (one per tile), if set.
+      const tiles = !wantsModal && process.env.TILE_SELECTOR
+        ? await page.locator(process.env.TILE_SELECTOR).evaluateAll((elements) => elements.map((element) => {
+          const r = element.getBoundingClientRect();
+          return { x: r.x, y: r.y, width: r.width, height: r.height };
+        }))
+        : null;
+      if (process.env.DUMP_DOM) fs.writeFileSync(args[i].replace(/\.png$/, '.html'), await page.content());
+      console.log(JSON.stringify({ out: args[i], ms: Date.now() - began, box, tiles }));
     }
   } finally {
     await context.close();

@@ -185,10 +185,9 @@ def main(argv=None) -> int:
 
 
 def shoot(args, work: Path, db, free_port) -> int:
-    from PIL import Image
-
     import fiftyone as fo
     import fiftyone.operators as foo
+    from PIL import Image
 
     log("fiftyone imported")
     use_demo_backend()
@@ -200,7 +199,8 @@ def shoot(args, work: Path, db, free_port) -> int:
     dataset = fo.Dataset("vb-plugins-demo", persistent=True)
     dataset.add_samples(samples, progress=False)
     for params in ({"task": "depth", "output_field": "depth", "model": "demo:scene-depth", "depth_max": 20.0},
-                   {"task": "semantic", "output_field": "segmentation", "model": "demo:scene-semantic", "classes": LEGEND}):
+                   {"task": "semantic", "output_field": "segmentation", "model": "demo:scene-semantic",
+                    "classes": LEGEND}):
         result = foo.execute_operator("@vb-plugins/fiftyone/predict", ctx={"view": dataset.view(), "params": params})
         log(f"predict {params['task']}: {result.result['message']}")
     # Dense labels are not shown by default: switch both on for the screenshot. The predict operator

@@ -69,7 +69,8 @@ def write_examples(directory: Path = EXAMPLES_DIR, count_per_kind: int = 3, size
         name = f"{scene.kind}-{scene.seed}"
         write_png(directory / f"{name}.png", scene.image)
         write_npy(directory / f"{name}.depth.npy", np.where(scene.valid, scene.depth, np.inf).astype(np.float32))
-        write_npy(directory / f"{name}.normals.npy", np.where(scene.valid[..., None], scene.normals, 0).astype(np.float32))
+        normals = np.where(scene.valid[..., None], scene.normals, 0)
+        write_npy(directory / f"{name}.normals.npy", normals.astype(np.float32))
         info = {"seed": scene.seed, "kind": scene.kind, "intrinsics": scene.intrinsics.tolist(),
                 "fov_x_deg": scene.fov_x_deg, "fov_y_deg": scene.fov_y_deg,
                 "source": "vb_plugins.training.synthetic.render_scene(seed, size, size, kind=kind)"}

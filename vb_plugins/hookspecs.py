@@ -1,5 +1,7 @@
-"""The plugin hooks. Built-in tasks, colour schemes, prompt dialects and generator backends are
-registered through these same hooks, so a third-party package drops in new ones with no core change.
+"""The plugin hooks. vb-plugins' own tasks, colour schemes, prompt dialects, generator backends, `vb`
+commands, training data sources and value kinds are registered through these same hooks (the modules
+listed in :data:`vb_plugins.builtin.DEFAULT_PLUGINS`), so a third-party package drops in new ones with no
+core change.
 
 A plugin is a module (or object) with functions marked ``@vb_plugins.hookimpl`` and is found through the
 entry-point group ``vb_plugins``::
@@ -8,7 +10,8 @@ entry-point group ``vb_plugins``::
     [project.entry-points.vb_plugins]
     my_plugin = "my_package.vb_plugin"
 
-Each hook returns a list of objects; names must be unique across all plugins.
+Each hook returns a list of objects, each with a ``name``; names must be unique across all plugins.
+``vb_colour_schemes`` and ``vb_color_schemes`` fill the same table (one spelling each; both are honoured).
 """
 
 import pluggy
@@ -26,8 +29,13 @@ def vb_tasks() -> list:
 
 
 @hookspec
+def vb_colour_schemes() -> list:
+    """Return colour schemes (:class:`vb_plugins.codecs.ColorScheme`: scalar <-> colour, for depth-like tasks)."""
+
+
+@hookspec
 def vb_color_schemes() -> list:
-    """Return :class:`vb_plugins.codecs.ColorScheme` instances (scalar <-> colour schemes for depth-like tasks)."""
+    """Alias of :func:`vb_colour_schemes` in American spelling; both fill the one colour-scheme table."""
 
 
 @hookspec
@@ -38,3 +46,18 @@ def vb_prompt_dialects() -> list:
 @hookspec
 def vb_generators() -> list:
     """Return :class:`vb_plugins.generation.GeneratorBackend` instances (ways to load a generator)."""
+
+
+@hookspec
+def vb_commands() -> list:
+    """Return `vb` sub-commands, each with ``name`` and ``register(subparsers)`` (:class:`vb_plugins.cli.Command`)."""
+
+
+@hookspec
+def vb_data_sources() -> list:
+    """Return training data source types for `vb train` (:class:`vb_plugins.training.sources.DataSourceType`)."""
+
+
+@hookspec
+def vb_value_kinds() -> list:
+    """Return value kinds (what a task's values are: depth, normals, labels, ...), each with a ``name``."""

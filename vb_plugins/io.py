@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import errno
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npy_format
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vb_plugins.errors import InputError, OutputError
-
+from vb_plugins.os_errors import describe_os_error
 
 # Pillow modes -> words for messages (a decoder that needs colour names what it was given).
 _MODE_WORDS = {
@@ -35,8 +37,6 @@ def describe_mode(mode: str) -> str:
 def _pixel_limit() -> int | None:
     """Largest image read, in pixels: Pillow's ``PIL.Image.MAX_IMAGE_PIXELS`` (None = no limit), so one
     setting governs every reader. Beyond it an image is refused as a possible decompression bomb."""
-    from PIL import Image
-
     return Image.MAX_IMAGE_PIXELS
 
 
@@ -47,10 +47,6 @@ def _bomb_error(path: Path, pixels, limit) -> InputError:
 
 def read_image_and_mode(path, exif_transpose: bool = False) -> tuple[np.ndarray, str]:
     """:func:`read_image` and the file's Pillow mode (``"RGB"``, ``"LA"``, ``"F"``, ...)."""
-    import re
-
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
@@ -147,8 +143,6 @@ def load_npy(path, name: str | None = None) -> np.ndarray:
 
 
 def _check_npy_header(handle, file_size: int, label: str) -> None:
-    from numpy.lib import format as npy_format
-
     version = npy_format.read_magic(handle)
     # Versions 2 and 3 share the header layout (3 only allows UTF-8 field names).
     read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
@@ -175,36 +169,14 @@ def _umask_file_mode() -> int:
 
 _FILE_MODE = _umask_file_mode()
 
-# errno -> what a user reads (the path comes first in the message).
-_OS_ERRORS = {
-    getattr(errno, name): words for name, words in (
-        ("EROFS", "read-only file system"),
-        ("ENOSPC", "no space left on the device (disk full)"),
-        ("EDQUOT", "disk quota exceeded"),
-        ("EISDIR", "is a directory"),
-        ("ENOTDIR", "a parent of the path is not a directory"),
-        ("EACCES", "permission denied"),
-        ("EPERM", "operation not permitted"),
-        ("ENOENT", "no such file or directory"),
-        ("ENAMETOOLONG", "file name too long"),
-    ) if hasattr(errno, name)
-}
-
-
-def describe_os_error(error: OSError) -> str:
-    """A one-line, user-facing phrase for an ``OSError`` (``read-only file system``, ``disk full``, ...)."""
-    words = _OS_ERRORS.get(error.errno) or error.strerror or str(error) or type(error).__name__
-    return words[:1].lower() + words[1:]
-
-
 # Temporary paths handed out by `atomic_paths` -> the outputs they stand for, so that an error while a
 # writer fills one names the file the user asked for.
-_STANDS_FOR: contextvars.ContextVar[dict] = contextvars.ContextVar("vb_atomic_stands_for", default={})
+_STANDS_FOR: contextvars.ContextVar[dict | None] = contextvars.ContextVar("vb_atomic_stands_for", default=None)
 
 
 def output_error(path, error: OSError) -> OutputError:
     """``error`` while writing ``path`` as a one-line :class:`OutputError` naming ``path``."""
-    path = _STANDS_FOR.get().get(str(path), path)
+    path = (_STANDS_FOR.get() or {}).get(str(path), path)
     wrapped = OutputError(f"{path}: cannot write: {describe_os_error(error)}")
     wrapped.errno = error.errno
     return wrapped
@@ -258,7 +230,7 @@ def atomic_paths(paths, overwrite: bool = True):
     with contextlib.ExitStack() as stack:
         # Exits run in reverse order: the first path is replaced last, after every other one succeeded.
         temps = [stack.enter_context(atomic_path(path, overwrite)) for path in paths]
-        token = _STANDS_FOR.set({**_STANDS_FOR.get(), **{str(t): p for t, p in zip(temps, paths)}})
+        token = _STANDS_FOR.set({**(_STANDS_FOR.get() or {}), **{str(t): p for t, p in zip(temps, paths)}})
         try:
             yield temps
         finally:
@@ -267,8 +239,6 @@ def atomic_paths(paths, overwrite: bool = True):
 
 def write_png(path, array: np.ndarray, overwrite: bool = True) -> Path:
     """Write uint8 (gray / RGB / RGBA) or uint16 (gray) ``array`` as PNG, atomically."""
-    from PIL import Image
-
     array = np.ascontiguousarray(array)
     if array.dtype == np.uint16:
         if array.ndim != 2:

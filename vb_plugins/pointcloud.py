@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vb_plugins.errors import InputError
+from vb_plugins.io import atomic_path
 
 DEFAULT_FOV_DEGREES = 60.0
 
@@ -99,8 +100,6 @@ def unproject(depth: np.ndarray, intrinsics: Intrinsics, colours: np.ndarray | N
 
 def write_ply(path, points: np.ndarray, colours: np.ndarray | None = None, comments=(), overwrite: bool = True) -> Path:
     """Binary little-endian PLY with float xyz and optional uchar rgb, written atomically."""
-    from vb_plugins.io import atomic_path
-
     points = np.asarray(points, dtype="<f4")
     header = ["ply", "format binary_little_endian 1.0", *[f"comment {c}" for c in comments],
               f"element vertex {len(points)}", "property float x", "property float y", "property float z"]

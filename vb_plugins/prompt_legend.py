@@ -295,7 +295,7 @@ def _read_clause(clause: str, literals: list[str], sentence_initial: bool) -> Me
                                  strong=pattern is _STRONG)
                 if found:
                     return found
-    for name, phrase, strong in attempts:
+    for _name, phrase, strong in attempts:
         if _looks_like_colour(phrase, strong):
             raise InputError(f"prompt: cannot read {_short(restored)!r}: {phrase.strip()!r} is not a colour"
                              f"{unknown_word_message(_clean_colour_phrase(phrase))}")

@@ -181,3 +181,12 @@ ZERO_SHOT = PromptDialect(
 
 def builtin_dialects() -> list[PromptDialect]:
     return [VISION_BANANA, VISION_BANANA_SENTENCES, ZERO_SHOT]
+
+
+# Registration through the plugin hooks (this module is listed in vb_plugins.builtin.DEFAULT_PLUGINS).
+from vb_plugins.hookspecs import hookimpl  # noqa: E402  (appended by the i24 structure branch; moves up at merge)
+
+
+@hookimpl
+def vb_prompt_dialects():
+    return builtin_dialects()

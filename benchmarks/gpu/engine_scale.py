@@ -79,8 +79,8 @@ def build_pipeline(name: str, device, dtype):
 
 def run(settings, budget, device, log) -> dict:
     import torch
-
     from engine import compare
+
     from vb_plugins.generation.diffusers_backend import DiffusersGenerator, family_for
 
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32

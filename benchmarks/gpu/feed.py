@@ -40,6 +40,7 @@ def _warm() -> None:
     import vb_plugins.codecs  # noqa: F401
     import vb_plugins.testing.degrade  # noqa: F401
     import vb_plugins.training.data  # noqa: F401
+    import vb_plugins.training.sources  # noqa: F401
 
 
 def worker_pool(workers: int) -> futures.ProcessPoolExecutor:

@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from feed import FIRST_FILL_TIMEOUT, DeviceFeed
 
 INPUTS = ("robust_s", "naive_s", "Y", "Cb", "Cr", "residual")
@@ -192,6 +191,7 @@ def evaluate(net, settings, device) -> dict:
     """naive / robust / learned AbsRel and delta1 per damage on robust_decode.py's scenes and layouts."""
     from robust_decode import DAMAGES as DAMAGE_FUNCTIONS
     from robust_decode import depth_scores, load_scenes
+
     from vb_plugins.codecs import DepthCodec
 
     codec = DepthCodec()

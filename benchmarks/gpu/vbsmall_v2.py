@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from feed import FIRST_FILL_TIMEOUT, DeviceFeed
 
 TASKS = ("depth", "normals")
@@ -42,7 +41,7 @@ FIGURES = {"depth_delta1": True, "depth_abs_rel": False, "depth_rmse": False, "d
 
 def render_payloads(seeds, device, size: int):
     """Scenes rendered on ``device`` as the arrays a SyntheticSource keeps (runs in the feed's thread)."""
-    from vb_plugins.training.data import scene_arrays
+    from vb_plugins.training.sources import scene_arrays
     from vb_plugins.training.synthetic import render_scenes
 
     return [scene_arrays(scene) for scene in render_scenes(seeds, size, size, device=device)]
@@ -50,7 +49,8 @@ def render_payloads(seeds, device, size: int):
 
 def examples_job(payloads, seeds, run_seed: int) -> dict:
     """Depth and normals training triples of each scene, exactly as `vb train` makes them (worker process)."""
-    from vb_plugins.training.data import Augmentation, make_example, synthetic_ground_truth
+    from vb_plugins.training.data import Augmentation, make_example
+    from vb_plugins.training.sources import synthetic_ground_truth
 
     augment = Augmentation(flip=0.5, depth_scheme=0.0)
     images, targets, weights, prompts = [], [], [], []
@@ -156,6 +156,7 @@ def comparison(new: dict, old: dict) -> dict:
 
 def run(settings, seconds: float, device, out: Path, pool, log) -> dict:
     from bundled_model_eval import HELD_OUT_SEED, held_out_scenes, score
+
     from vb_plugins.generation.bundled import BUNDLED_DIR, MODEL_WEIGHTS, load_vbnet, save_vbnet
 
     ema, record = train(settings, seconds, device, pool, log)

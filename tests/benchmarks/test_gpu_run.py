@@ -121,10 +121,9 @@ def test_tiny_run_times_the_engine_against_the_loop_at_each_batch_size(tiny_run)
 
 
 def test_published_klein_4b_configuration_has_about_4b_parameters():
+    import engine_scale
     import torch
     from diffusers import Flux2Transformer2DModel
-
-    import engine_scale
 
     with torch.device("meta"):
         transformer = Flux2Transformer2DModel(**engine_scale.KLEIN_4B)
@@ -152,8 +151,8 @@ def test_run_refuses_to_overwrite_earlier_results(tmp_path):
 
 def test_log_depth_is_the_codecs_path_depth():
     import torch
-
     from learned_decoder import log_depth
+
     from vb_plugins.codecs import DepthCodec
     from vb_plugins.codecs._robust import _Path
 
@@ -178,9 +177,8 @@ def test_comparison_needs_every_figure_better():
 def test_feed_falls_back_to_cpu_rendering_when_the_device_fails():
     from concurrent.futures import ThreadPoolExecutor
 
-    import torch
-
     import learned_decoder
+    import torch
     from feed import DeviceFeed
 
     def render(seeds, device):

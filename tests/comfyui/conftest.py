@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from comfy_env import ComfyEnvError, find_tarball, server_python, tarball_folders, unpack_comfyui
 from comfy_server import ComfyServer
 

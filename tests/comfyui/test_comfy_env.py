@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy
 import pytest
-
 from comfy_env import ComfyEnvError, find_tarball, server_python, tarball_folders, unpack_comfyui
 
 

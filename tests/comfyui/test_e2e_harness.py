@@ -13,7 +13,6 @@ import textwrap
 
 import numpy as np
 import pytest
-
 from comfy_server import PromptRejected
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from comfy_server import PromptRejected, WorkflowFailed
 
 pytestmark = pytest.mark.slow
@@ -146,9 +145,8 @@ def test_pack_loads_through_the_entrypoint_with_registry_choices(server):
 
 
 def test_depth_visualization_decodes_to_metric_depth_in_the_output_folder(server):
-    from vb_plugins import get_task
-
     from comfyui_nodes.files import read_exr
+    from vb_plugins import get_task
 
     workflow = {
         "1": {"class_type": "LoadImage", "inputs": {"image": "depth_vis.png"}},

@@ -15,7 +15,8 @@ def test_colour_spellings(text, rgb):
     assert parse_colour(text) == rgb
 
 
-@pytest.mark.parametrize("bad", ["redish", "#12345", "(1, 2)", "<256, 0, 0>", "RGB(1,2,3,4)", [1, 2], [0.5, 1, 2], None])
+@pytest.mark.parametrize("bad", ["redish", "#12345", "(1, 2)", "<256, 0, 0>", "RGB(1,2,3,4)", [1, 2], [0.5, 1, 2],
+                                 None])
 def test_malformed_colours_name_the_input(bad):
     with pytest.raises(InputError) as info:
         parse_colour(bad, "colour of 'cat'")

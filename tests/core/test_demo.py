@@ -31,10 +31,10 @@ def test_examples_show_both_kinds_and_sky():
 
 
 def test_demo_scores_a_given_model_and_writes_its_outputs(tmp_path):
+    import torch
+
     from vb_plugins.generation.bundled import save_vbnet
     from vb_plugins.generation.vbnet import VBNet, VBNetConfig
-
-    import torch
 
     torch.manual_seed(0)
     model_dir = save_vbnet(VBNet(VBNetConfig(channels=(8, 16), cond_dim=16, text_vocab=64, resolution=32,

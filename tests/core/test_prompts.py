@@ -24,7 +24,8 @@ def test_semantic_json_legend_writes_names_quoted_and_triplets_bare():
 
 def test_semantic_sentence_legend():
     text = prompt("semantic", "vision-banana-sentences", classes={"macaron cakes": "(255, 255, 0)"})
-    assert text == "This image is a per-pixel class labeling of the input. The macaron cakes is represented by (255, 255, 0)."
+    assert text == ("This image is a per-pixel class labeling of the input. "
+                    "The macaron cakes is represented by (255, 255, 0).")
 
 
 def test_instance_and_referring():

@@ -106,3 +106,26 @@ def test_installed_plugin_appears_in_cli_and_python_api(example_plugin_site, tmp
     encoded = run_with_plugin(example_plugin_site, "encode", "depth", str(depth), str(tmp_path / "d.png"),
                               "--scheme", "turbo")
     assert encoded.returncode == 0, encoded.stderr and (tmp_path / "d.png").is_file()
+
+
+def test_a_plugin_command_appears_in_vb_help_and_runs(example_plugin_site, tmp_path):
+    from PIL import Image
+
+    helped = run_with_plugin(example_plugin_site, "--help")
+    assert helped.returncode == 0, helped.stderr
+    assert "edges-target" in helped.stdout and "example plugin" in " ".join(helped.stdout.split())
+
+    photo = np.zeros((32, 48, 3), np.uint8)
+    photo[8:24, 12:36] = 255  # a white rectangle: its outline is the only edge
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    target = tmp_path / "photo.edges.png"
+    result = run_with_plugin(example_plugin_site, "edges-target", str(tmp_path / "photo.png"), str(target))
+    assert result.returncode == 0, result.stderr
+    painted = np.asarray(Image.open(target))
+    edges = painted[..., 0] > 0
+    assert set(np.unique(painted)) == {0, 255} and (painted == painted[..., :1]).all()  # white on black
+    assert edges[8:24, 12:36].any() and not edges[:6].any() and not edges[14:18, 18:30].any()
+
+    again = run_with_plugin(example_plugin_site, "edges-target", str(tmp_path / "photo.png"), str(target))
+    assert again.returncode == 1 and again.stderr.startswith("vb edges-target: error: ")
+    assert "already exists" in again.stderr and len(again.stderr.strip().splitlines()) == 1

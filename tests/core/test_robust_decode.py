@@ -89,7 +89,8 @@ def test_lossless_robust_equals_exact_within_the_8bit_bound(codec):
     assert codec.decode(image).mode == "exact"  # auto: a lossless PNG decodes exactly
     robust = codec.decode(image, mode="robust")
     path = _Path(codec)
-    steps = lambda depth: path.steps * codec.curve.forward(np.asarray(depth, np.float64))
+    def steps(depth):
+        return path.steps * codec.curve.forward(np.asarray(depth, np.float64))
     assert np.abs(steps(robust.depth) - steps(exact.depth)).max() <= 0.5 + 1e-3
     assert absrel(robust.depth, truth) <= absrel(exact.depth, truth)
 

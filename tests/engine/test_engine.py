@@ -56,7 +56,8 @@ def test_out_of_memory_halves_the_batch_and_keeps_results_identical():
     wrapped = OutOfMemoryAbove(generator, limit=2)
     engine = Engine(wrapped, batch_size=8)
     images = photos(7, size=(64, 64))
-    embedding_jobs = [Job(i, image, "Generate a metric depth map of the input image.", 0) for i, image in enumerate(images)]
+    prompt = "Generate a metric depth map of the input image."
+    embedding_jobs = [Job(i, image, prompt, 0) for i, image in enumerate(images)]
     results = engine.run(embedding_jobs)
     assert engine.batch_size == 2
     assert generator.calls == [2, 2, 2, 1]
@@ -123,7 +124,8 @@ def depth_painter(depth_for_shape):
 
 
 def test_depth_ensemble_uses_the_median_and_reports_spread():
-    truth = lambda shape: np.full(shape, 2.5)
+    def truth(shape):
+        return np.full(shape, 2.5)
     generator = PaintingGenerator(depth_painter(truth), noise=3.0)
     one = Predictor("depth", generator, ensemble=1).predict(photos(1, (64, 64)))[0]
     five = Predictor("depth", generator, ensemble=5).predict(photos(1, (64, 64)))[0]
@@ -157,7 +159,8 @@ def test_semantic_legend_voting_corrects_a_binding_mistake():
     passes = vb_plugins.get_task("semantic").passes(spec)
     wrong_legend = [vb_plugins.codecs.format_colour(c, "name") for _, c in passes[1].classes]
     generator = PaintingGenerator(legend_painter(labels, swap_on_legend=wrong_legend))
-    single = Predictor("semantic", generator, classes={"cat": "red", "dog": "blue", "sky": "lime"}).predict(photos(1))[0]
+    classes = {"cat": "red", "dog": "blue", "sky": "lime"}
+    single = Predictor("semantic", generator, classes=classes).predict(photos(1))[0]
     assert np.array_equal(single.values, labels((48, 64)))
     voted = Predictor("semantic", generator, spec=spec).predict(photos(1))[0]
     assert np.array_equal(voted.values, labels((48, 64)))

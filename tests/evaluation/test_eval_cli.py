@@ -227,7 +227,8 @@ def test_vb_predict_outputs_evaluate_end_to_end(tmp_path, capsys):
     """A 'perfect' generator painting the encoded ground truth, saved exactly as `vb predict` saves it."""
     import vb_plugins
     from vb_plugins.cli.predict_command import save_prediction
-    from vb_plugins.io import write_npy, write_png as save_png, write_text
+    from vb_plugins.io import write_npy, write_text
+    from vb_plugins.io import write_png as save_png
     from vb_plugins.predict import Predictor
     from vb_plugins.testing.generators import PaintingGenerator
 

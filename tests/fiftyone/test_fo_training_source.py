@@ -7,7 +7,8 @@ import pytest
 
 from vb_plugins.errors import InputError
 from vb_plugins.training.config import load_config
-from vb_plugins.training.data import Augmentation, examples, source_from_config
+from vb_plugins.training.data import Augmentation, examples
+from vb_plugins.training.sources import source_from_config
 
 
 @pytest.fixture

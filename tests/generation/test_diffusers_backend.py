@@ -47,7 +47,8 @@ def test_batched_equals_per_image_and_prompt_is_encoded_once(pipelines, family):
 def test_same_seed_same_output_and_seeds_matter(pipelines):
     generator = load_generator(str(pipelines["flux2-klein"]), device="cpu")
     image = photos(1)[0]
-    run = lambda seed: Predictor("normals", generator, steps=2, seed=seed, megapixels=0.006).predict([image])[0]
+    def run(seed):
+        return Predictor("normals", generator, steps=2, seed=seed, megapixels=0.006).predict([image])[0]
     assert np.array_equal(run(3).visualization, run(3).visualization)
     assert not np.array_equal(run(3).visualization, run(4).visualization)
 

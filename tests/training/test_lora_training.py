@@ -55,8 +55,9 @@ def fixed_noise_loss(pipe_dir, lora, path, seeds=range(12)):
     """Mean training loss on the first training batch under fixed noise draws, base model or with ``lora``."""
     from diffusers import DiffusionPipeline
 
-    from vb_plugins.training.data import Augmentation, examples, source_from_config
+    from vb_plugins.training.data import Augmentation, examples
     from vb_plugins.training.lora_objectives import objective_for
+    from vb_plugins.training.sources import source_from_config
 
     cfg = load_config(path)
     stream = examples(source_from_config(cfg.data[0]), cfg.tasks, cfg.seed, cfg.dialect, Augmentation(**cfg.augment))

@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 
 from vb_plugins.errors import InputError
-from vb_plugins.training.scenes import STUFF_CLASSES, Box, Camera, Cylinder, Lighting, Material, Plane, SceneSpec, Sphere
+from vb_plugins.training.scenes import (
+    STUFF_CLASSES,
+    Box,
+    Camera,
+    Cylinder,
+    Lighting,
+    Material,
+    Plane,
+    SceneSpec,
+    Sphere,
+)
 from vb_plugins.training.synthetic import (
     SEMANTIC_CLASSES,
     render_scene,
@@ -171,7 +181,8 @@ def test_finite_difference_normals_of_the_unprojected_depth_agree_on_planar_regi
             for dx in (-1, 0, 1):
                 nb = (slice(1 + dy, H - 1 + dy), slice(1 + dx, W - 1 + dx))
                 flat &= np.abs(gt[nb] - core).max(-1) < 1e-4
-                flat &= (scene.semantic[nb] == scene.semantic[1:-1, 1:-1]) & (scene.instance[nb] == scene.instance[1:-1, 1:-1])
+                flat &= scene.semantic[nb] == scene.semantic[1:-1, 1:-1]
+                flat &= scene.instance[nb] == scene.instance[1:-1, 1:-1]
         angle = np.degrees(np.arccos(np.clip((fd * core).sum(-1), -1, 1)))[flat]
         assert angle.size > 100
         assert np.percentile(angle, 99) < 3.0 and np.median(angle) < 0.5

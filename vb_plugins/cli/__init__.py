@@ -1,34 +1,32 @@
-"""The ``vb`` command. Each sub-command lives in its own module with a ``register(subparsers)``."""
+"""The ``vb`` command. Its sub-commands come from the ``vb_commands`` hook: the built-in ones from the
+command modules listed in :data:`vb_plugins.builtin.DEFAULT_PLUGINS`, others from plugins, each a
+:class:`Command` (``name`` and ``register(subparsers)``)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import traceback
 import warnings
 
+from vb_plugins import __version__
+from vb_plugins.builtin import BUILTIN_ORIGIN
+from vb_plugins.cli.command import Command
 from vb_plugins.errors import VBError
+from vb_plugins.os_errors import describe_os_error
+from vb_plugins.registry import Registry, get_registry
 
-# Modules that add sub-commands, in the order `vb --help` lists them.
-COMMAND_MODULES = (
-    "vb_plugins.cli.codec_commands",
-    "vb_plugins.cli.predict_command",
-    "vb_plugins.cli.train_command",
-    "vb_plugins.cli.pointcloud_command",
-    "vb_plugins.cli.demo_command",
-    "vb_plugins.cli.eval_command",
-    "vb_plugins.cli.fiftyone_command",
-    "vb_plugins.cli.comfyui_command",
-)
+__all__ = ["Command", "build_parser", "main"]
 
 _DEBUG_HELP = "show the full traceback of an unexpected error"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from vb_plugins import __version__
+def build_parser(registry: Registry | None = None) -> argparse.ArgumentParser:
+    """The `vb` parser with every registered command (``registry``: default, the process-wide one).
 
+    A plugin's command that fails to register is left out and reported in ``registry.load_errors``."""
+    registry = registry or get_registry()
     parser = argparse.ArgumentParser(
         prog="vb",
         description="Image generators as generalist vision learners: encode, decode, prompt, predict.",
@@ -36,16 +34,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vb-plugins {__version__}")
     parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module_name in COMMAND_MODULES:
+    for name, (command, origin) in registry.table("command").items():
+        before = dict(subparsers.choices)
         try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:  # an optional part whose dependencies are not installed
-            if error.name and error.name.startswith("vb_plugins"):
+            command.register(subparsers)
+            if name not in subparsers.choices:
+                raise VBError(f"register() added no sub-command called {name!r}")
+        except Exception as error:
+            if origin == BUILTIN_ORIGIN:
                 raise
-            continue
-        module.register(subparsers)
+            _forget_new_commands(subparsers, before)
+            registry.load_errors.append(f"plugin {origin}: command {name!r} left out: "
+                                        f"{type(error).__name__}: {_one_line(error)}")
     _add_debug_flag(parser)
     return parser
+
+
+def _forget_new_commands(subparsers, before: dict) -> None:
+    """Take back what a failed ``register`` added (its half-built parsers, its help lines)."""
+    added = [name for name in subparsers.choices if name not in before]
+    for name in added:
+        del subparsers.choices[name]
+    subparsers._choices_actions[:] = [a for a in subparsers._choices_actions if a.dest not in added]
 
 
 def _sub_parsers(parser: argparse.ArgumentParser):
@@ -94,8 +104,6 @@ def _is_os_error(error: BaseException) -> bool:
 
 def describe_unexpected(error: BaseException) -> str:
     """The one line shown for an error that is not a :class:`VBError` (``OSError`` kinds in words)."""
-    from vb_plugins.io import describe_os_error
-
     if _is_os_error(error):
         where = error.filename if error.filename is not None else error.filename2
         return f"{where}: {describe_os_error(error)}" if where is not None else describe_os_error(error)
@@ -108,7 +116,11 @@ def describe_unexpected(error: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except VBError as error:  # e.g. two plugins registering one name: nothing can run until it is fixed
+        print(f"vb: error: {_one_line(error)}", file=sys.stderr)
+        return 1
     args = parse_args(parser, argv)
     prefix = f"vb {args.command}"
     # Images beyond Pillow's pixel limit are refused with one line by vb_plugins.io; its warning would

@@ -11,18 +11,72 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from vb_plugins.adapters import adapter_dir
 from vb_plugins.errors import InputError
 
 MARKER = ".vb-plugins-install.json"  # written into a copy by `install --copy`
+INSTALL_NAME = "vb-plugins"  # the name of the installed folder (or link) in the host app's folder
+
+
+@dataclass(frozen=True)
+class AdapterCommand:
+    """`vb NAME install|uninstall|path` for one adapter folder (``fiftyone_plugin``, ``comfyui_nodes``).
+
+    ``destination(given)`` is where ``install`` puts it, from the value of ``host_option`` (None when
+    not given); ``after_install(args, source, destination)`` prints what to do next. ``what`` names the
+    adapter and ``where`` its place in the host app in the help texts.
+    """
+
+    name: str
+    adapter: str
+    help: str
+    what: str
+    where: str
+    host_option: str
+    host_help: str
+    force_help: str
+    destination: Callable[[Path | None], Path]
+    after_install: Callable[..., None]
+
+    def register(self, subparsers) -> None:
+        parser = subparsers.add_parser(self.name, help=self.help)
+        host = {"dest": "host", "type": Path, "metavar": self.host_option.lstrip("-").replace("-", "_").upper()}
+        actions = parser.add_subparsers(dest=f"{self.name}_action", metavar="ACTION", required=True)
+        install = actions.add_parser("install", help=f"link (or copy) {self.what} into {self.where}")
+        install.add_argument(self.host_option, **host, help=self.host_help)
+        install.add_argument("--copy", action="store_true", help="copy instead of linking (a copy does not follow "
+                                                                 "upgrades of vb-plugins)")
+        install.add_argument("--force", action="store_true", help=self.force_help)
+        install.set_defaults(handler=self.run_install)
+        uninstall = actions.add_parser("uninstall", help=f"remove {self.what} that install put in {self.where} "
+                                                         "(its link, or its marked copy)")
+        uninstall.add_argument(self.host_option, **host)
+        uninstall.set_defaults(handler=self.run_uninstall)
+        path = actions.add_parser("path", help=f"print {self.what} folder shipped with vb-plugins")
+        path.set_defaults(handler=self.run_path)
+
+    def run_install(self, args) -> int:
+        destination = self.destination(args.host)
+        source = place_adapter(self.adapter, destination, copy=args.copy, force=args.force)
+        if source is not None:
+            self.after_install(args, source, destination)
+        return 0
+
+    def run_uninstall(self, args) -> int:
+        return unplace_adapter(self.adapter, self.destination(args.host), f"vb {self.name}")
+
+    def run_path(self, args) -> int:
+        print(adapter_dir(self.adapter))
+        return 0
 
 
 def place_adapter(name: str, destination: Path, *, copy: bool, force: bool) -> Path | None:
     """Link (``copy``: copy) adapter ``name`` to ``destination``; returns its source folder, or None when
     ``destination`` already links to it. An existing entry is replaced only with ``force``."""
-    from vb_plugins.adapters import adapter_dir
-
     source = adapter_dir(name)
     destination.parent.mkdir(parents=True, exist_ok=True)
     linked_here = destination.is_symlink() and destination.resolve() == source.resolve()
@@ -46,8 +100,6 @@ def place_adapter(name: str, destination: Path, *, copy: bool, force: bool) -> P
 
 def installed_by_us(name: str, destination: Path) -> str | None:
     """None when ``destination`` is what installing adapter ``name`` made; else what is there instead."""
-    from vb_plugins.adapters import adapter_dir
-
     if destination.is_symlink():
         target = destination.resolve()
         if target == adapter_dir(name).resolve():

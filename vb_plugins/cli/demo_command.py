@@ -1,8 +1,11 @@
-"""`vb demo`: the main job on the bundled examples, offline, on CPU."""
+"""`vb demo`: the main job on the bundled examples, offline, on CPU (its code is imported when it runs)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from vb_plugins.cli.command import Command
+from vb_plugins.hookspecs import hookimpl
 
 
 def register(subparsers) -> None:
@@ -17,3 +20,8 @@ def run(args) -> int:
 
     run_demo(args.output, args.model)
     return 0
+
+
+@hookimpl
+def vb_commands():
+    return [Command("demo", register)]

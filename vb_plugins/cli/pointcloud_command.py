@@ -1,4 +1,6 @@
-"""`vb pointcloud DEPTH.npy OUT.ply [--image RGB] [--fov DEG | --intrinsics fx,fy,cx,cy]`."""
+"""`vb pointcloud DEPTH.npy OUT.ply [--image RGB] [--fov DEG | --intrinsics fx,fy,cx,cy]`.
+
+The point-cloud code is imported when the command runs, not for every `vb` start-up."""
 
 from __future__ import annotations
 
@@ -6,7 +8,12 @@ import math
 import sys
 from pathlib import Path
 
+from vb_plugins.cli.codec_commands import decode_file
+from vb_plugins.cli.command import Command
 from vb_plugins.errors import InputError
+from vb_plugins.hookspecs import hookimpl
+from vb_plugins.io import load_npy, read_rgb
+from vb_plugins.registry import get_task
 
 
 def register(subparsers) -> None:
@@ -24,7 +31,6 @@ def register(subparsers) -> None:
 
 
 def run_pointcloud(args) -> int:
-    from vb_plugins.io import load_npy, read_rgb
     from vb_plugins.pointcloud import DEFAULT_FOV_DEGREES, Intrinsics, check_depth, unproject, write_ply
     from vb_plugins.predict import resize_image
 
@@ -47,9 +53,6 @@ def run_pointcloud(args) -> int:
     if args.depth.suffix.lower() == ".npy":
         depth = check_depth(load_npy(args.depth), str(args.depth))
     else:
-        from vb_plugins.cli.codec_commands import decode_file
-        from vb_plugins.registry import get_task
-
         depth = decode_file(get_task("depth"), None, args.depth).depth  # as `vb decode depth` reads it
     height, width = depth.shape
     if intrinsics is None:
@@ -67,3 +70,8 @@ def run_pointcloud(args) -> int:
     print(f"{len(points)} points written to {args.output}; intrinsics {note}: {intrinsics.describe()}",
           file=sys.stderr)
     return 0
+
+
+@hookimpl
+def vb_commands():
+    return [Command("pointcloud", register)]

@@ -260,3 +260,12 @@ def builtin_schemes() -> list[ColorScheme]:
         colormap_scheme("viridis"),
         PolylineScheme("gray", [[0, 0, 0], [1, 1, 1]], description="black to white"),
     ]
+
+
+# Registration through the plugin hooks (this module is listed in vb_plugins.builtin.DEFAULT_PLUGINS).
+from vb_plugins.hookspecs import hookimpl  # noqa: E402  (appended by the i24 structure branch; moves up at merge)
+
+
+@hookimpl
+def vb_colour_schemes():
+    return builtin_schemes()

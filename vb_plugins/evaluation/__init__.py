@@ -18,52 +18,37 @@ or a whole report (JSON-ready dict) from pairs or from directories:
 Each metric module's docstring states its formula and the reference implementation it follows.
 """
 
-from vb_plugins.evaluation.conventions import EvalWarning
-from vb_plugins.evaluation.depth import ALIGNMENTS, DepthAccumulator, align_depth, depth_metrics
-from vb_plugins.evaluation.directory import evaluate_directory
-from vb_plugins.evaluation.instance import (
-    IOU_THRESHOLDS,
-    InstanceAccumulator,
-    mask_iou_matrix,
-    match_instances,
-    matthews,
-)
-from vb_plugins.evaluation.normals import NormalsAccumulator, angular_errors, normal_metrics
-from vb_plugins.evaluation.protocols import (
-    CITYSCAPES_CLASSES,
-    DEPTH_PRESETS,
-    SEMANTIC_PRESETS,
-    DepthProtocol,
-    SemanticProtocol,
-    crop_mask,
-    depth_protocol,
-)
-from vb_plugins.evaluation.report import build_report, format_table, write_report
-from vb_plugins.evaluation.runner import EvalSettings, evaluate_pairs, make_accumulator
-from vb_plugins.evaluation.segmentation import (
-    ReferringAccumulator,
-    SemanticAccumulator,
-    confusion_matrix,
-    intersection_union,
-    iou_from_confusion,
-)
+import importlib
+
+# name -> the module that defines it; loaded on first use, so that `vb` (whose `eval` command needs only the
+# presets' names to build its options) does not load every metric at start-up.
+_EXPORTS = {
+    **dict.fromkeys(("ALIGNMENTS", "DepthAccumulator", "align_depth", "depth_metrics"), "depth"),
+    **dict.fromkeys(("IOU_THRESHOLDS", "InstanceAccumulator", "mask_iou_matrix", "match_instances", "matthews"),
+                    "instance"),
+    **dict.fromkeys(("NormalsAccumulator", "angular_errors", "normal_metrics"), "normals"),
+    **dict.fromkeys(("CITYSCAPES_CLASSES", "DEPTH_PRESETS", "SEMANTIC_PRESETS", "DepthProtocol", "SemanticProtocol",
+                     "crop_mask", "depth_protocol"), "protocols"),
+    **dict.fromkeys(("build_report", "format_table", "write_report"), "report"),
+    "plot_report": "plots",  # matplotlib loads when a plot is drawn
+    **dict.fromkeys(("EvalSettings", "evaluate_pairs", "make_accumulator"), "runner"),
+    "EvalWarning": "conventions",
+    "evaluate_directory": "directory",
+    **dict.fromkeys(("ReferringAccumulator", "SemanticAccumulator", "confusion_matrix", "intersection_union",
+                     "iou_from_confusion"), "segmentation"),
+}
 
 
-def plot_report(report: dict, path, overwrite: bool = True):
-    """Draw the report's plot (see :mod:`vb_plugins.evaluation.plots`); imports matplotlib on use."""
-    from vb_plugins.evaluation.plots import plot_report as draw
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
 
-    return draw(report, path, overwrite)
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
 
 
-__all__ = [
-    "ALIGNMENTS", "DepthAccumulator", "align_depth", "depth_metrics",
-    "IOU_THRESHOLDS", "InstanceAccumulator", "mask_iou_matrix", "match_instances", "matthews",
-    "NormalsAccumulator", "angular_errors", "normal_metrics",
-    "CITYSCAPES_CLASSES", "DEPTH_PRESETS", "SEMANTIC_PRESETS", "DepthProtocol", "SemanticProtocol", "crop_mask",
-    "depth_protocol",
-    "build_report", "format_table", "write_report", "plot_report",
-    "EvalSettings", "EvalWarning", "evaluate_directory", "evaluate_pairs", "make_accumulator",
-    "ReferringAccumulator", "SemanticAccumulator", "confusion_matrix", "intersection_union",
-    "iou_from_confusion",
-]
+__all__ = list(_EXPORTS)

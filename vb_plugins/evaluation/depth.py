@@ -46,6 +46,7 @@ import math
 import numpy as np
 
 from vb_plugins.errors import InputError
+from vb_plugins.evaluation.arrays import as_map, drop_channel
 from vb_plugins.evaluation.protocols import DepthProtocol, depth_protocol
 
 ALIGNMENTS: dict[str, str] = {
@@ -172,11 +173,7 @@ def depth_bin_edges(protocol: DepthProtocol) -> np.ndarray:
 
 
 def _squeeze(array, name: str) -> np.ndarray:
-    array = np.asarray(array)
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[..., 0]
-    if array.ndim != 2:
-        raise InputError(f"{name}: expected an H x W depth map, got shape {array.shape}")
+    array = as_map(array, name, "depth map")
     if array.dtype.kind not in "fiu":
         raise InputError(f"{name}: expected numbers, got dtype {array.dtype}")
     return array
@@ -226,9 +223,7 @@ class DepthAccumulator:
         pred = _squeeze(pred, f"{name}: prediction")
         gt = _squeeze(gt, f"{name}: ground truth").astype(np.float64)
         if mask is not None:
-            mask = np.asarray(mask)
-            if mask.ndim == 3 and mask.shape[2] == 1:
-                mask = mask[..., 0]
+            mask = drop_channel(mask)
         try:
             gt, pred, mask = self.protocol.cut_to_window(gt, pred, mask)  # the KITTI benchmark window
         except InputError as error:

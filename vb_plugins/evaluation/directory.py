@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.ensemble import resize_nearest, resize_smooth
 from vb_plugins.errors import InputError
 from vb_plugins.evaluation import conventions
 from vb_plugins.evaluation import files as evalfiles
@@ -40,8 +41,6 @@ def _patterns(task: str, settings: EvalSettings) -> tuple[str, ...]:
 
 def _fit(pred: np.ndarray, shape: tuple[int, int], task: str, resize: bool, name: str) -> np.ndarray:
     """The prediction at the ground truth's size: as it is, resized (``resize``), or an error."""
-    from vb_plugins.ensemble import resize_nearest, resize_smooth
-
     if pred.shape[:2] == tuple(shape):
         return pred
     if not resize:

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from vb_plugins.errors import InputError
+from vb_plugins.io import load_npy, read_image
+from vb_plugins.label_files import palette_indices
 
 GT_PATTERNS = {
     "depth": ("{stem}.npy", "{stem}.png", "{stem}.depth.npy", "{stem}.depth.png", "{stem}_depth.npy"),
@@ -157,8 +159,6 @@ class FileIndex:
 
 def load_values(path: Path) -> np.ndarray:
     """A ``.npy`` array (no pickles) or an image as stored (uint8 / uint16, gray or colour)."""
-    from vb_plugins.io import load_npy, read_image
-
     path = Path(path)
     if path.suffix.lower() == ".npy":
         return load_npy(path)
@@ -206,8 +206,6 @@ def load_normals(path: Path) -> np.ndarray:
 def load_labels(path: Path, what: str = "label map") -> np.ndarray:
     """Integer H x W labels / ids / mask values from a PNG (8 or 16 bit; a palette PNG gives its indices, as
     `vb decode semantic` writes them) or ``.npy``."""
-    from vb_plugins.label_files import palette_indices
-
     indices = palette_indices(path) if Path(path).suffix.lower() != ".npy" and Path(path).is_file() else None
     array = _single_channel(load_values(path) if indices is None else indices, path, what)
     if array.dtype == np.bool_:

@@ -106,7 +106,7 @@ def mask_iou_matrix(pred, gt) -> np.ndarray:
 
 def match_instances(iou: np.ndarray) -> np.ndarray:
     """IoUs of the matched pairs of the assignment maximising total IoU (Hungarian)."""
-    from scipy.optimize import linear_sum_assignment
+    from scipy.optimize import linear_sum_assignment  # 0.8 s to import: only when instances are matched
 
     if iou.size == 0:
         return np.zeros(0)

@@ -83,7 +83,7 @@ class NormalsAccumulator:
 
     def __init__(self, gt_convention: str = "camera", pred_convention: str = "camera",
                  exact_median_limit: int = DEFAULT_EXACT_MEDIAN_LIMIT):
-        from vb_plugins.codecs.normals import CONVENTIONS  # the codecs package is heavier than this module
+        from vb_plugins.codecs.normals import CONVENTIONS  # the codecs import matplotlib; evaluation does not
 
         for label, convention in (("ground-truth", gt_convention), ("prediction", pred_convention)):
             if convention not in CONVENTIONS:
@@ -115,7 +115,6 @@ class NormalsAccumulator:
         ``mask``: optional H x W, nonzero = valid; ``pred_convention`` overrides the accumulator's for
         this image (e.g. from the prediction's record). Returns the record, or None if skipped."""
         from vb_plugins.codecs.normals import CONVENTIONS, to_lub
-
         name = "image" if key is None else str(key)
         pred = _check_normals(pred, f"{name}: prediction")
         gt = _check_normals(gt, f"{name}: ground truth")

@@ -12,18 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from vb_plugins.errors import InputError
+from vb_plugins.evaluation.normals import THRESHOLDS, threshold_key
+from vb_plugins.io import atomic_path
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
 def plot_report(report: dict, path, overwrite: bool = True) -> Path:
     """Draw the task's plot of ``report`` to ``path`` (.png, .pdf or .svg), atomically."""
-    import matplotlib
+    import matplotlib  # not on import: `import vb_plugins.evaluation` stays free of matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-
-    from vb_plugins.io import atomic_path
 
     path = Path(path)
     if path.suffix.lower() not in PLOT_SUFFIXES:
@@ -85,8 +85,6 @@ def _semantic(plt, report):
 
 
 def _normals(plt, report):
-    from vb_plugins.evaluation.normals import THRESHOLDS, threshold_key
-
     aggregate = report["aggregate"]
     figure, axis = plt.subplots(figsize=(7, 4))
     keys = [threshold_key(t) for t in THRESHOLDS]

@@ -39,7 +39,7 @@ that was run on the KB-cropped image writes it (Marigold predicts on the cropped
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -185,8 +185,6 @@ def depth_protocol(name: str | DepthProtocol = "none", **overrides) -> DepthProt
     changes = {k: v for k, v in overrides.items() if v is not None}
     if not changes:
         return base
-    from dataclasses import replace
-
     return replace(base, **changes)
 
 

@@ -7,6 +7,9 @@ import math
 
 import numpy as np
 
+from vb_plugins import __version__
+from vb_plugins.io import write_text
+
 # Paper-style labels and the direction that is better, per task and metric key.
 _LABELS = {
     "depth": [("delta1", "δ1 (<1.25)", "↑"), ("delta2", "δ2 (<1.25²)", "↑"), ("delta3", "δ3 (<1.25³)", "↑"),
@@ -40,8 +43,6 @@ def json_safe(value):
 
 def build_report(task: str, accumulator, settings: dict | None = None, inputs: dict | None = None) -> dict:
     """The report of a finished accumulator: protocol settings, aggregate, per-image records, skipped."""
-    from vb_plugins import __version__
-
     protocol = {**accumulator.settings(), **(settings or {})}
     report = {
         "task": task,
@@ -57,8 +58,6 @@ def build_report(task: str, accumulator, settings: dict | None = None, inputs: d
 
 
 def write_report(path, report: dict, overwrite: bool = True):
-    from vb_plugins.io import write_text
-
     return write_text(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n", overwrite=overwrite)
 
 

@@ -177,7 +177,7 @@ def _class_names(classes) -> list[str] | None:
         return None
     if isinstance(classes, int):
         return [f"class {i}" for i in range(classes)]
-    from vb_plugins.codecs.colors import parse_class_colours
+    from vb_plugins.codecs.colors import parse_class_colours  # the codecs import matplotlib; evaluation does not
 
     return [name for name, _ in parse_class_colours(classes, "--classes")]
 

@@ -21,14 +21,11 @@ from __future__ import annotations
 import numpy as np
 
 from vb_plugins.errors import InputError
+from vb_plugins.evaluation.arrays import as_map
 
 
 def _labels(array, name: str) -> np.ndarray:
-    array = np.asarray(array)
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[..., 0]
-    if array.ndim != 2:
-        raise InputError(f"{name}: expected an H x W label map, got shape {array.shape}")
+    array = as_map(array, name, "label map")
     if array.dtype == np.bool_:
         return array.astype(np.int64)
     if array.dtype.kind not in "iu":
@@ -131,24 +128,15 @@ class SemanticAccumulator:
                 "confusion_matrix": self.matrix.tolist()}
 
 
-def _mask(array, name: str) -> np.ndarray:
-    array = np.asarray(array)
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[..., 0]
-    if array.ndim != 2:
-        raise InputError(f"{name}: expected an H x W mask, got shape {array.shape}")
-    return array
-
-
 def intersection_union(pred, gt, ignore=None) -> tuple[int, int]:
     """Foreground intersection and union of two masks (nonzero = object), leaving out ``ignore`` pixels."""
-    pred = _mask(pred, "prediction").astype(bool)
-    gt = _mask(gt, "ground truth").astype(bool)
+    pred = as_map(pred, "prediction", "mask").astype(bool)
+    gt = as_map(gt, "ground truth", "mask").astype(bool)
     if pred.shape != gt.shape:
         raise InputError(f"prediction is {pred.shape[0]} x {pred.shape[1]} but ground truth is "
                          f"{gt.shape[0]} x {gt.shape[1]}")
     if ignore is not None:
-        keep = ~_mask(ignore, "ignore mask").astype(bool)
+        keep = ~as_map(ignore, "ignore mask", "mask").astype(bool)
         pred, gt = pred & keep, gt & keep
     return int(np.count_nonzero(pred & gt)), int(np.count_nonzero(pred | gt))
 

@@ -28,7 +28,8 @@ def mongod_path() -> Path:
     """The ``mongod`` binary installed with FiftyOne, found without importing fiftyone (slow)."""
     spec = importlib.util.find_spec("fiftyone")
     if spec is None or not spec.submodule_search_locations:
-        raise VBError("fiftyone is not installed (pip install 'vb-plugins[fiftyone]')")
+        raise VBError("fiftyone is not installed (pip install 'fiftyone>=1.5', "
+                      "or vb-plugins with its [fiftyone] extra)")
     return Path(spec.submodule_search_locations[0]) / "db" / "bin" / "mongod"
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from vb_plugins.errors import CancelledError, InputError
 from vb_plugins.fiftyone_tools.journal import append_journal, remove_journal
+from vb_plugins.fiftyone_tools.scores import SampleScorer
 
 INFO_KEY = "vb_plugins"
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -306,6 +307,8 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, cla
     directory, fields = writer.directory, writer.fields
     signature = run_signature(predictor, model)
     check_existing(dataset, fields, writer.kind, signature, overwrite)
+    scorer = SampleScorer.for_writer(writer)  # per-sample scores (issue 22), written with the labels
+    scorer.check(dataset)
 
     plan = plan_samples(samples, output_field, signature, overwrite, directory)
     ids, filepaths = plan.ids, plan.filepaths
@@ -326,16 +329,17 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, cla
     info[INFO_KEY] = runs
     dataset.info = info
     update_app_config(dataset, writer)  # saves the dataset
+    scorer.declare(dataset)
     if plan.superseded and Path(plan.superseded) != plan.journal:
         remove_journal(plan.superseded)
 
     write_batch = write_batch or max(16, 4 * predictor.batch_size)
-    pending: dict[str, dict] = {name: {} for name in fields.all}
+    pending: dict[str, dict] = {name: {} for name in scorer.fields + list(fields.all)}  # write order
     total = len(ids)
 
     def flush():
         written = list(pending[fields.main])
-        for name in fields.all:  # side fields first: a set main field means the sample is complete
+        for name in pending:  # scores and side fields first: a set main field means the sample is complete
             values = pending[name]
             if values:
                 dataset.set_values(name, values, key_field="id", validate=False, progress=False)
@@ -364,7 +368,9 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, cla
                 except InputError as error:
                     run.skipped.append({"id": sample_id, "filepath": filepath, "reason": str(error)})
             for prediction in predictor.predict_iter(images, keys=chunk_ids, should_stop=should_stop):
-                for name, value in writer.write(prediction, prediction.key).items():
+                values = writer.write(prediction, prediction.key)
+                values.update(scorer.from_prediction(prediction, values))
+                for name, value in values.items():
                     pending[name][prediction.key] = value
                 run.predicted += 1
                 report()

@@ -3,7 +3,8 @@
     data:
       - type: fiftyone
         dataset: nyu-train          # a persistent dataset in the user's FiftyOne database
-        view_tag: train             # optional: only samples with this tag
+        saved_view: "vb-review: seg"  # optional: only the samples of this saved view (e.g. a review queue)
+        view_tag: review            # optional: only samples with this tag (within the saved view, if any)
         depth_field: depth          # fo.Heatmap (metres, or integer map + depth_scale units per metre)
         depth_scale: 1000           # optional, e.g. 1000 for a millimetre PNG
         normals_field: normals      # a path to .npy (camera frame) or a LUB-encoded PNG
@@ -11,7 +12,8 @@
         instance_field: gt_inst     # fo.Detections with instance masks
 
 Only the fields named are read. Samples are listed once (ids in dataset order) and loaded lazily, so
-a large dataset streams; FiftyOne is imported only when this source is used.
+a large dataset streams; FiftyOne is imported only when this source is used. The source type registers
+itself through the ``vb_data_sources`` hook (this module is one of vb_plugins.builtin.DEFAULT_PLUGINS).
 """
 
 from __future__ import annotations
@@ -19,20 +21,39 @@ from __future__ import annotations
 import numpy as np
 
 from vb_plugins.errors import InputError
+from vb_plugins.fiftyone_tools.labels import read_label_values
+from vb_plugins.hookspecs import hookimpl
+from vb_plugins.io import read_rgb
 from vb_plugins.training.data import GroundTruth
+from vb_plugins.training.sources import DataSourceType
 
 TASK_FIELDS = {"depth": "depth_field", "normals": "normals_field", "semantic": "semantic_field",
                "instance": "instance_field"}
 
 
+def select_samples(dataset, saved_view: str | None = None, view_tag: str | None = None):
+    """The training samples: the saved view's (or the dataset's), with ``view_tag`` if given."""
+    if saved_view:
+        if not dataset.has_saved_view(saved_view):
+            known = ", ".join(repr(name) for name in dataset.list_saved_views()) or "none"
+            raise InputError(f"saved_view {saved_view!r}: dataset {dataset.name!r} has no such saved view "
+                             f"(saved views: {known})")
+        view = dataset.load_saved_view(saved_view)
+    else:
+        view = dataset.view()
+    return view.match_tags(view_tag) if view_tag else view
+
+
 class FiftyOneSource:
     def __init__(self, dataset: str, view_tag: str | None = None, depth_field: str | None = None,
                  depth_scale: float | None = None, normals_field: str | None = None,
-                 semantic_field: str | None = None, instance_field: str | None = None):
+                 semantic_field: str | None = None, instance_field: str | None = None,
+                 saved_view: str | None = None):
         try:
             import fiftyone as fo
         except ImportError:
-            raise InputError("data source 'fiftyone' needs FiftyOne: pip install 'vb-plugins[fiftyone]'") from None
+            raise InputError("data source 'fiftyone' needs FiftyOne: pip install 'fiftyone>=1.5' "
+                             "(or vb-plugins with its [fiftyone] extra)") from None
         if not fo.dataset_exists(dataset):
             raise InputError(f"FiftyOne dataset {dataset!r}: does not exist")
         self.dataset = fo.load_dataset(dataset)
@@ -43,10 +64,11 @@ class FiftyOneSource:
             if name and name not in schema:
                 raise InputError(f"{key}={name!r}: dataset {dataset!r} has no such field")
         self.depth_scale = depth_scale
-        view = self.dataset.match_tags(view_tag) if view_tag else self.dataset.view()
-        self.ids = view.values("id")
+        self.ids = select_samples(self.dataset, saved_view, view_tag).values("id")
         if not self.ids:
-            raise InputError(f"FiftyOne dataset {dataset!r}{f' (tag {view_tag!r})' if view_tag else ''}: no samples")
+            chosen = ", ".join([f"saved view {saved_view!r}"] * bool(saved_view)
+                               + [f"tag {view_tag!r}"] * bool(view_tag))
+            raise InputError(f"FiftyOne dataset {dataset!r}{f' ({chosen})' if chosen else ''}: no samples")
         self.class_names = self._class_names(semantic_field)
 
     def _class_names(self, field: str | None) -> list[str]:
@@ -77,9 +99,6 @@ class FiftyOneSource:
         return len(self.ids)
 
     def load(self, index: int) -> GroundTruth:
-        from vb_plugins.fiftyone_tools.labels import read_label_values
-        from vb_plugins.io import read_rgb
-
         sample = self.dataset[self.ids[index % len(self.ids)]]
         image = read_rgb(sample.filepath)
         gt = GroundTruth(image, key=sample.id, class_names=self.class_names)
@@ -97,3 +116,17 @@ class FiftyOneSource:
                 ids[mask & (ids == 0)] = i
             gt.instance = ids
         return gt
+
+
+SETTINGS = {"type": str, "dataset": str, "view_tag": str | None, "depth_field": str | None,
+            "depth_scale": float | None, "normals_field": str | None, "semantic_field": str | None,
+            "instance_field": str | None, "saved_view": str | None}
+
+
+def _build(config) -> FiftyOneSource:
+    return FiftyOneSource(**{k: v for k, v in config.items() if k != "type"})
+
+
+@hookimpl
+def vb_data_sources():
+    return [DataSourceType("fiftyone", _build, SETTINGS, ("dataset",), description="a FiftyOne dataset's fields")]

@@ -14,12 +14,11 @@ from pathlib import Path
 from vb_plugins.errors import InputError
 from vb_plugins.generation.base import GenerationSettings, Generator, GeneratorBackend, fit_size, looks_like_path
 from vb_plugins.generation.engine import Engine, Job
+from vb_plugins.registry import get_registry
 
 
 def resolve_backend(model: str | None) -> tuple[GeneratorBackend, str]:
     """(backend, model string for it) for a user's model string."""
-    from vb_plugins.registry import get_registry
-
     registry = get_registry()
     model = (model or "").strip()
     backends = registry.table("generator backend")

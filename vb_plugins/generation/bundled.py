@@ -13,6 +13,7 @@ import numpy as np
 
 from vb_plugins.errors import InputError, ModelError
 from vb_plugins.generation.base import GenerationSettings, Generator, GeneratorBackend, first_line, torch_dtype
+from vb_plugins.hookspecs import hookimpl
 
 MODEL_CONFIG = "vb_model.json"
 MODEL_WEIGHTS = "model.safetensors"
@@ -214,3 +215,8 @@ class VBNetBackend(GeneratorBackend):
             raise ModelError(f"the bundled model is missing from this installation ({path})")
         network, meta, device = load_vbnet(path, device, dtype)
         return VBNetGenerator(network, path, device, meta.get("provenance"))
+
+
+@hookimpl
+def vb_generators():
+    return [VBNetBackend()]

@@ -30,6 +30,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from safetensors import SafetensorError, safe_open
+
 from vb_plugins.errors import InputError, ModelError, VBError
 from vb_plugins.generation.base import first_line
 
@@ -135,8 +137,6 @@ def safetensors_file(value: str, option: str) -> Path:
 
 def read_shapes(path: Path, option: str) -> dict[str, tuple[int, ...]]:
     """Tensor name -> shape, read from the file's header without loading the tensors."""
-    from safetensors import SafetensorError, safe_open
-
     try:
         with safe_open(str(path), framework="pt") as handle:
             return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
@@ -225,7 +225,6 @@ def load_transformer_weights(pipe, value: str, option: str = "--transformer-weig
     diffusers naming, detected from the keys). Returns the naming found. Everything is checked (names,
     shapes, coverage) before the first tensor is copied; tensors are read one at a time."""
     import torch
-    from safetensors import safe_open
 
     path = safetensors_file(value, option)
     shapes = read_shapes(path, option)

@@ -9,6 +9,7 @@ prompt as text). Weights load as safetensors only; remote code is never trusted.
 from __future__ import annotations
 
 import contextlib
+import gc
 import inspect
 import json
 import logging
@@ -16,11 +17,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from packaging.version import Version
+from PIL import Image
+from safetensors import SafetensorError
 
 from vb_plugins.errors import CancelledError, InputError, ModelError
 from vb_plugins.generation import diffsynth
-from vb_plugins.generation.base import (GenerationSettings, Generator, GeneratorBackend, first_line, looks_like_path,
-                                        torch_dtype)
+from vb_plugins.generation.base import (
+    GenerationSettings,
+    Generator,
+    GeneratorBackend,
+    first_line,
+    looks_like_path,
+    torch_dtype,
+)
+from vb_plugins.generation.bundled import pick_device
+from vb_plugins.hookspecs import hookimpl
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +188,6 @@ def pick_dtype(device: str, dtype: str | None):
 
 
 def _pil(image: np.ndarray):
-    from PIL import Image
-
     return Image.fromarray(np.ascontiguousarray(image))
 
 
@@ -264,8 +274,6 @@ class DiffusersGenerator(Generator):
         return [np.rint(np.clip(a, 0, 1) * 255).astype(np.uint8) for a in array]
 
     def close(self) -> None:
-        import gc
-
         import torch
 
         self.pipe = None
@@ -311,9 +319,6 @@ def load_diffusers_generator(model: str, device: str | None = None, dtype: str |
     """Load a pipeline by Hub id or local path (safetensors only) and wrap it as a generator. ``transformer_weights``
     (a .safetensors file, diffusers or DiffSynth naming) replaces the transformer's weights before ``lora`` loads."""
     import diffusers
-    from safetensors import SafetensorError
-
-    from vb_plugins.generation.bundled import pick_device
 
     if options:
         raise InputError(f"unknown generator option(s): {', '.join(sorted(options))}")
@@ -323,8 +328,6 @@ def load_diffusers_generator(model: str, device: str | None = None, dtype: str |
     diffsynth.check_weight_files(lora, transformer_weights)  # before a large pipeline loads
     device = pick_device(device)
     dtype_value = pick_dtype(device, dtype)
-    from packaging.version import Version
-
     # diffusers 0.37 renamed torch_dtype to dtype.
     dtype_key = "dtype" if Version(diffusers.__version__) >= Version("0.37") else "torch_dtype"
     try:
@@ -354,8 +357,6 @@ def load_diffusers_generator(model: str, device: str | None = None, dtype: str |
 
 def _lora_dialect(lora: str) -> str | None:
     """The prompt dialect recorded in ``vb_lora.json`` beside an adapter trained with `vb train`."""
-    import json
-
     path = Path(lora)
     record = (path if path.is_dir() else path.parent) / "vb_lora.json"
     if not record.is_file():
@@ -383,3 +384,8 @@ class DiffusersBackend(GeneratorBackend):
 
     def load(self, model: str, **options) -> Generator:
         return load_diffusers_generator(model, **options)
+
+
+@hookimpl
+def vb_generators():
+    return [DiffusersBackend()]

@@ -45,6 +45,7 @@ from vb_plugins.generation.gemini_wire import (
     request_body,
     retry_hint,
 )
+from vb_plugins.hookspecs import hookimpl
 
 log = logging.getLogger(__name__)
 
@@ -256,19 +257,11 @@ class GeminiGenerator(Generator):
             return height, width
         return super().size_for(height, width, megapixels)
 
-    def encode_prompt(self, prompt: str) -> str:
-        return prompt
+    # encode_prompt: the base class's (the prompt travels as text)
 
-    def generate(
-        self,
-        images: Sequence[np.ndarray],
-        prompt_embedding: Any,
-        seeds: Sequence[int],
-        size: tuple[int, int],
-        settings: GenerationSettings,
-        on_step: StepCallback | None = None,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> list[np.ndarray]:
+    def generate(self, images: Sequence[np.ndarray], prompt_embedding: Any, seeds: Sequence[int],
+                 size: tuple[int, int], settings: GenerationSettings, on_step: StepCallback | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> list[np.ndarray]:
         """One request per image, concurrently; returns uint8 RGB at the size the API painted."""
         if len(images) != len(seeds):
             raise InputError(f"{len(images)} images but {len(seeds)} seeds: need one seed per image")
@@ -476,6 +469,11 @@ class GeminiBackend(GeneratorBackend):
             raise InputError(f"gemini:{model}: unknown option(s) {', '.join(unknown)}; "
                              f"known: {', '.join(sorted(_OPTIONS))}")
         return GeminiGenerator(model or "gemini-2.5-flash-image", **options)
+
+
+@hookimpl
+def vb_generators():
+    return [GeminiBackend()]
 
 
 __all__ = ["GeminiGenerator", "GeminiBackend", "RetryPolicy", "closest_aspect_ratio", "parse_duration",

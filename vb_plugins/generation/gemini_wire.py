@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from vb_plugins.errors import InputError
 
@@ -76,8 +77,6 @@ def parse_duration(text: Any) -> float | None:
 
 def encode_png(image: np.ndarray) -> bytes:
     """uint8 H x W x 3 RGB -> PNG bytes."""
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8), "RGB").save(buffer, format="PNG", compress_level=3)
     return buffer.getvalue()
@@ -85,8 +84,6 @@ def encode_png(image: np.ndarray) -> bytes:
 
 def decode_image(data: bytes) -> np.ndarray:
     """Image bytes (PNG, JPEG, WebP, ...) -> uint8 H x W x 3 RGB; raises ValueError/OSError if unreadable."""
-    from PIL import Image
-
     with Image.open(io.BytesIO(data)) as image:
         return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
 

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vb_plugins.errors import CancelledError
+
 
 @dataclass
 class VBNetConfig:
@@ -168,8 +170,6 @@ class VBNet(nn.Module):
 def sample(model: VBNet, image: torch.Tensor, prompt_cond: torch.Tensor, noise: torch.Tensor, steps: int,
            on_step=None, should_stop=None) -> torch.Tensor:
     """Euler integration of the learned flow from t = 1 (noise) to t = 0; returns B x 3 x H x W in [-1, 1]."""
-    from vb_plugins.errors import CancelledError
-
     x = noise
     times = torch.linspace(1.0, 0.0, steps + 1, device=noise.device)
     for i in range(steps):

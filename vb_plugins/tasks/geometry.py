@@ -103,3 +103,12 @@ class NormalsTask(Task):
         valid = np.linalg.norm(normals, axis=2) > 0.5
         return self.codec.encode(np.where(valid[..., None], normals, [0, 0, 1]), convention=convention) * \
             valid[..., None].astype(np.uint8)
+
+
+# Registration through the plugin hooks (this module is listed in vb_plugins.builtin.DEFAULT_PLUGINS).
+from vb_plugins.hookspecs import hookimpl  # noqa: E402  (appended by the i24 structure branch; moves up at merge)
+
+
+@hookimpl
+def vb_tasks():
+    return [DepthTask(), NormalsTask()]

@@ -252,3 +252,12 @@ def _save_object_masks(decoding, path, spec, overwrite: bool):
             done.unlink(missing_ok=True)
         raise
     return paths[0]
+
+
+# Registration through the plugin hooks (this module is listed in vb_plugins.builtin.DEFAULT_PLUGINS).
+from vb_plugins.hookspecs import hookimpl  # noqa: E402  (appended by the i24 structure branch; moves up at merge)
+
+
+@hookimpl
+def vb_tasks():
+    return [SemanticTask(), InstanceTask(), ReferringTask()]

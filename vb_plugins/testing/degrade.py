@@ -5,12 +5,11 @@ from __future__ import annotations
 import io
 
 import numpy as np
+from PIL import Image
 
 
 def jpeg(rgb: np.ndarray, quality: int, subsampling: int = 2) -> np.ndarray:
     """Round-trip through JPEG at ``quality`` (Pillow; ``subsampling=2`` is 4:2:0, what encoders default to)."""
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="JPEG", quality=int(quality), subsampling=subsampling)
     return np.asarray(Image.open(buffer).convert("RGB"))
@@ -18,8 +17,6 @@ def jpeg(rgb: np.ndarray, quality: int, subsampling: int = 2) -> np.ndarray:
 
 def webp(rgb: np.ndarray, quality: int = 80) -> np.ndarray:
     """Round-trip through lossy WebP."""
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="WEBP", quality=int(quality))
     return np.asarray(Image.open(buffer).convert("RGB"))

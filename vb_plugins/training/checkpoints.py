@@ -4,7 +4,7 @@
 ``optimizer.safetensors`` and ``state.json`` (step, config fingerprint, optimizer hyper-parameters, RNG
 state). A checkpoint directory is written under a temporary name and renamed when complete, so an
 interrupted save never looks like a checkpoint; one damaged later (a truncated file, a bad disk) is
-passed over for the previous one when a run resumes (:func:`resume_checkpoint`).
+passed over for the previous one when a run resumes (:func:`resume_checkpoint`, :func:`resume_run`).
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ def save_checkpoint(directory: Path, step: int, model_state: dict, optimizer, ex
     temporary = directory / f".step-{step:06d}.partial"
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir()
-    save_file({k: v.detach().cpu().contiguous() for k, v in model_state.items()}, str(temporary / "model.safetensors"))
-    for name, tensors in (extra_states or {}).items():
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(temporary / f"{name}.safetensors"))
+    for name, tensors in {"model": model_state, **(extra_states or {})}.items():
+        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        save_file(tensors, str(temporary / f"{name}.safetensors"))
     tensors, meta = optimizer_tensors(optimizer)
     save_file(tensors, str(temporary / "optimizer.safetensors"))
     (temporary / "state.json").write_text(json.dumps({"step": step, "optimizer": meta, **(state or {})}, indent=1))
@@ -119,3 +119,26 @@ def resume_checkpoint(directory: Path, restore: Callable[[dict], None],
         return path, loaded, step
     raise InputError(f"{Path(directory) / 'checkpoints'}: none of the {len(found)} checkpoint(s) can be loaded "
                      f"(newest {found[0].name}: {reasons[0]}); move them away to start the run over")
+
+
+def resume_run(config, output: Path, optimizer, restore_weights: Callable[[dict], None],
+               log: Callable[[str], None]) -> int:
+    """The step a run of ``config`` starts at: 0, or that of the newest checkpoint in ``output`` that loads,
+    whose weights ``restore_weights(loaded)`` puts back and whose state ``optimizer`` takes again. A
+    checkpoint of another configuration (its fingerprint) is an :class:`InputError`. Writes
+    ``output/config.json``."""
+
+    def restore(loaded: dict) -> None:
+        if loaded["state"].get("fingerprint") != config.fingerprint():
+            raise InputError(f"{output}: holds checkpoints of a different configuration; choose another output_dir")
+        restore_weights(loaded)
+        restore_optimizer(optimizer, loaded["optimizer"], loaded["state"]["optimizer"])
+
+    step = 0
+    resumed = resume_checkpoint(output, restore, log)
+    if resumed is not None:
+        checkpoint, _, step = resumed
+        log(f"resuming from {checkpoint} (step {step})")
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    return step

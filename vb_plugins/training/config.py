@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from vb_plugins.errors import InputError
+from vb_plugins.registry import get_task
+from vb_plugins.training.checking import WRONG, check_section, checked_value, describe_type, shown
+from vb_plugins.training.data import Augmentation
+from vb_plugins.training.sources import check_source
 
 
 @dataclass
@@ -56,8 +58,6 @@ class TrainConfig:
     diffusers: dict = field(default_factory=dict)  # dtype, guidance for training, resolution, ...
 
     def validate(self) -> None:
-        from vb_plugins.registry import get_task
-
         self._check_types()
         if self.method not in ("full", "lora"):
             raise InputError(f"method {self.method!r}: expected 'full' or 'lora'")
@@ -81,18 +81,16 @@ class TrainConfig:
         hints = typing.get_type_hints(TrainConfig)
         for item in fields(self):
             value = getattr(self, item.name)
-            checked = _checked(value, hints[item.name])
-            if checked is _WRONG:
-                raise InputError(f"{item.name}: expected {_describe(hints[item.name])}, got {_shown(value)}")
+            checked = checked_value(value, hints[item.name])
+            if checked is WRONG:
+                raise InputError(f"{item.name}: expected {describe_type(hints[item.name])}, got {shown(value)}")
             setattr(self, item.name, checked)
         self._check_sections()
 
     def _check_sections(self) -> None:
         """The nested settings the trainers read: VBNet architecture, augmentations, data sources."""
-        from vb_plugins.training.data import Augmentation, check_source
-
         if self.vbnet:
-            from vb_plugins.generation.vbnet import VBNetConfig
+            from vb_plugins.generation.vbnet import VBNetConfig  # torch: only when VBNet settings are given
 
             # VBNetConfig.from_dict ignores keys it does not know (tasks and dialect come from the run)
             self.vbnet = check_section("vbnet", self.vbnet, typing.get_type_hints(VBNetConfig), allow_unknown=True)
@@ -108,78 +106,6 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-_WRONG = object()
-_NAMES = {int: "an integer", float: "a number", str: "a string", dict: "a mapping", list: "a list"}
-
-
-def _checked(value: Any, hint) -> Any:
-    """``value`` as type ``hint`` (int, float, str, dict, list[X], X | None), or ``_WRONG``."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        return _checked(value, next(o for o in options if o is not type(None)))
-    if typing.get_origin(hint) in (list, tuple):  # tuple[X, ...]: YAML and JSON give lists
-        if not isinstance(value, list | tuple):
-            return _WRONG
-        item = typing.get_args(hint)[0]
-        items = [_checked(v, item) for v in value]
-        return _WRONG if any(v is _WRONG for v in items) else items
-    if isinstance(value, bool):  # a bool is an int to Python, never to a config
-        return _WRONG
-    if hint is int:
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        return value if isinstance(value, int) else _WRONG
-    if hint is float:
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                return _WRONG
-        # ints stay ints: the run's fingerprint (which resumes compare) hashes the values as given
-        return value if isinstance(value, int | float) and not math.isnan(value) else _WRONG
-    return value if isinstance(value, hint) else _WRONG
-
-
-def _describe(hint) -> str:
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        inner = next(o for o in typing.get_args(hint) if o is not type(None))
-        return f"{_describe(inner)} or null"
-    if typing.get_origin(hint) in (list, tuple):
-        item = typing.get_args(hint)[0]
-        return "a list of " + {str: "names", dict: "mappings", int: "integers", float: "numbers"}.get(
-            item, _describe(item))
-    return _NAMES.get(hint, hint.__name__)
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def check_section(section: str, values: Any, hints: dict[str, Any], required: tuple[str, ...] = (),
-                  allow_unknown: bool = False) -> dict:
-    """A nested mapping of settings (``vbnet``, ``augment``, a data source) checked against ``hints``
-    (key -> type); returns it with values read as their types. Unknown keys (unless ``allow_unknown``),
-    missing ``required`` keys and wrong types are one-line :class:`InputError` s naming ``section.key``."""
-    if not isinstance(values, dict):
-        raise InputError(f"{section}: expected a mapping, got {_shown(values)}")
-    unknown = sorted(str(k) for k in values if k not in hints)
-    if unknown and not allow_unknown:
-        raise InputError(f"{section}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(hints)})")
-    missing = [k for k in required if k not in values]
-    if missing:
-        raise InputError(f"{section}: missing setting(s) {', '.join(missing)}")
-    checked = dict(values)
-    for key, value in values.items():
-        if key in hints:
-            checked[key] = _checked(value, hints[key])
-            if checked[key] is _WRONG:
-                raise InputError(f"{section}.{key}: expected {_describe(hints[key])}, got {_shown(value)}")
-    return checked
 
 
 def _coerce(name: str, value: Any, current: Any) -> Any:
@@ -209,7 +135,8 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
             else:
                 data = json.loads(text)
         except Exception as error:  # yaml and json raise different types
-            raise InputError(f"{path}: not valid {path.suffix.lstrip('.').upper()} ({str(error).splitlines()[0]})") from None
+            kind = path.suffix.lstrip(".").upper()
+            raise InputError(f"{path}: not valid {kind} ({str(error).splitlines()[0]})") from None
         if not isinstance(data, dict):
             raise InputError(f"{path}: expected a mapping of settings at the top level")
     known = {f.name for f in fields(TrainConfig)}

@@ -15,8 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from vb_plugins.errors import CancelledError
 from vb_plugins.training.config import TrainConfig
+from vb_plugins.training.data import Augmentation, examples
 
 
 class PrefetchedBatches:
@@ -93,8 +96,6 @@ def example_batches(config: TrainConfig, sources, step: int) -> PrefetchedBatche
     """Batches of training examples from ``step`` on, round-robin over ``sources``: example ``i`` depends
     only on the seed and ``i``, so a resumed run draws exactly what the interrupted one would have.
     Close it when done (``with example_batches(...) as batches:``)."""
-    from vb_plugins.training.data import Augmentation, examples
-
     augment = Augmentation(**config.augment)
     consumed = step * config.batch_size  # examples drawn before this run
     count = len(sources)
@@ -132,8 +133,6 @@ class TrainingLoop:
         self.window: list[float] = []
         self.bar = None
         if progress:
-            from tqdm import tqdm
-
             self.bar = tqdm(total=config.steps, initial=step, unit="step", desc=description, file=sys.stderr)
 
     def _continue_log(self, step: int) -> None:
@@ -187,6 +186,4 @@ class TrainingLoop:
         if self.step % config.checkpoint_every == 0 or self.step == config.steps:
             save_checkpoint(self.step)
         if self.should_stop and self.should_stop(self.step):
-            from vb_plugins.errors import CancelledError
-
             raise CancelledError(f"training stopped at step {self.step}; run again to resume")

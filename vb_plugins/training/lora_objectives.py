@@ -31,6 +31,7 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
+from PIL import Image
 
 from vb_plugins.errors import InputError
 
@@ -253,8 +254,6 @@ class QwenImageEditObjective(FlowObjective):
         self.prompt_area = 384 * 384 if self.plus else self.reference_area
 
     def _pil(self, image: np.ndarray, area: int):
-        from PIL import Image
-
         pil = Image.fromarray(np.ascontiguousarray(image))
         width, height = _area_size(area, *pil.size)
         return self.pipe.image_processor.resize(pil, height, width), (width, height)

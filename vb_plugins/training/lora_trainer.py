@@ -34,14 +34,27 @@ plus ``vb_lora.json`` provenance with the prompt ``dialect`` trained on). ``vb p
 
 from __future__ import annotations
 
+import inspect
 import json
 import platform
 from pathlib import Path
 
 import numpy as np
+import torch
+from PIL import Image
 
 from vb_plugins.errors import InputError, ModelError
+from vb_plugins.generation.diffusers_backend import (
+    _read_model_index,
+    check_pipeline_class,
+    family_for,
+    load_diffusers_generator,
+)
+from vb_plugins.training.checkpoints import resume_run, save_checkpoint
 from vb_plugins.training.config import TrainConfig
+from vb_plugins.training.loop import TrainingLoop, example_batches
+from vb_plugins.training.lora_objectives import OBJECTIVES, PIXELS_PER_TOKEN, default_target_modules, objective_for
+from vb_plugins.training.sources import source_from_config
 
 ADAPTER_WEIGHTS = "pytorch_lora_weights.safetensors"  # the name diffusers' load_lora_weights looks for
 DIFFUSERS_SETTINGS = ("dtype", "gradient_checkpointing", "guidance", "timestep_shift", "logit_mean", "logit_std",
@@ -52,11 +65,6 @@ def lora_family(model: str) -> str | None:
     """The LoRA family of a local pipeline directory, checked before any weights load (None for a Hub id,
     whose class is known only once loaded). Raises :class:`ModelError` for pipelines that take no input
     image or have no LoRA recipe."""
-    from vb_plugins.generation.diffusers_backend import (
-        _read_model_index,
-        check_pipeline_class,
-    )
-
     if model in ("", "vbnet", None):
         raise InputError(f"model {model!r}: LoRA training needs a diffusers image-editing pipeline (Hub id or "
                          "local directory); use method: full to train a VBNet")
@@ -76,9 +84,6 @@ def lora_family(model: str) -> str | None:
 
 
 def _supported_family(class_name: str, model: str) -> str:
-    from vb_plugins.generation.diffusers_backend import family_for
-    from vb_plugins.training.lora_objectives import OBJECTIVES
-
     family = family_for(class_name).name
     if family not in OBJECTIVES:
         raise ModelError(f"model {model!r}: {class_name} (family {family}) has no LoRA training recipe; "
@@ -110,10 +115,7 @@ def add_lora(transformer, settings: dict, seed: int):
     LoRA A starts random (from ``seed``), B at zero, so the model is unchanged at step 0. Trainable weights
     are float32 even when the base is bfloat16/float16 (the optimizer needs the precision).
     """
-    import torch
-    from peft import LoraConfig
-
-    from vb_plugins.training.lora_objectives import default_target_modules
+    from peft import LoraConfig  # peft loads transformers: only once a run gets this far
 
     targets = settings["target_modules"] or default_target_modules(transformer)
     transformer.requires_grad_(False)
@@ -136,8 +138,6 @@ def add_lora(transformer, settings: dict, seed: int):
 def fit_example(example, size: tuple[int, int] | None, multiple: int):
     """``example`` resized to ``size`` (height, width) — bicubic for the input image, nearest for the target
     colours and the weight so no off-codec colours appear — or, without a size, cropped down to multiples."""
-    from PIL import Image
-
     height, width = example.target.shape[:2]
     if size is None:
         size = (height // multiple * multiple, width // multiple * multiple)
@@ -168,8 +168,6 @@ def stack_batch(batch, size, multiple):
 
 def save_adapter(pipe, transformer, directory: Path, provenance: dict) -> Path:
     """Write the adapter as diffusers' ``load_lora_weights`` reads it (with rank/alpha metadata)."""
-    import inspect
-
     from peft.utils import get_peft_model_state_dict
 
     directory = Path(directory)
@@ -192,14 +190,6 @@ def train_lora(config: TrainConfig, progress=True, log=print, should_stop=None) 
     loading weights. ``should_stop(step)`` is polled after every step; a stop raises
     :class:`CancelledError` and a later run resumes from the newest checkpoint (as after a crash or Ctrl-C).
     """
-    import torch
-
-    from vb_plugins.generation.diffusers_backend import load_diffusers_generator
-    from vb_plugins.training.checkpoints import restore_optimizer, resume_checkpoint, save_checkpoint
-    from vb_plugins.training.data import source_from_config
-    from vb_plugins.training.lora_objectives import PIXELS_PER_TOKEN, objective_for
-    from vb_plugins.training.loop import TrainingLoop, example_batches
-
     if config.method != "lora":
         raise InputError(f"method {config.method!r}: train_lora needs method: lora")
     settings = lora_settings(config)
@@ -233,21 +223,12 @@ def train_lora(config: TrainConfig, progress=True, log=print, should_stop=None) 
 
     output = Path(config.output_dir)
 
-    def restore(loaded):
-        if loaded["state"].get("fingerprint") != config.fingerprint():
-            raise InputError(f"{output}: holds checkpoints of a different configuration; choose another output_dir")
+    def restore_weights(loaded):
         with torch.no_grad():
             for name, parameter in trainable.items():
                 parameter.copy_(loaded["model"][name])
-        restore_optimizer(optimizer, loaded["optimizer"], loaded["state"]["optimizer"])
 
-    step = 0
-    resumed = resume_checkpoint(output, restore, log)
-    if resumed is not None:
-        checkpoint, _, step = resumed
-        log(f"resuming from {checkpoint} (step {step})")
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    step = resume_run(config, output, optimizer, restore_weights, log)
 
     try:
         with TrainingLoop(config, output, step, "vb train (lora)", progress, should_stop) as loop, \

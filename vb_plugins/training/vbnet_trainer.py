@@ -8,25 +8,25 @@ import platform
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from vb_plugins.errors import InputError
+from vb_plugins.generation.bundled import MODEL_CONFIG, load_vbnet, pick_device, save_vbnet
+from vb_plugins.generation.vbnet import VBNet, VBNetConfig, flow_matching_loss
+from vb_plugins.training.checkpoints import latest_checkpoint, load_checkpoint, resume_run, save_checkpoint
 from vb_plugins.training.config import TrainConfig, load_config
 from vb_plugins.training.loop import TrainingLoop, example_batches
+from vb_plugins.training.sources import source_from_config
 
 
 def load_checkpoint_model(output_dir: Path, checkpoint: Path | None = None):
     """The EMA weights of a checkpoint (default: the newest in ``output_dir``) as a VBNet on the CPU."""
-    from vb_plugins.generation.vbnet import VBNet, VBNetConfig
-    from vb_plugins.training.checkpoints import latest_checkpoint, load_checkpoint
-
     output_dir = Path(output_dir)
     checkpoint = checkpoint or latest_checkpoint(output_dir)
     if checkpoint is None or not (output_dir / "config.json").is_file():
         raise InputError(f"{output_dir}: no `vb train` checkpoint found")
     config = load_config(output_dir / "config.json")
     if config.model not in ("vbnet", "", None):  # initialised from a model directory: its architecture
-        from vb_plugins.generation.bundled import MODEL_CONFIG
-
         architecture = json.loads((Path(config.model) / MODEL_CONFIG).read_text())["config"]
     else:
         architecture = {**config.vbnet, "tasks": list(config.tasks), "dialect": config.dialect}
@@ -36,19 +36,17 @@ def load_checkpoint_model(output_dir: Path, checkpoint: Path | None = None):
     return model.eval()
 
 
+def _images_to_tensor(images, device):
+    """uint8 H x W x 3 images -> a float N x 3 x H x W batch in [-1, 1]."""
+    return torch.from_numpy(np.stack(images)).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
 def train_vbnet(config: TrainConfig, progress=True, log=print, should_stop=None) -> Path:
     """Train; resumes from the latest checkpoint in ``output_dir``. Returns the exported model directory.
 
     ``should_stop(step)`` is polled after every step; a stop raises :class:`CancelledError` and a later
     run resumes from the newest checkpoint (as after a crash or Ctrl-C).
     """
-    import torch
-
-    from vb_plugins.generation.bundled import load_vbnet, pick_device, save_vbnet
-    from vb_plugins.generation.vbnet import VBNet, VBNetConfig, flow_matching_loss
-    from vb_plugins.training.checkpoints import restore_optimizer, resume_checkpoint, save_checkpoint
-    from vb_plugins.training.data import source_from_config
-
     if config.threads:
         torch.set_num_threads(int(config.threads))
     output = Path(config.output_dir)
@@ -67,20 +65,11 @@ def train_vbnet(config: TrainConfig, progress=True, log=print, should_stop=None)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
 
-    def restore(loaded):
-        if loaded["state"].get("fingerprint") != config.fingerprint():
-            raise InputError(f"{output}: holds checkpoints of a different configuration; choose another output_dir")
+    def restore_weights(loaded):
         model.load_state_dict(loaded["model"])
         ema.load_state_dict(loaded["ema"])
-        restore_optimizer(optimizer, loaded["optimizer"], loaded["state"]["optimizer"])
 
-    step = 0
-    resumed = resume_checkpoint(output, restore, log)
-    if resumed is not None:
-        checkpoint, _, step = resumed
-        log(f"resuming from {checkpoint} (step {step})")
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    step = resume_run(config, output, optimizer, restore_weights, log)
 
     with TrainingLoop(config, output, step, "vb train", progress, should_stop) as loop, \
             example_batches(config, sources, step) as batches:
@@ -93,8 +82,8 @@ def train_vbnet(config: TrainConfig, progress=True, log=print, should_stop=None)
         while loop.step < config.steps:
             step = loop.step
             batch = next(batches)
-            image = torch.from_numpy(np.stack([e.image for e in batch])).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
-            target = torch.from_numpy(np.stack([e.target for e in batch])).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1
+            image = _images_to_tensor([e.image for e in batch], device)
+            target = _images_to_tensor([e.target for e in batch], device)
             weight = torch.from_numpy(np.stack([e.weight for e in batch])).to(device)[:, None]
             loop.set_learning_rate(optimizer)
             cond = model.condition([e.prompt for e in batch])

@@ -1,14 +1,20 @@
-"""An example vb-plugins plugin: one task and one colour scheme, registered through the hooks."""
+"""An example vb-plugins plugin: a task, a colour scheme and a `vb` command, registered through the hooks."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
+import cv2
 import numpy as np
 
 from vb_plugins import hookimpl
+from vb_plugins.cli import Command
 from vb_plugins.codecs import colormap_scheme
 from vb_plugins.codecs._arrays import as_rgb, to_float
+from vb_plugins.errors import InputError
+from vb_plugins.io import read_rgb, write_png
 from vb_plugins.tasks import Task
 
 
@@ -61,14 +67,32 @@ class EdgesTask(Task):
         return self.codec.encode(decoding.mask)
 
     def load_values(self, path, spec):
-        from vb_plugins.io import read_rgb
-
         return read_rgb(path).mean(axis=2) >= 128
 
     def save_values(self, decoding, path, spec, overwrite=True):
-        from vb_plugins.io import write_png
-
         return write_png(path, (decoding.mask * 255).astype(np.uint8), overwrite)
+
+
+def register_edges_target(subparsers) -> None:
+    """`vb edges-target IMAGE OUTPUT`: the edges task's training target for a photo (Canny edges)."""
+    parser = subparsers.add_parser("edges-target", help="paint a photo's edges as the edges task's target (example "
+                                                        "plugin)")
+    parser.add_argument("image", type=Path)
+    parser.add_argument("output", type=Path, help="PNG to write: white edges on black")
+    parser.add_argument("--low", type=int, default=100, help="Canny's lower threshold (0..255)")
+    parser.add_argument("--high", type=int, default=200, help="Canny's upper threshold (0..255)")
+    parser.add_argument("--overwrite", action="store_true")
+    parser.set_defaults(handler=run_edges_target)
+
+
+def run_edges_target(args) -> int:
+    if not 0 <= args.low <= args.high <= 255:
+        raise InputError(f"--low {args.low} --high {args.high}: expected 0 <= low <= high <= 255")
+    gray = cv2.cvtColor(read_rgb(args.image), cv2.COLOR_RGB2GRAY)
+    edges = cv2.Canny(gray, args.low, args.high) > 0
+    write_png(args.output, EdgesTask().encode(edges), args.overwrite)
+    print(f"{int(edges.sum())} edge pixels written to {args.output}", file=sys.stderr)
+    return 0
 
 
 @hookimpl
@@ -77,5 +101,10 @@ def vb_tasks():
 
 
 @hookimpl
-def vb_color_schemes():
+def vb_colour_schemes():
     return [colormap_scheme("turbo")]
+
+
+@hookimpl
+def vb_commands():
+    return [Command("edges-target", register_edges_target)]

@@ -19,7 +19,16 @@ import numpy as np
 
 from vb_plugins.errors import InputError
 from vb_plugins.training.scenes.spec import (
-    SCENE_KINDS, Box, Camera, Cylinder, Lighting, Material, Plane, SceneSpec, Sphere, class_id,
+    SCENE_KINDS,
+    Box,
+    Camera,
+    Cylinder,
+    Lighting,
+    Material,
+    Plane,
+    SceneSpec,
+    Sphere,
+    class_id,
 )
 
 OUTDOOR_RANGE_M = 80.0  # farthest ground point from the camera
@@ -135,7 +144,8 @@ def sample_room(rng: np.random.Generator, seed: int | None = None) -> SceneSpec:
                 continue
         else:
             for _ in range(30):
-                xz = (rng.uniform(-hw + foot + 0.05, hw - foot - 0.05), rng.uniform(-hl + foot + 0.05, hl - foot - 0.05))
+                xz = (rng.uniform(-hw + foot + 0.05, hw - foot - 0.05),
+                      rng.uniform(-hl + foot + 0.05, hl - foot - 0.05))
                 if _fits(xz, foot, placed):
                     break
             else:
@@ -158,7 +168,10 @@ def sample_room(rng: np.random.Generator, seed: int | None = None) -> SceneSpec:
         side = int(rng.integers(4))
         along = hl if side < 2 else hw
         door = rng.random() < 0.3
-        w, h = (rng.uniform(0.8, 1.0), min(2.1, height - 0.2)) if door else (rng.uniform(0.4, 1.4), rng.uniform(0.3, 1.0))
+        if door:
+            w, h = rng.uniform(0.8, 1.0), min(2.1, height - 0.2)
+        else:
+            w, h = rng.uniform(0.4, 1.4), rng.uniform(0.3, 1.0)
         if w > 2 * along - 0.4:
             continue
         c = rng.uniform(-along + w / 2 + 0.2, along - w / 2 - 0.2)
@@ -176,7 +189,8 @@ def sample_room(rng: np.random.Generator, seed: int | None = None) -> SceneSpec:
 
     # A point light under the ceiling, outside every object.
     for _ in range(20):
-        light = np.array([rng.uniform(-hw + 0.4, hw - 0.4), height - rng.uniform(0.15, 0.5), rng.uniform(-hl + 0.4, hl - 0.4)])
+        light = np.array([rng.uniform(-hw + 0.4, hw - 0.4), height - rng.uniform(0.15, 0.5),
+                          rng.uniform(-hl + 0.4, hl - 0.4)])
         if not any(_contains(p, light) for p in objects):
             break
     warmth = rng.uniform(0.0, 0.25)
@@ -262,7 +276,8 @@ def sample_outdoor(rng: np.random.Generator, seed: int | None = None) -> SceneSp
             r, h, crown = rng.uniform(0.1, 0.35), rng.uniform(1.5, 4.0), rng.uniform(1.0, 3.0)
             foot, dist = crown, (5, 50)
         for _ in range(30):
-            angle = heading + (rng.uniform(-0.75, 0.75) * fov_rad if rng.random() < 0.85 else rng.uniform(0, 2 * math.pi))
+            in_view = rng.random() < 0.85
+            angle = heading + (rng.uniform(-0.75, 0.75) * fov_rad if in_view else rng.uniform(0, 2 * math.pi))
             rho = rng.uniform(*dist)
             rho = min(rho, OUTDOOR_RANGE_M - 5 - foot)
             xz = (-math.sin(angle) * rho, -math.cos(angle) * rho)
@@ -279,7 +294,8 @@ def sample_outdoor(rng: np.random.Generator, seed: int | None = None) -> SceneSp
         elif kind in ("pole", "tank"):
             objects.append(Cylinder((x, 0.0, z), r, h, mat, class_id("cylinder")))
         else:
-            bark = _material(rng, _hsv(rng, (0.05, 0.1), (0.4, 0.7), (0.2, 0.45)), ("wood", "noise"), (1, 1), (0.05, 0.2))
+            bark_colour = _hsv(rng, (0.05, 0.1), (0.4, 0.7), (0.2, 0.45))
+            bark = _material(rng, bark_colour, ("wood", "noise"), (1, 1), (0.05, 0.2))
             leaves = _material(rng, _hsv(rng, (0.2, 0.38), (0.4, 0.85), (0.25, 0.6)), ("noise",), (1,), (0.1, 0.5))
             objects.append(Cylinder((x, 0.0, z), r, h + crown * 0.5, bark, class_id("cylinder")))
             objects.append(Sphere((x, h + crown, z), crown, leaves, class_id("sphere")))
