@@ -13,13 +13,15 @@ images are predicted and written in the per-image layout by
 
 Throughput is measured in the steady state: from the moment the first round of batches is done (the
 actors have started and loaded their models) to the last image, by the workers' own finish times
-(manifest); end-to-end seconds, startup included, are reported beside it. Scaling efficiency = images/s with 2 workers / (2 x images/s with 1 worker)
-(target >= 0.8 where there are cores for both); Ray's overhead per image = seconds per image with one
-Ray worker - seconds per image of the one-thread single-process engine (target <= 20 ms), and, less
-exposed to the machine's other work, the driver-observed seconds per image of one worker minus the
-seconds the worker itself spent per image (manifest). Configurations run interleaved, ``--repeat`` times
-each, and the fastest steady state is kept. Note the cores: two workers
-cannot scale on a machine whose cores are busy with other work.
+(manifest); end-to-end seconds, startup included, are reported beside it.
+
+- Scaling efficiency = images/s with 2 workers / (2 x images/s with 1 worker); target >= 0.8 where
+  there is a free core (or GPU) for each worker: two workers cannot scale on cores busy with other work.
+- Ray's overhead per image = seconds per image with one Ray worker - seconds per image of the one-thread
+  single-process engine (target <= 20 ms); and, less exposed to the machine's other work, the seconds
+  per image the driver sees with one worker minus the seconds the worker itself spent (manifest).
+
+Configurations run interleaved, ``--repeat`` times each, and the fastest steady state is kept.
 """
 
 from __future__ import annotations
@@ -158,7 +160,8 @@ def main() -> None:
                     print(f"  {key:28s} {value['images_per_s']:7.2f} images/s  "
                           f"({value['seconds_end_to_end']:.1f} s end to end)")
             print(f"  scaling efficiency (2 workers / 2 x 1 worker): {result['scaling_efficiency']:.2f}")
-            print(f"  Ray overhead per image (1 worker vs 1-thread engine): {result['ray_overhead_ms_per_image']:.1f} ms; "
+            print("  Ray overhead per image (1 worker vs 1-thread engine): "
+                  f"{result['ray_overhead_ms_per_image']:.1f} ms; "
                   f"driver-observed time per image - the worker's own: "
                   f"{result['ray_overhead_ms_per_image_vs_worker_time']:.1f} ms")
             print(f"  machine load (1-minute average) at the end: {result['load_average_1min']:.1f}")

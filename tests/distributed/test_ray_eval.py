@@ -51,7 +51,8 @@ def _write_task(task: str, root, count: int = 7):
             mask = np.zeros(SHAPE, np.uint8)
             mask[2 + i:12 + i, 4:20] = 255
             Image.fromarray(mask).save(gt / f"{stem}.png")
-            np.save(pred / f"{stem}.referring.npy", np.roll(mask, i - 3, axis=1) > 0 if i != 5 else np.zeros(SHAPE, bool))
+            predicted = np.roll(mask, i - 3, axis=1) > 0 if i != 5 else np.zeros(SHAPE, bool)  # 5: nothing found
+            np.save(pred / f"{stem}.referring.npy", predicted)
         else:
             ids = np.zeros(SHAPE, np.uint16)
             for k in range(i % 3):

@@ -22,15 +22,20 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from vb_plugins.errors import CancelledError, InputError, ModelError, VBError
 from vb_plugins import errors
 from vb_plugins.cli.predict_command import local_path
-from vb_plugins.cli.predict_outputs import (OutputLock, clear_staging, existing_outputs, read_records,
-                                            refuse_other_settings)
+from vb_plugins.cli.predict_outputs import (
+    OutputLock,
+    clear_staging,
+    existing_outputs,
+    read_records,
+    refuse_other_settings,
+)
 from vb_plugins.distributed import cluster
 from vb_plugins.distributed.inputs import resolve_inputs
 from vb_plugins.distributed.manifest import ManifestAppender, manifest_path, read_manifest, rewrite_manifest
 from vb_plugins.distributed.worker import PredictWorker, build_predictor, describe_run
+from vb_plugins.errors import CancelledError, InputError, ModelError, VBError
 
 Progress = Callable[[int, int], None]  # (images finished this run, images to do)
 MAX_BLOCKS = 10_000  # one block per batch up to this many: small blocks spread work and retry little

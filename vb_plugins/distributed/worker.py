@@ -66,7 +66,7 @@ class PredictWorker:
             raise InputError(f"{output}: the output folder is not visible on this worker ({worker_name()}); "
                              "with a cluster, write to storage every node mounts at the same path")
         self.predictor = build_predictor(task, model, options)
-        self.predictor.generator  # the model, once per actor
+        self.generator = self.predictor.generator  # the model, once per actor
         mine = run_description(self.predictor)
         difference = first_difference(current, mine)
         if difference:  # e.g. another vb-plugins or model version on this node

@@ -35,9 +35,17 @@ from vb_plugins.distributed.run import check_resources, describe_remotely, one_l
 from vb_plugins.distributed.worker import build_predictor, predict_isolating_failures
 from vb_plugins.errors import CancelledError, InputError, VBError
 from vb_plugins.fiftyone_tools.journal import append_journal, remove_journal
-from vb_plugins.fiftyone_tools.runner import (INFO_KEY, PredictRun, ProgressCallback, _mark_complete,
-                                              check_existing, plan_run, plan_samples, run_signature,
-                                              update_app_config)
+from vb_plugins.fiftyone_tools.runner import (
+    INFO_KEY,
+    PredictRun,
+    ProgressCallback,
+    _mark_complete,
+    check_existing,
+    plan_run,
+    plan_samples,
+    run_signature,
+    update_app_config,
+)
 
 
 def predictor_options(predictor) -> dict:
@@ -61,7 +69,7 @@ class LabelWorker:
         from vb_plugins.fiftyone_tools.labels import LabelWriter
 
         self.predictor = build_predictor(task, model, options)
-        self.predictor.generator  # the model, once per actor
+        self.generator = self.predictor.generator  # the model, once per actor
         writer = dict(writer)
         self.writer = LabelWriter(self.predictor.task, self.predictor.spec, writer.pop("field"),
                                   writer.pop("directory"), **writer)
@@ -220,6 +228,7 @@ def predict_collection_ray(samples, task: str, output_field: str, model=None, *,
 
 
 ENGINES = ("local", "ray")
+ENGINE_PARAMS = ("ray_address", "workers", "gpus_per_worker")
 
 
 def parse_engine_params(params: dict) -> tuple[str, dict, dict[str, str]]:
@@ -232,7 +241,7 @@ def parse_engine_params(params: dict) -> tuple[str, dict, dict[str, str]]:
         errors["engine"] = f"engine {engine!r}: expected local or ray"
     options: dict = {}
     address = params.get("ray_address")
-    options["address"] = str(address).strip() or None if address is not None else None
+    options["address"] = (str(address).strip() or None) if address is not None else None
     for key, kind, low in (("workers", int, 1), ("gpus_per_worker", float, 0)):
         value = params.get(key)
         if value in (None, ""):
@@ -242,8 +251,9 @@ def parse_engine_params(params: dict) -> tuple[str, dict, dict[str, str]]:
                 raise ValueError
             options[key] = kind(value)
         except (TypeError, ValueError):
-            errors[key] = f"{key}={value!r}: expected {'a whole number' if kind is int else 'a number'} of at least {low}"
-    if engine == "local" and any(params.get(k) not in (None, "") for k in ("ray_address", "workers", "gpus_per_worker")):
+            expected = "a whole number" if kind is int else "a number"
+            errors[key] = f"{key}={value!r}: expected {expected} of at least {low}"
+    if engine == "local" and any(params.get(k) not in (None, "") for k in ENGINE_PARAMS):
         errors.setdefault("engine", "ray_address, workers and gpus_per_worker need engine 'ray'")
     return engine, options, errors
 
