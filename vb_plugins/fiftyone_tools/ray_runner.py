@@ -48,18 +48,10 @@ from vb_plugins.fiftyone_tools.runner import (
 )
 
 
-def predictor_options(predictor) -> dict:
-    """Keyword arguments that rebuild ``predictor`` (spec included) in another process."""
-    return {"spec": predictor.spec, "dialect": predictor.dialect, "steps": predictor.settings.steps,
-            "guidance": predictor.settings.guidance, "megapixels": predictor.settings.megapixels,
-            "ensemble": predictor.ensemble, "batch_size": predictor.batch_size, "seed": predictor.seed,
-            "generator_options": dict(predictor.generator_options)}
-
-
-def writer_options(writer) -> dict:
-    return {"field": writer.field, "directory": str(writer.directory), "with_uncertainty": writer.with_uncertainty,
-            "save_visualizations": writer.save_visualizations, "save_confidence": writer.save_confidence,
-            "depth_max": writer.depth_max}
+def predictor_options(predictor, **settings) -> dict:
+    """Keyword arguments that rebuild ``predictor`` in a worker: its spec and the run settings it was made
+    with (those given; None means the model's default)."""
+    return {"spec": predictor.spec, **{key: value for key, value in settings.items() if value is not None}}
 
 
 class LabelWorker:
@@ -138,7 +130,8 @@ def predict_collection_ray(samples, task: str, output_field: str, model=None, *,
         return run
 
     workers, gpus_per_worker = prepare_cluster(address, quiet, workers, gpus_per_worker)
-    options = predictor_options(predictor)
+    options = predictor_options(predictor, dialect=dialect, steps=steps, megapixels=megapixels, ensemble=ensemble,
+                                batch_size=batch_size, seed=seed, device=device)
     current = describe_remotely(predictor.task.name, model, options, cpus_per_worker, gpus_per_worker)["current"]
     directory.mkdir(parents=True, exist_ok=True)
     append_journal(plan.journal, plan.adopt)
@@ -188,7 +181,10 @@ def predict_collection_ray(samples, task: str, output_field: str, model=None, *,
             compute=ray.data.ActorPoolStrategy(size=min(workers, blocks)), num_cpus=cpus_per_worker,
             num_gpus=gpus_per_worker or None,
             fn_constructor_kwargs={"task": predictor.task.name, "model": model, "options": options,
-                                   "writer": writer_options(writer)})
+                                   "writer": {"field": output_field, "directory": str(directory),
+                                              "with_uncertainty": ensemble > 1, "depth_max": depth_max,
+                                              "save_visualizations": save_visualizations,
+                                              "save_confidence": save_confidence}})
         stream = iter(labelled.iter_rows())
         for row in stream:
             sample_id = str(row["id"])
