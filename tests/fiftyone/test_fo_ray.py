@@ -50,6 +50,7 @@ def test_ray_engine_labels_what_the_local_engine_labels_and_skips_the_same_sampl
         assert ours.range == theirs.range and ours.scale == theirs.scale
         assert ours.map_path.startswith(str(tmp_path / "spread"))
         np.testing.assert_array_equal(sample["spread_confidence"].get_map(), sample["local_confidence"].get_map())
+        assert sample["spread_confidence_mean"] == sample["local_confidence_mean"] is not None  # issue 22 scores
     assert len(dataset.exists("spread")) == 5
     record = dataset.info["vb_plugins"]["spread"]
     assert record["engine"] == "ray" and record["complete"] is False  # two samples could not be read

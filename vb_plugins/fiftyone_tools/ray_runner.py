@@ -46,6 +46,7 @@ from vb_plugins.fiftyone_tools.runner import (
     run_signature,
     update_app_config,
 )
+from vb_plugins.fiftyone_tools.scores import SampleScorer
 
 
 def predictor_options(predictor, **settings) -> dict:
@@ -65,6 +66,7 @@ class LabelWorker:
         writer = dict(writer)
         self.writer = LabelWriter(self.predictor.task, self.predictor.spec, writer.pop("field"),
                                   writer.pop("directory"), **writer)
+        self.scorer = SampleScorer.for_writer(self.writer)
 
     def __call__(self, batch: dict) -> dict:
         ids, paths = [str(i) for i in batch["id"]], [str(p) for p in batch["filepath"]]
@@ -83,7 +85,9 @@ class LabelWorker:
                 errors[i] = error
                 continue
             try:
-                values[i] = pickle.dumps(self.writer.write(prediction, ids[i]))
+                labels = self.writer.write(prediction, ids[i])
+                labels.update(self.scorer.from_prediction(prediction, labels))  # per-sample scores (issue 22)
+                values[i] = pickle.dumps(labels)
             except (VBError, OSError) as failure:
                 errors[i] = f"cannot write the label files ({failure})"
         return {"id": np.array(ids, dtype=object),
@@ -121,6 +125,8 @@ def predict_collection_ray(samples, task: str, output_field: str, model=None, *,
     directory, fields = writer.directory, writer.fields
     signature = run_signature(predictor, model)
     check_existing(dataset, fields, writer.kind, signature, overwrite)
+    scorer = SampleScorer.for_writer(writer)  # the workers compute the same scores
+    scorer.check(dataset)
     plan = plan_samples(samples, output_field, signature, overwrite, directory)
     ids, filepaths = plan.ids, plan.filepaths
     run = PredictRun(predictor.task.name, output_field, str(directory), target=len(samples),
@@ -143,18 +149,19 @@ def predict_collection_ray(samples, task: str, output_field: str, model=None, *,
     info[INFO_KEY] = runs
     dataset.info = info
     update_app_config(dataset, writer)  # saves the dataset
+    scorer.declare(dataset)
     if plan.superseded and Path(plan.superseded) != plan.journal:
         remove_journal(plan.superseded)
 
     write_batch = write_batch or max(16, 4 * predictor.batch_size)
     path_of = dict(zip(ids, filepaths))
-    pending: dict[str, dict] = {name: {} for name in fields.all}
+    pending: dict[str, dict] = {name: {} for name in scorer.fields + list(fields.all)}  # write order
     seen: set[str] = set()
     total = len(ids)
 
     def flush():
         written = list(pending[fields.main])
-        for name in fields.all:  # side fields first: a set main field means the sample is complete
+        for name in pending:  # scores and side fields first: a set main field means the sample is complete
             if pending[name]:
                 dataset.set_values(name, pending[name], key_field="id", validate=False, progress=False)
                 pending[name].clear()
