@@ -9,6 +9,8 @@ Outside ComfyUI (unit tests, scripts) importing the package loads nothing from C
 logic lives in ComfyUI-free modules (:mod:`.operations`, :mod:`.decoding`, ...).
 """
 
+import inspect
+
 from .core_import import ensure_core
 
 ensure_core()
@@ -25,8 +27,6 @@ def _in_comfyui() -> bool:
 
 def _loader_calls_entrypoint() -> bool:
     """Whether the host's custom-node loader knows ``comfy_entrypoint`` (read from its source)."""
-    import inspect
-
     try:
         import nodes
 

@@ -1,6 +1,7 @@
 """The decoders: generated visualizations (IMAGE batches) -> metric depth, normals, labels, masks.
 
-Images are decoded at the size they were generated, samples of one input are combined (median depth,
+Decoding is the core's :meth:`vb_plugins.predict.Predictor.decode` (the same steps ``vb predict`` runs):
+images are decoded at the size they were generated, samples of one input are combined (median depth,
 mean normals, majority labels), and only then are the values resized to the target size: the
 reference image's size, an explicit size, or the generated size. Native edit graphs rescale (and
 sometimes centre-crop) their input; ``fit="stretch"`` undoes a rescale, ``fit="crop"`` undoes a
@@ -14,30 +15,29 @@ passes, every image is read as the spec's first pass (the prompt VB Prompt shows
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import numpy as np
 
 from vb_plugins.errors import InputError
+from vb_plugins.generated import Generated
+from vb_plugins.placement import check_fit, check_side
+from vb_plugins.predict import Prediction, Predictor
+from vb_plugins.registry import get_task
+from vb_plugins.settings import SETTINGS
 
 from .tensors import image_batch, spatial_size
 
-FITS = ("stretch", "crop")
 PREVIEW_NORMALISATION = ("batch", "fixed")
 COLORMAPS = ("inferno", "turbo", "viridis", "magma", "gray")
-# Fill values for pixels no generated pixel covers (crop padding, transparent input).
-_FILL = {"depth": np.nan, "normals": 0.0, "labels": 0, "instances": 0, "mask": False, "image": 0.0}
 
 
 def decode_modes() -> tuple[str, ...]:
-    from vb_plugins.codecs import DECODE_MODES
-
-    return tuple(DECODE_MODES)
+    return tuple(SETTINGS["decode_mode"].choices)
 
 
 @dataclass(eq=False)
 class DecodedBatch:
-    """Decoded values of a batch at the target size.
+    """Decoded values of a batch at the target size (one :class:`vb_plugins.predict.Prediction` per input).
 
     - ``values``: per input image, the combined values (depth H x W metres, normals H x W x 3,
       labels / instance ids H x W, mask H x W bool, or what a plugin task decodes),
@@ -57,10 +57,19 @@ class DecodedBatch:
     inside: np.ndarray
     extras: list[dict] = field(default_factory=list)
     generated_size: tuple[int, int] = (0, 0)
+    predictions: list[Prediction] = field(default_factory=list)
+
+    @classmethod
+    def from_predictions(cls, task, spec, predictions: list[Prediction], generated_size) -> DecodedBatch:
+        inside = [np.ones(p.confidence.shape, bool) if p.inside is None else p.inside for p in predictions]
+        spread = None if any(p.uncertainty is None for p in predictions) else \
+            np.stack([p.uncertainty for p in predictions]).astype(np.float32)
+        return cls(task, spec, [p.values for p in predictions], np.stack([p.confidence for p in predictions]),
+                   spread, np.stack(inside), [dict(p.extras) for p in predictions], tuple(generated_size), predictions)
 
     @property
     def kind(self) -> str:
-        return self.task.value_kind
+        return self.task.kind.name
 
     def stacked(self) -> np.ndarray:
         return np.stack(self.values)
@@ -68,15 +77,12 @@ class DecodedBatch:
     def previews(self) -> np.ndarray:
         """uint8 ``[B, H, W, 3]`` from the task's own preview (labels painted in legend colours, ...)."""
         pictures = []
-        for i, values in enumerate(self.values):
-            view = SimpleNamespace(values=values, confidence=self.confidence[i],
-                                   colours=self.extras[i].get("colours", np.zeros((0, 3), np.uint8)),
-                                   names=self.extras[i].get("names", []))
+        for i, prediction in enumerate(self.predictions):
             try:
-                picture = np.asarray(self.task.preview(view, self.spec), dtype=np.uint8)
+                picture = np.asarray(prediction.preview(self.task), dtype=np.uint8)
             except (AttributeError, NotImplementedError, TypeError):
                 # A plugin task whose preview wants its own decoding object: show the values plainly.
-                picture = _plain_preview(values)
+                picture = _plain_preview(prediction.values)
             pictures.append(np.where(self.inside[i][..., None], picture, 0).astype(np.uint8))
         return np.stack(pictures)
 
@@ -102,22 +108,21 @@ def _plain_preview(values) -> np.ndarray:
 
 
 def check_decode_options(mode=None, group=None, fit=None, width=None, height=None) -> None:
-    """Widget checks shared by validation and execution (None: not known yet, e.g. a linked input)."""
-    if mode is not None and mode not in decode_modes():
-        raise InputError(f"mode {mode!r}: expected one of {', '.join(decode_modes())}")
+    """Widget checks shared by validation and execution (None: not known yet, e.g. a linked input): the
+    core's rules for the decode mode, the fit and the target size."""
+    if mode is not None:
+        SETTINGS["decode_mode"].validate(mode)
     if group is not None and (not isinstance(group, int) or isinstance(group, bool) or group < 1):
         raise InputError(f"group={group!r}: must be a whole number of at least 1 (images per input image)")
-    if fit is not None and fit not in FITS:
-        raise InputError(f"fit {fit!r}: expected one of {', '.join(FITS)}")
+    if fit is not None:
+        check_fit(fit)
     for name, value in (("width", width), ("height", height)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 16384):
-            raise InputError(f"{name}={value!r}: must be 0 (keep) or a size in pixels up to 16384")
+        if value is not None:
+            check_side(name, value)
 
 
 def resolve_spec(spec, kind: str | None, default_task: str | None):
     """The spec to decode with: the given one (checked to be of ``kind``), else ``default_task``'s default."""
-    from vb_plugins import get_task
-
     if spec is None:
         if default_task is None:
             raise InputError("spec: connect the spec output of VB Prompt (it names the task and its colours)")
@@ -126,126 +131,25 @@ def resolve_spec(spec, kind: str | None, default_task: str | None):
     if not hasattr(spec, "task") or not hasattr(spec, "options"):
         raise InputError(f"spec: expected a task spec from VB Prompt, got {type(spec).__name__}")
     task = get_task(spec.task)
-    if kind is not None and task.value_kind != kind:
-        raise InputError(f"spec: task {spec.task!r} decodes to {task.value_kind}, this node decodes {kind}; "
+    if kind is not None and task.kind.name != kind:
+        raise InputError(f"spec: task {spec.task!r} decodes to {task.kind.name}, this node decodes {kind}; "
                          "use the matching VB Decode node")
     return task, spec
-
-
-def target_size(generated: tuple[int, int], reference=None, width: int = 0, height: int = 0) -> tuple[int, int]:
-    """(height, width) to return values at: the reference's size, else ``width`` x ``height`` (one of
-    them 0: keep the generated aspect ratio), else the generated size."""
-    if reference is not None:
-        return spatial_size(reference, "reference")
-    gh, gw = generated
-    if width and height:
-        return int(height), int(width)
-    if width:
-        return max(1, round(gh * width / gw)), int(width)
-    if height:
-        return int(height), max(1, round(gw * height / gh))
-    return gh, gw
-
-
-def crop_region(target: tuple[int, int], generated: tuple[int, int]) -> tuple[int, int, int, int]:
-    """(top, left, height, width) of the centred region of ``target`` with ``generated``'s aspect ratio:
-    what a graph that scaled the input to cover and centre-cropped it shows."""
-    th, tw = target
-    gh, gw = generated
-    if tw * gh > th * gw:  # target is wider: the generated view spans the full height
-        height, width = th, max(1, round(th * gw / gh))
-    else:
-        height, width = max(1, round(tw * gh / gw)), tw
-    return (th - height) // 2, (tw - width) // 2, height, width
-
-
-def _place(combined, kind: str, target: tuple[int, int], fit: str):
-    """Resize a Combined to the target (stretch) or into its centred crop region; returns
-    (values, confidence, spread, inside)."""
-    from vb_plugins.ensemble import Combined, resize_combined
-
-    generated = combined.values.shape[:2]
-    if fit == "stretch" or tuple(generated) == tuple(target):
-        placed = resize_combined(combined, kind, target)
-        return placed.values, placed.confidence, placed.uncertainty, np.ones(target, dtype=bool)
-    top, left, height, width = crop_region(target, generated)
-    placed = resize_combined(Combined(combined.values, combined.confidence, combined.uncertainty,
-                                      combined.extras), kind, (height, width))
-    values = np.asarray(placed.values)
-    canvas = np.full(tuple(target) + values.shape[2:], _FILL.get(kind, 0), dtype=values.dtype)
-    canvas[top:top + height, left:left + width] = values
-    confidence = np.zeros(target, np.float32)
-    confidence[top:top + height, left:left + width] = placed.confidence
-    spread = None
-    if placed.uncertainty is not None:
-        spread = np.zeros(target, np.float32)
-        spread[top:top + height, left:left + width] = placed.uncertainty
-    inside = np.zeros(target, dtype=bool)
-    inside[top:top + height, left:left + width] = True
-    return canvas, confidence, spread, inside
-
-
-def _resize_mask(mask: np.ndarray, size: tuple[int, int], fit: str) -> np.ndarray:
-    from vb_plugins.ensemble import resize_nearest
-
-    if fit == "stretch" or mask.shape == tuple(size):
-        return resize_nearest(mask, size)
-    top, left, height, width = crop_region(size, mask.shape)
-    canvas = np.zeros(size, dtype=bool)
-    canvas[top:top + height, left:left + width] = resize_nearest(mask, (height, width))
-    return canvas
 
 
 def decode_batch(image, spec=None, *, kind: str | None = None, default_task: str | None = None,
                  mode: str = "auto", group: int = 1, reference=None, width: int = 0, height: int = 0,
                  fit: str = "stretch") -> DecodedBatch:
-    """Decode an IMAGE batch with ``spec`` (or ``default_task``'s default spec); see the module docstring."""
-    from vb_plugins.codecs import decode_mode
-
+    """Decode an IMAGE batch with ``spec`` (or ``default_task``'s default spec) through
+    :meth:`vb_plugins.predict.Predictor.decode`; see the module docstring."""
     check_decode_options(mode, group, fit, width, height)
     task, spec = resolve_spec(spec, kind, default_task)
     rgb, opaque = image_batch(image, "image", task, spec)
-    if len(rgb) % group:
-        raise InputError(f"image: a batch of {len(rgb)} images does not split into groups of {group} "
-                         "(group = images per input image: passes x samples)")
-    passes = task.passes(spec)
-    pass_count = len(passes) if group % len(passes) == 0 else 1
-    samples = group // pass_count
-    generated = rgb.shape[1:3]
-    target = target_size(generated, reference, width, height)
-    values, confidence, spread, inside, extras = [], [], [], [], []
-    with decode_mode(mode):
-        for start in range(0, len(rgb), group):
-            decodings = [[task.decode(rgb[start + p * samples + j], passes[p]) for j in range(samples)]
-                         for p in range(pass_count)]
-            combined = task.combine(decodings, spec)
-            placed_values, placed_confidence, placed_spread, placed_inside = _place(combined, task.value_kind,
-                                                                                   target, fit)
-            if opaque is not None:
-                placed_inside &= _resize_mask(opaque[start:start + group].all(axis=0), target, fit)
-            values.append(placed_values)
-            confidence.append(np.where(placed_inside, placed_confidence, 0.0).astype(np.float32))
-            spread.append(placed_spread)
-            inside.append(placed_inside)
-            extras.append(dict(combined.extras))
-    spread_array = None if any(s is None for s in spread) else np.stack(spread).astype(np.float32)
-    batch = DecodedBatch(task, spec, values, np.stack(confidence), spread_array, np.stack(inside), extras,
-                         tuple(int(v) for v in generated))
-    _blank_outside(batch)
-    return batch
-
-
-def _blank_outside(batch: DecodedBatch) -> None:
-    """Values where nothing was decoded: NaN depth, zero normals, label 0, mask False."""
-    fill = _FILL.get(batch.kind)
-    if fill is None or batch.inside.all():
-        return
-    for i, values in enumerate(batch.values):
-        outside = ~batch.inside[i]
-        if outside.any():
-            values = np.array(values, copy=True)
-            values[outside] = fill
-            batch.values[i] = values
+    predictor = Predictor(task, spec=spec)
+    generated = Generated.from_batch(task.name, spec, rgb, group, len(predictor.passes), covered=opaque)
+    size = spatial_size(reference, "reference") if reference is not None else None
+    predictions = predictor.decode(generated, mode=mode, size=size, width=width, height=height, fit=fit)
+    return DecodedBatch.from_predictions(task, spec, predictions, rgb.shape[1:3])
 
 
 # -- per-kind outputs --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vb_plugins import get_task
 from vb_plugins.errors import InputError
 
 from .decoding import DepthMaps, LabelMaps, NormalMaps
@@ -15,14 +16,12 @@ from .tensors import mask_batch
 
 
 def _task_for(spec, fallback_spec, expected_kinds: tuple[str, ...], what: str):
-    from vb_plugins import get_task
-
     chosen = spec if spec is not None else fallback_spec
     if chosen is None:
         raise InputError(f"spec: encoding {what} needs a spec from VB Prompt")
     task = get_task(chosen.task)
-    if task.value_kind not in expected_kinds:
-        raise InputError(f"spec: task {chosen.task!r} encodes {task.value_kind}, but {what} were connected")
+    if task.kind.name not in expected_kinds:
+        raise InputError(f"spec: task {chosen.task!r} encodes {task.kind.name}, but {what} were connected")
     return task, chosen
 
 
@@ -50,8 +49,6 @@ def encode_values(depth: DepthMaps | None = None, normals: NormalMaps | None = N
             return np.stack([_encode_instances(task, spec, ids, extras)
                              for ids, extras in zip(labels.labels, labels.extras)])
         return np.stack([task.encode(values, spec) for values in labels.labels])
-    from vb_plugins import get_task
-
     masks = mask_batch(mask, "mask") >= 0.5
     if spec is None:
         spec = get_task("referring").make_spec(expression="the object")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from vb_plugins.errors import InputError
+from vb_plugins.io import atomic_path, write_npy
 
 SAVE_FORMATS = ("none", "npy", "exr", "npy+exr")
 
@@ -68,8 +69,6 @@ def save_arrays(output_dir, prefix: str, arrays: list[np.ndarray], formats: str,
                 exr_channels: tuple[str, ...] = ("Y",)) -> list[dict]:
     """Save one file per array (and per format) under ``prefix``; returns ComfyUI ``ui`` entries
     (``{"filename", "subfolder", "type": "output"}``)."""
-    from vb_plugins.io import atomic_path, write_npy
-
     check_save_format(formats)
     if formats == "none":
         return []

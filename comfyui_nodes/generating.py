@@ -1,10 +1,11 @@
 """VB Load Generator and VB Generate: the core engine inside a graph.
 
 Loading resolves the model and LoRA through :mod:`.models` (ComfyUI's model folders or the local
-Hugging Face cache only; safetensors only; no downloads, no remote code). Generation runs the core
-:class:`vb_plugins.generation.Engine`: each input image is resized to the model's size (aspect
-ratio kept, model multiples), every pass of the spec is painted ``ensemble`` times with seeds
-``seed, seed + 1, ...``, prompts are encoded once, and progress / stop requests reach the engine.
+Hugging Face cache only; safetensors only; no downloads, no remote code). Generation is the core's
+:meth:`vb_plugins.predict.Predictor.generate`, the same as every other adapter's: each input image is
+resized to the model's size (aspect ratio kept, model multiples), every pass of the spec is painted
+``ensemble`` times with seeds ``seed, seed + 1, ...``, prompts are encoded once, and progress / stop
+requests reach the engine. The widgets are the run settings of :mod:`vb_plugins.settings`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from pathlib import Path
 import numpy as np
 
 from vb_plugins.errors import InputError
+from vb_plugins.generation import load_generator
+from vb_plugins.predict import Predictor
+from vb_plugins.registry import list_dialects
+from vb_plugins.settings import SETTINGS, RunSettings, check_widget, from_widget, widget_options
 
 from . import models
 from .tensors import image_batch
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-MODEL_DEFAULT_DIALECT = "(model default)"
+DEVICES = tuple(widget_options("device"))
+DTYPES = tuple(widget_options("dtype"))
+MODEL_DEFAULT_DIALECT = SETTINGS["dialect"].comfy.unset
 
 
 @dataclass(eq=False)
@@ -38,10 +43,9 @@ class LoadedGenerator:
 
 
 def check_load_options(device=None, dtype=None) -> None:
-    if device is not None and device not in DEVICES:
-        raise InputError(f"device {device!r}: expected one of {', '.join(DEVICES)}")
-    if dtype is not None and dtype not in DTYPES:
-        raise InputError(f"dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+    """VB Load Generator's widget checks (None: not known yet)."""
+    check_widget("device", device)
+    check_widget("dtype", dtype)
 
 
 def load(model: str, lora: str | None, model_folders: Iterable, lora_folders: Iterable,
@@ -49,59 +53,31 @@ def load(model: str, lora: str | None, model_folders: Iterable, lora_folders: It
          cpu_offload: bool = False) -> LoadedGenerator:
     """Resolve ``model`` / ``lora`` choices and load the generator. ``auto_device`` is the device the
     host (ComfyUI) computes on, used for ``device="auto"``."""
-    from vb_plugins.generation import load_generator
-
     check_load_options(device, dtype)
-    path = models.resolve_model(model, model_folders, cache)
-    lora_path = models.resolve_lora(lora, lora_folders)
-    options: dict = {}
-    chosen_device = auto_device if device == "auto" else device
-    if chosen_device:
-        options["device"] = chosen_device
-    if dtype != "auto":
-        options["dtype"] = dtype
-    if lora_path:
-        options["lora"] = lora_path
-    if cpu_offload:
-        options["cpu_offload"] = True
-    return LoadedGenerator(load_generator(path, **options), model, lora)
+    settings = RunSettings(model=models.resolve_model(model, model_folders, cache),
+                           lora=models.resolve_lora(lora, lora_folders),
+                           device=from_widget("device", device) or auto_device, dtype=from_widget("dtype", dtype),
+                           cpu_offload=cpu_offload)
+    return LoadedGenerator(load_generator(settings.model, **settings.generator_kwargs()), model, lora)
 
 
 def check_generate_options(steps=None, guidance=None, megapixels=None, ensemble=None, batch_size=None,
                            seed=None, dialect=None) -> None:
-    """Widget checks shared by validation and execution (None: not known yet)."""
-    from vb_plugins import list_dialects
-
-    def whole(name, value, low, high):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high):
-            raise InputError(f"{name}={value!r}: must be a whole number from {low} to {high}")
-
-    whole("steps", steps, 0, 1000)
-    whole("ensemble", ensemble, 1, 64)
-    whole("batch_size", batch_size, 1, 64)
-    whole("seed", seed, 0, 2**63 - 1)
-    for name, value, high in (("guidance", guidance, 100.0), ("megapixels", megapixels, 16.0)):
-        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
-                                  or not 0.0 <= float(value) <= high):
-            raise InputError(f"{name}={value!r}: must be a number from 0 (model default) to {high:g}")
-    if dialect is not None and dialect != MODEL_DEFAULT_DIALECT and dialect not in list_dialects():
-        raise InputError(f"dialect {dialect!r}: expected {MODEL_DEFAULT_DIALECT} or one of {', '.join(list_dialects())}")
+    """VB Generate's widget checks, shared by validation and execution (None: not known yet): each widget's
+    range as :mod:`vb_plugins.settings` declares it."""
+    values = {"seed": seed, "steps": steps, "guidance": guidance, "megapixels": megapixels, "ensemble": ensemble,
+              "batch_size": batch_size}
+    for name, value in values.items():
+        check_widget(name, value)
+    check_widget("dialect", dialect, tuple(list_dialects()))
 
 
-def prompts_for(spec, generator, dialect: str = MODEL_DEFAULT_DIALECT, prompt: str | None = None) -> list[str]:
-    """One prompt per pass of ``spec``, in ``dialect`` (default: the one the generator follows).
-    ``prompt`` replaces the prompt of a single-pass spec (e.g. a hand-edited one)."""
-    from vb_plugins import get_task
-
-    task = get_task(spec.task)
-    passes = task.passes(spec)
-    if prompt is not None and str(prompt).strip():
-        if len(passes) > 1:
-            raise InputError(f"prompt: the spec has {len(passes)} passes (one prompt each); leave the prompt "
-                             "input unconnected to use the spec's own prompts")
-        return [str(prompt).strip()]
-    chosen = generator.dialect if dialect in (None, "", MODEL_DEFAULT_DIALECT) else dialect
-    return [task.prompt(p, chosen) for p in passes]
+def generate_settings(seed=0, steps=0, guidance=0.0, megapixels=0.0, ensemble=1, batch_size=1,
+                      dialect=MODEL_DEFAULT_DIALECT) -> RunSettings:
+    """VB Generate's widgets -> the run settings (0 and "(model default)": the model's default)."""
+    values = {"seed": seed, "steps": steps, "guidance": guidance, "megapixels": megapixels, "ensemble": ensemble,
+              "batch_size": batch_size, "dialect": dialect}
+    return RunSettings(**{name: from_widget(name, value) for name, value in values.items()})
 
 
 def generate(loaded: LoadedGenerator, image, spec, *, seed: int = 0, steps: int = 0, guidance: float = 0.0,
@@ -109,37 +85,23 @@ def generate(loaded: LoadedGenerator, image, spec, *, seed: int = 0, steps: int 
              dialect: str = MODEL_DEFAULT_DIALECT, prompt: str | None = None,
              progress: Callable[[int, int], None] | None = None,
              should_stop: Callable[[], bool] | None = None) -> tuple[np.ndarray, int, list[str]]:
-    """Paint every pass of ``spec`` ``ensemble`` times for each image of the IMAGE batch.
+    """Paint every pass of ``spec`` ``ensemble`` times for each image of the IMAGE batch, through
+    :meth:`vb_plugins.predict.Predictor.generate`.
 
     Returns (uint8 ``[B * passes * ensemble, h, w, 3]`` in the order image, pass, sample; the group
     size ``passes * ensemble`` for the decoders; the prompts). ``steps``, ``guidance`` and
-    ``megapixels`` of 0 mean the model family's defaults. A stop request raises
-    :class:`vb_plugins.errors.CancelledError`.
+    ``megapixels`` of 0 mean the model family's defaults; ``prompt`` replaces the prompt of a single-pass
+    spec (e.g. a hand-edited one). A stop request raises :class:`vb_plugins.errors.CancelledError`.
     """
-    from vb_plugins.generation import Engine, GenerationSettings, Job
-    from vb_plugins.predict import resize_image
-
     check_generate_options(steps, guidance, megapixels, ensemble, batch_size, seed, dialect)
+    settings = generate_settings(seed, steps, guidance, megapixels, ensemble, batch_size, dialect)
     if not isinstance(loaded, LoadedGenerator):
         raise InputError(f"generator: expected the output of VB Load Generator, got {type(loaded).__name__}")
     if spec is None or not hasattr(spec, "task"):
         raise InputError("spec: connect the spec output of VB Prompt")
-    generator = loaded.generator
     rgb, _ = image_batch(image, "image")
-    prompts = prompts_for(spec, generator, dialect, prompt)
-    size = generator.size_for(rgb.shape[1], rgb.shape[2], megapixels or None)
-    settings = GenerationSettings(steps=steps or None, guidance=guidance or None, megapixels=megapixels or None)
-    jobs = []
-    for i, picture in enumerate(rgb):
-        resized = resize_image(picture, size)
-        for p, text in enumerate(prompts):
-            for j in range(ensemble):
-                jobs.append(Job((i, p, j), resized, text, int(seed) + j))
-    engine = Engine(generator, settings, batch_size, progress=progress, should_stop=should_stop)
-    outputs = engine.run(jobs)
-    from vb_plugins.ensemble import resize_nearest
-
-    images = [np.asarray(outputs[job.key]) for job in jobs]
-    # Remote generators may answer at another size; a batch needs one size (nearest keeps colours).
-    images = [i if i.shape[:2] == tuple(size) else resize_nearest(i, tuple(size)) for i in images]
-    return np.stack(images), len(prompts) * ensemble, prompts
+    predictor = Predictor(spec.task, loaded.generator, spec=spec, settings=settings)
+    if prompt is not None and str(prompt).strip():
+        predictor.use_prompt(prompt)
+    generated = predictor.generate(list(rgb), progress=progress, should_stop=should_stop)
+    return generated.batch(), generated.group, generated.prompts

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vb_plugins.errors import InputError, ModelError
+from vb_plugins.generation.bundled import BUNDLED_DIR, MODEL_CONFIG, MODEL_WEIGHTS
+from vb_plugins.settings import SETTINGS
 
 BUNDLED = "bundled"
 HF_PREFIX = "hf:"
@@ -47,21 +49,26 @@ def find_pipeline_dirs(folders: Iterable) -> dict[str, Path]:
 
     The first folder wins when two hold the same relative name (ComfyUI's own order)."""
     found: dict[str, Path] = {}
+    for root, here, dirs, files in _walk(folders):
+        if any(marker in files for marker in MARKERS) and here != root:
+            found.setdefault(here.relative_to(root).as_posix(), here)
+            dirs[:] = []  # a pipeline's subfolders are its components
+        elif len(here.relative_to(root).parts) >= _MAX_DEPTH:
+            dirs[:] = []
+    return dict(sorted(found.items()))
+
+
+def _walk(folders: Iterable):
+    """(folder, directory, its subdirectories, its files) below each existing folder, links followed (as
+    ComfyUI follows them in its model folders), hidden directories skipped, in sorted order; a caller may
+    prune ``subdirectories`` in place."""
     for folder in folders:
         root = Path(folder)
         if not root.is_dir():
             continue
         for current, dirs, files in os.walk(root, followlinks=True):
-            here = Path(current)
-            depth = len(here.relative_to(root).parts)
-            if any(marker in files for marker in MARKERS) and here != root:
-                found.setdefault(here.relative_to(root).as_posix(), here)
-                dirs[:] = []  # a pipeline's subfolders are its components
-            elif depth >= _MAX_DEPTH:
-                dirs[:] = []
-            else:
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-    return dict(sorted(found.items()))
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            yield root, Path(current), dirs, sorted(files)
 
 
 def hf_cache_dir() -> Path | None:
@@ -99,8 +106,6 @@ def find_cached_pipelines(cache: Path | None) -> dict[str, Path]:
 
 
 def bundled_available() -> bool:
-    from vb_plugins.generation.bundled import BUNDLED_DIR, MODEL_CONFIG, MODEL_WEIGHTS
-
     return (BUNDLED_DIR / MODEL_CONFIG).is_file() and (BUNDLED_DIR / MODEL_WEIGHTS).is_file()
 
 
@@ -115,8 +120,6 @@ def resolve_model(name: str, model_folders: Iterable, cache: Path | None) -> str
     model_folders = list(model_folders)
     if name == BUNDLED:
         if not bundled_available():
-            from vb_plugins.generation.bundled import BUNDLED_DIR
-
             raise ModelError(f"model 'bundled': the bundled model's weights are missing from this installation "
                              f"({BUNDLED_DIR}); put a diffusers pipeline in ComfyUI's models/diffusers folder "
                              "and choose it instead")
@@ -142,20 +145,14 @@ def resolve_model(name: str, model_folders: Iterable, cache: Path | None) -> str
 def find_loras(folders: Iterable) -> dict[str, Path]:
     """Relative name -> file for every ``.safetensors`` file below the LoRA folders."""
     found: dict[str, Path] = {}
-    for folder in folders:
-        root = Path(folder)
-        if not root.is_dir():
-            continue
-        for current, dirs, files in os.walk(root, followlinks=True):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for file in sorted(files):
-                if file.lower().endswith(".safetensors"):
-                    path = Path(current) / file
-                    found.setdefault(path.relative_to(root).as_posix(), path)
+    for root, here, _, files in _walk(folders):
+        for file in files:
+            if file.lower().endswith(".safetensors"):
+                found.setdefault((here / file).relative_to(root).as_posix(), here / file)
     return dict(sorted(found.items()))
 
 
-NO_LORA = "(none)"
+NO_LORA = SETTINGS["lora"].comfy.unset  # the choice that means no LoRA
 
 
 def lora_choices(folders: Iterable) -> list[str]:

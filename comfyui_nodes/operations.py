@@ -11,6 +11,8 @@ import json
 
 import numpy as np
 
+from vb_plugins.errors import InputError
+
 from . import decoding, encoding, files, generating, prompting
 from .tensors import gray_image, image_tensor, mask_tensor
 
@@ -112,6 +114,4 @@ def _check_save(save, filename_prefix, output_dir) -> None:
     if save != "none":
         files.check_prefix(filename_prefix)
         if output_dir is None:
-            from vb_plugins.errors import InputError
-
             raise InputError("save: no output folder to save into")

@@ -8,26 +8,22 @@ from __future__ import annotations
 
 import json
 
+from vb_plugins import get_task, list_dialects, list_schemes, list_tasks
+from vb_plugins.codecs.colors import parse_colour
 from vb_plugins.errors import InputError
 
 DEFAULT = "(default)"
 
 
 def task_choices() -> list[str]:
-    from vb_plugins import list_tasks
-
     return list_tasks()
 
 
 def dialect_choices() -> list[str]:
-    from vb_plugins import list_dialects
-
     return list_dialects()
 
 
 def scheme_choices() -> list[str]:
-    from vb_plugins import list_schemes
-
     return [DEFAULT, *list_schemes()]
 
 
@@ -57,8 +53,6 @@ def build_spec(task: str, classes: str = "", expression: str = "", scheme: str =
     Empty widgets are left out, so a field the task does not use may stay empty; a filled one that the
     task does not use is an error (the task lists what it accepts).
     """
-    from vb_plugins import get_task
-
     task_object = get_task(_check_choice(task, task_choices(), "task"))
     given = dict(parse_options(options))
     if classes and str(classes).strip():
@@ -95,8 +89,6 @@ def _classes_value(text: str):
     ``name in colour`` or a bare ``name`` (a colour is then assigned). Colours are CSS names,
     ``#RRGGBB``, ``(r, g, b)`` or ``<r, g, b>``.
     """
-    from vb_plugins.codecs.colors import parse_colour
-
     stripped = text.strip()
     if stripped[:1] in "{[":
         try:
@@ -149,8 +141,6 @@ def _split_entries(text: str) -> list[str]:
 
 
 def render_prompt(spec, dialect: str) -> str:
-    from vb_plugins import get_task
-
     _check_choice(dialect, dialect_choices(), "dialect")
     return get_task(spec.task).prompt(spec, dialect)
 

@@ -13,7 +13,9 @@ import os
 import folder_paths
 from comfy_api.latest import ComfyExtension, io, ui
 
-from vb_plugins.errors import CancelledError, VBError
+from vb_plugins.errors import CancelledError, InputError, VBError
+from vb_plugins.placement import FITS, MAX_SIDE
+from vb_plugins.settings import widget_default, widget_options, widget_settings
 
 from . import decoding, files, generating, models, operations, prompting
 
@@ -50,6 +52,29 @@ def _checked(check, *args, **kwargs):
     except VBError as error:
         return str(error)
     return True
+
+
+def _setting_inputs(node: str, choices: dict[str, list]) -> list:
+    """The widgets of the run settings ``node`` ("load" or "generate") shows, in declaration order, with the
+    ranges, defaults and tooltips :mod:`vb_plugins.settings` declares; ``choices``: combo options that come
+    from ComfyUI's folders or the registry."""
+    widgets = []
+    for name, declared in widget_settings(node).items():
+        widget = declared.comfy
+        common = {"tooltip": widget.tooltip} if widget.tooltip else {}
+        default = widget_default(name)
+        if default is not None:
+            common["default"] = default
+        if declared.type is str:
+            widgets.append(io.Combo.Input(name, options=widget_options(name, choices.get(name)), **common))
+        elif declared.type is bool:
+            widgets.append(io.Boolean.Input(name, **common))
+        elif declared.type is int:
+            widgets.append(io.Int.Input(name, min=int(widget.low), max=int(widget.high), **common,
+                                        **dict(widget.extra)))
+        else:
+            widgets.append(io.Float.Input(name, min=widget.low, max=widget.high, step=widget.step, **common))
+    return widgets
 
 
 def _known(*values) -> bool:
@@ -139,14 +164,9 @@ class VBLoadGenerator(io.ComfyNode):
             description="Loads an image-editing pipeline for VB Generate: a diffusers folder from "
                         "models/diffusers, a pipeline already in the Hugging Face cache (hf:...), or the "
                         "bundled model. Safetensors only; nothing is downloaded.",
-            inputs=[
-                io.Combo.Input("model", options=models.model_choices(_model_folders(), models.hf_cache_dir())),
-                io.Combo.Input("lora", options=models.lora_choices(_folders("loras")), default=models.NO_LORA),
-                io.Combo.Input("device", options=list(generating.DEVICES), default="auto",
-                               tooltip="auto: the device ComfyUI computes on (cpu under --cpu)"),
-                io.Combo.Input("dtype", options=list(generating.DTYPES), default="auto"),
-                io.Boolean.Input("cpu_offload", default=False),
-            ],
+            inputs=_setting_inputs("load", {
+                "model": models.model_choices(_model_folders(), models.hf_cache_dir()),
+                "lora": list(models.find_loras(_folders("loras")))}),
             outputs=[VBGenerator.Output(display_name="generator")],
         )
 
@@ -190,17 +210,7 @@ class VBGenerate(io.ComfyNode):
                 VBGenerator.Input("generator"),
                 io.Image.Input("image"),
                 VBSpec.Input("spec"),
-                io.Int.Input("seed", default=0, min=0, max=2**53, control_after_generate=True),
-                io.Int.Input("steps", default=0, min=0, max=1000, tooltip="0: the model's default"),
-                io.Float.Input("guidance", default=0.0, min=0.0, max=100.0, step=0.1,
-                               tooltip="0: the model's default"),
-                io.Float.Input("megapixels", default=0.0, min=0.0, max=16.0, step=0.05,
-                               tooltip="generation size; 0: the model's native size"),
-                io.Int.Input("ensemble", default=1, min=1, max=64,
-                             tooltip="samples per image (seeds seed, seed+1, ...), combined by the decoders"),
-                io.Int.Input("batch_size", default=1, min=1, max=64),
-                io.Combo.Input("dialect", options=[generating.MODEL_DEFAULT_DIALECT, *prompting.dialect_choices()],
-                               default=generating.MODEL_DEFAULT_DIALECT),
+                *_setting_inputs("generate", {"dialect": prompting.dialect_choices()}),
                 io.String.Input("prompt", optional=True, force_input=True,
                                 tooltip="replaces the spec's prompt (single-pass specs only)"),
             ],
@@ -252,17 +262,13 @@ def _decode_inputs(spec_optional: bool = True) -> list:
                        tooltip="exact: lossless images; robust: JPEG / noisy generator output; auto: per image"),
         io.Int.Input("group", default=1, min=1, max=4096,
                      tooltip="consecutive images per input image (passes x samples): link VB Generate's group"),
-        io.Combo.Input("fit", options=list(decoding.FITS), default="stretch",
+        io.Combo.Input("fit", options=list(FITS), default="stretch",
                        tooltip="how the generated view maps onto the reference: stretch (the graph rescaled "
                                "the input) or crop (it centre-cropped it)"),
-        io.Int.Input("width", default=0, min=0, max=16384, tooltip="output width; 0: reference or generated"),
-        io.Int.Input("height", default=0, min=0, max=16384, tooltip="output height; 0: reference or generated"),
+        io.Int.Input("width", default=0, min=0, max=MAX_SIDE, tooltip="output width; 0: reference or generated"),
+        io.Int.Input("height", default=0, min=0, max=MAX_SIDE, tooltip="output height; 0: reference or generated"),
         io.Image.Input("reference", optional=True, tooltip="the original input: outputs take its size"),
     ]
-
-
-def _check_decode(mode, group, fit, width, height):
-    decoding.check_decode_options(mode, group, fit, width, height)
 
 
 def _save_inputs(prefix: str) -> list:
@@ -287,40 +293,30 @@ def _ui(cls, preview, saved=None) -> dict:
     return result
 
 
-class VBDecodeDepth(io.ComfyNode):
-    @classmethod
-    def define_schema(cls):
-        return io.Schema(
-            node_id="VBDecodeDepth",
-            display_name="VB Decode Depth",
-            category=CATEGORY,
-            description="Reads metric depth (metres) from a depth visualization in the Vision Banana colours "
-                        "(or the spec's colour scheme). Outputs float depth, a preview, the valid pixels and "
-                        "the uncertainty (1 - confidence, raised to the ensemble spread relative to depth).",
-            is_output_node=True,
-            inputs=[
-                *_decode_inputs(),
-                io.Float.Input("min_confidence", default=0.1, min=0.0, max=1.0, step=0.01,
-                               tooltip="pixels decoded with less confidence are left out of the valid mask"),
-                io.Combo.Input("preview", options=list(decoding.PREVIEW_NORMALISATION), default="batch",
-                               tooltip="batch: inverse depth scaled once for the whole batch; fixed: a fixed "
-                                       "metric mapping, the same in every run"),
-                io.Combo.Input("colormap", options=list(decoding.COLORMAPS), default="inferno"),
-                *_save_inputs("vb/depth"),
-            ],
-            outputs=[
-                VBDepth.Output(display_name="depth"),
-                io.Image.Output(display_name="preview"),
-                io.Mask.Output(display_name="valid"),
-                io.Image.Output(display_name="uncertainty"),
-            ],
-        )
+def _check_confidence(value):
+    if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
+                              or not 0.0 <= float(value) <= 1.0):
+        raise InputError(f"min_confidence={value!r}: must be a number from 0 to 1")
+
+
+def _check_choice(value, choices, name):
+    if value is not None and value not in choices:
+        raise InputError(f"{name} {value!r}: expected one of {', '.join(choices)}")
+
+
+class _Decoder(io.ComfyNode):
+    """The one implementation of the VB Decode nodes (made by :func:`_decoder`): the common decode inputs
+    and checks, and the run; each node adds its schema (its own widgets and outputs) and its operation."""
+
+    saves = False  # writes files: the operation gets ComfyUI's output folder
+    decode = None  # the node's operation: (image, spec, mode, group, fit, width, height, reference, **extras)
 
     @classmethod
     def validate_inputs(cls, mode=None, group=None, fit=None, width=None, height=None, min_confidence=None,
                         preview=None, colormap=None, save=None, filename_prefix=None):
+        """The widgets every decoder has, and those of the decoders that have them (None: absent or linked)."""
         def check():
-            _check_decode(mode, group, fit, width, height)
+            decoding.check_decode_options(mode, group, fit, width, height)
             _check_confidence(min_confidence)
             _check_choice(preview, decoding.PREVIEW_NORMALISATION, "preview")
             _check_choice(colormap, decoding.COLORMAPS, "colormap")
@@ -328,187 +324,89 @@ class VBDecodeDepth(io.ComfyNode):
         return _checked(check)
 
     @classmethod
-    def execute(cls, image, mode, group, fit, width, height, min_confidence, preview, colormap, save,
-                filename_prefix, spec=None, reference=None) -> io.NodeOutput:
-        outputs, picture, saved = operations.decode_depth(
-            image, spec, mode, group, fit, width, height, reference, min_confidence, preview, colormap, save,
-            filename_prefix, output_dir=folder_paths.get_output_directory())
-        return io.NodeOutput(*outputs, ui=_ui(cls, picture, saved))
+    def execute(cls, image, mode, group, fit, width, height, spec=None, reference=None, **extras) -> io.NodeOutput:
+        if cls.saves:
+            extras["output_dir"] = folder_paths.get_output_directory()
+        outputs, picture, *saved = cls.decode(image, spec, mode, group, fit, width, height, reference, **extras)
+        return io.NodeOutput(*outputs, ui=_ui(cls, picture, saved[0] if saved else None))
 
 
-class VBDecodeNormals(io.ComfyNode):
-    @classmethod
+def _decoder(name: str, decode, *, saves: bool = False, spec_optional: bool = True, extra_inputs=(), **schema):
+    """A VB Decode node class: the common decode inputs, then ``extra_inputs``; ``schema`` names the node
+    (``node_id``, ``display_name``, ``description``, ``outputs``); ``decode`` is its operation."""
     def define_schema(cls):
-        return io.Schema(
-            node_id="VBDecodeNormals",
-            display_name="VB Decode Normals",
-            category=CATEGORY,
-            description="Reads unit surface normals (camera frame: x right, y up, z towards the camera, or "
-                        "the spec's convention) from a normal-map visualization.",
-            is_output_node=True,
-            inputs=[*_decode_inputs(), *_save_inputs("vb/normals")],
-            outputs=[
-                VBNormals.Output(display_name="normals"),
-                io.Image.Output(display_name="preview"),
-                io.Mask.Output(display_name="valid"),
-                io.Image.Output(display_name="uncertainty"),
-            ],
-        )
+        return io.Schema(category=CATEGORY, is_output_node=True,
+                         inputs=[*_decode_inputs(spec_optional), *extra_inputs], **schema)
 
-    @classmethod
-    def validate_inputs(cls, mode=None, group=None, fit=None, width=None, height=None, save=None,
-                        filename_prefix=None):
-        def check():
-            _check_decode(mode, group, fit, width, height)
-            _check_save(save, filename_prefix)
-        return _checked(check)
-
-    @classmethod
-    def execute(cls, image, mode, group, fit, width, height, save, filename_prefix, spec=None,
-                reference=None) -> io.NodeOutput:
-        outputs, picture, saved = operations.decode_normals(
-            image, spec, mode, group, fit, width, height, reference, save, filename_prefix,
-            output_dir=folder_paths.get_output_directory())
-        return io.NodeOutput(*outputs, ui=_ui(cls, picture, saved))
+    return type(name, (_Decoder,), {"__doc__": schema["description"], "define_schema": classmethod(define_schema),
+                                    "decode": staticmethod(decode), "saves": saves})
 
 
-class VBDecodeSemantic(io.ComfyNode):
-    @classmethod
-    def define_schema(cls):
-        return io.Schema(
-            node_id="VBDecodeSemantic",
-            display_name="VB Decode Semantic",
-            category=CATEGORY,
+def _decoder_nodes() -> tuple:
+    """The VB Decode nodes, one per kind of output: one implementation (:class:`_Decoder`), declared here."""
+    return (
+        _decoder(
+            "VBDecodeDepth", lambda *inputs, **extras: operations.decode_depth(*inputs, **extras), saves=True,
+            node_id="VBDecodeDepth", display_name="VB Decode Depth",
+            description="Reads metric depth (metres) from a depth visualization in the Vision Banana colours (or the "
+                        "spec's colour scheme). Outputs float depth, a preview, the valid pixels and the uncertainty "
+                        "(1 - confidence, raised to the ensemble spread relative to depth).",
+            extra_inputs=[
+                io.Float.Input("min_confidence", default=0.1, min=0.0, max=1.0, step=0.01,
+                               tooltip="pixels decoded with less confidence are left out of the valid mask"),
+                io.Combo.Input("preview", options=list(decoding.PREVIEW_NORMALISATION), default="batch",
+                               tooltip="batch: inverse depth scaled once for the whole batch; fixed: a fixed metric "
+                                       "mapping, the same in every run"),
+                io.Combo.Input("colormap", options=list(decoding.COLORMAPS), default="inferno"),
+                *_save_inputs("vb/depth")],
+            outputs=[VBDepth.Output(display_name="depth"), io.Image.Output(display_name="preview"),
+                     io.Mask.Output(display_name="valid"), io.Image.Output(display_name="uncertainty")]),
+        _decoder(
+            "VBDecodeNormals", lambda *inputs, **extras: operations.decode_normals(*inputs, **extras), saves=True,
+            node_id="VBDecodeNormals", display_name="VB Decode Normals",
+            description="Reads unit surface normals (camera frame: x right, y up, z towards the camera, or the spec's "
+                        "convention) from a normal-map visualization.",
+            extra_inputs=_save_inputs("vb/normals"),
+            outputs=[VBNormals.Output(display_name="normals"), io.Image.Output(display_name="preview"),
+                     io.Mask.Output(display_name="valid"), io.Image.Output(display_name="uncertainty")]),
+        _decoder(
+            "VBDecodeSemantic", lambda *inputs, **extras: operations.decode_semantic(*inputs, **extras),
+            spec_optional=False, node_id="VBDecodeSemantic", display_name="VB Decode Semantic",
             description="Reads a semantic segmentation painted in the legend's colours: one MASK per class "
-                        "(image-major: image 0's classes, then image 1's), the mask of one selected class, "
-                        "labels for VB Encode, a preview in the legend colours and the uncertainty.",
-            is_output_node=True,
-            inputs=[*_decode_inputs(spec_optional=False),
-                    io.String.Input("select", default="", tooltip="class for the 'selected' mask; empty: all")],
-            outputs=[
-                io.Mask.Output(display_name="masks"),
-                io.Mask.Output(display_name="selected"),
-                VBLabels.Output(display_name="labels"),
-                io.Image.Output(display_name="preview"),
-                io.Image.Output(display_name="uncertainty"),
-                io.String.Output(display_name="class_names"),
-            ],
-        )
-
-    @classmethod
-    def validate_inputs(cls, mode=None, group=None, fit=None, width=None, height=None):
-        return _checked(_check_decode, mode, group, fit, width, height)
-
-    @classmethod
-    def execute(cls, image, spec, mode, group, fit, width, height, select, reference=None) -> io.NodeOutput:
-        outputs, picture = operations.decode_semantic(image, spec, mode, group, fit, width, height, reference,
-                                                      select)
-        return io.NodeOutput(*outputs, ui=_ui(cls, picture))
-
-
-class VBDecodeInstances(io.ComfyNode):
-    @classmethod
-    def define_schema(cls):
-        return io.Schema(
-            node_id="VBDecodeInstances",
-            display_name="VB Decode Instances",
-            category=CATEGORY,
-            description="Finds the instances a generator painted in colours of its own on the background "
-                        "colour: a MASK per instance (image-major), their count and a JSON record per "
-                        "instance (image, id, class, colour, area).",
-            is_output_node=True,
-            inputs=_decode_inputs(),
-            outputs=[
-                io.Mask.Output(display_name="masks"),
-                io.Int.Output(display_name="count"),
-                VBLabels.Output(display_name="labels"),
-                io.Image.Output(display_name="preview"),
-                io.Image.Output(display_name="uncertainty"),
-                io.String.Output(display_name="instances"),
-            ],
-        )
-
-    @classmethod
-    def validate_inputs(cls, mode=None, group=None, fit=None, width=None, height=None):
-        return _checked(_check_decode, mode, group, fit, width, height)
-
-    @classmethod
-    def execute(cls, image, mode, group, fit, width, height, spec=None, reference=None) -> io.NodeOutput:
-        outputs, picture = operations.decode_instances(image, spec, mode, group, fit, width, height, reference)
-        return io.NodeOutput(*outputs, ui=_ui(cls, picture))
+                        "(image-major: image 0's classes, then image 1's), the mask of one selected class, labels "
+                        "for VB Encode, a preview in the legend colours and the uncertainty.",
+            extra_inputs=[io.String.Input("select", default="", tooltip="class for the 'selected' mask; empty: all")],
+            outputs=[io.Mask.Output(display_name="masks"), io.Mask.Output(display_name="selected"),
+                     VBLabels.Output(display_name="labels"), io.Image.Output(display_name="preview"),
+                     io.Image.Output(display_name="uncertainty"), io.String.Output(display_name="class_names")]),
+        _decoder(
+            "VBDecodeInstances", lambda *inputs, **extras: operations.decode_instances(*inputs, **extras),
+            node_id="VBDecodeInstances", display_name="VB Decode Instances",
+            description="Finds the instances a generator painted in colours of its own on the background colour: "
+                        "a MASK per instance (image-major), their count and a JSON record per instance (image, id, "
+                        "class, colour, area).",
+            outputs=[io.Mask.Output(display_name="masks"), io.Int.Output(display_name="count"),
+                     VBLabels.Output(display_name="labels"), io.Image.Output(display_name="preview"),
+                     io.Image.Output(display_name="uncertainty"), io.String.Output(display_name="instances")]),
+        _decoder(
+            "VBDecodeReferring", lambda *inputs, **extras: operations.decode_referring(*inputs, **extras),
+            node_id="VBDecodeReferring", display_name="VB Decode Referring",
+            description="Reads the mask of the object a referring prompt named (target colour on the background colour "
+                        "of the spec; white on black by default).",
+            outputs=[io.Mask.Output(display_name="mask"), io.Image.Output(display_name="preview"),
+                     io.Image.Output(display_name="uncertainty")]),
+        _decoder(
+            "VBDecode", lambda *inputs, **extras: operations.decode_any(*inputs, **extras),
+            spec_optional=False, node_id="VBDecode", display_name="VB Decode (any task)",
+            description="Decodes any registered task, including tasks from plugins, with the spec from VB Prompt: the "
+                        "task's own preview, the decoded values (VB_VALUES), the confidence as a MASK and the "
+                        "uncertainty.",
+            outputs=[VBValues.Output(display_name="values"), io.Image.Output(display_name="preview"),
+                     io.Mask.Output(display_name="confidence"), io.Image.Output(display_name="uncertainty")]),
+    )
 
 
-class VBDecodeReferring(io.ComfyNode):
-    @classmethod
-    def define_schema(cls):
-        return io.Schema(
-            node_id="VBDecodeReferring",
-            display_name="VB Decode Referring",
-            category=CATEGORY,
-            description="Reads the mask of the object a referring prompt named (target colour on the "
-                        "background colour of the spec; white on black by default).",
-            is_output_node=True,
-            inputs=_decode_inputs(),
-            outputs=[
-                io.Mask.Output(display_name="mask"),
-                io.Image.Output(display_name="preview"),
-                io.Image.Output(display_name="uncertainty"),
-            ],
-        )
-
-    @classmethod
-    def validate_inputs(cls, mode=None, group=None, fit=None, width=None, height=None):
-        return _checked(_check_decode, mode, group, fit, width, height)
-
-    @classmethod
-    def execute(cls, image, mode, group, fit, width, height, spec=None, reference=None) -> io.NodeOutput:
-        outputs, picture = operations.decode_referring(image, spec, mode, group, fit, width, height, reference)
-        return io.NodeOutput(*outputs, ui=_ui(cls, picture))
-
-
-class VBDecode(io.ComfyNode):
-    @classmethod
-    def define_schema(cls):
-        return io.Schema(
-            node_id="VBDecode",
-            display_name="VB Decode (any task)",
-            category=CATEGORY,
-            description="Decodes any registered task, including tasks from plugins, with the spec from VB "
-                        "Prompt: the task's own preview, the decoded values (VB_VALUES), the confidence as "
-                        "a MASK and the uncertainty.",
-            is_output_node=True,
-            inputs=_decode_inputs(spec_optional=False),
-            outputs=[
-                VBValues.Output(display_name="values"),
-                io.Image.Output(display_name="preview"),
-                io.Mask.Output(display_name="confidence"),
-                io.Image.Output(display_name="uncertainty"),
-            ],
-        )
-
-    @classmethod
-    def validate_inputs(cls, mode=None, group=None, fit=None, width=None, height=None):
-        return _checked(_check_decode, mode, group, fit, width, height)
-
-    @classmethod
-    def execute(cls, image, spec, mode, group, fit, width, height, reference=None) -> io.NodeOutput:
-        outputs, picture = operations.decode_any(image, spec, mode, group, fit, width, height, reference)
-        return io.NodeOutput(*outputs, ui=_ui(cls, picture))
-
-
-def _check_confidence(value):
-    from vb_plugins.errors import InputError
-
-    if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
-                              or not 0.0 <= float(value) <= 1.0):
-        raise InputError(f"min_confidence={value!r}: must be a number from 0 to 1")
-
-
-def _check_choice(value, choices, name):
-    from vb_plugins.errors import InputError
-
-    if value is not None and value not in choices:
-        raise InputError(f"{name} {value!r}: expected one of {', '.join(choices)}")
+VBDecodeDepth, VBDecodeNormals, VBDecodeSemantic, VBDecodeInstances, VBDecodeReferring, VBDecode = _decoder_nodes()
 
 
 NODES = [VBPrompt, VBEncode, VBLoadGenerator, VBGenerate, VBDecodeDepth, VBDecodeNormals, VBDecodeSemantic,

@@ -2,17 +2,16 @@
 
 ComfyUI's formats: IMAGE is ``torch.float32 [B, H, W, C]`` in 0..1 (C = 3, sometimes 4 with alpha or 1),
 MASK is ``float32 [B, H, W]`` in 0..1. The codecs read 8-bit colours, as a saved PNG would hold them,
-so images are rounded to uint8 (exact for images that came from 8-bit files).
+so images are rounded to uint8 (exact for images that came from 8-bit files). The value checks and
+conversions are the codecs' own (:mod:`vb_plugins.codecs._arrays`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from vb_plugins.codecs._arrays import reads_colour
+from vb_plugins.codecs._arrays import reads_colour, to_float, to_uint8, unit_interval
 from vb_plugins.errors import InputError
-
-_SLACK = 1e-3  # resampling can overshoot 0..1 by a hair
 
 
 def _as_numpy(tensor, name: str) -> np.ndarray:
@@ -33,13 +32,7 @@ def _check_values(array: np.ndarray, name: str) -> np.ndarray:
         return array.astype(np.float32)
     if not np.issubdtype(array.dtype, np.floating):
         raise InputError(f"{name}: expected float values in 0..1, got dtype {array.dtype}")
-    array = array.astype(np.float32, copy=False)
-    if not np.isfinite(array).all():
-        raise InputError(f"{name}: contains NaN or infinite values")
-    low, high = float(array.min()), float(array.max())
-    if low < -_SLACK or high > 1.0 + _SLACK:
-        raise InputError(f"{name}: values must lie in 0..1, found {low:g}..{high:g}")
-    return np.clip(array, 0.0, 1.0)
+    return unit_interval(array, name)
 
 
 def image_batch(tensor, name: str = "image", task=None, spec=None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -69,7 +62,7 @@ def image_batch(tensor, name: str = "image", task=None, spec=None) -> tuple[np.n
     array = _check_values(array, name)
     opaque = array[..., 3] >= 0.5 if channels == 4 else None
     rgb = np.repeat(array, 3, axis=3) if channels == 1 else array[..., :3]
-    return np.rint(rgb * 255.0).astype(np.uint8), opaque
+    return to_uint8(rgb), opaque
 
 
 def mask_batch(tensor, name: str = "mask") -> np.ndarray:
@@ -103,7 +96,7 @@ def image_tensor(pixels) -> "torch.Tensor":  # noqa: F821
 
     array = np.stack(pixels) if isinstance(pixels, (list, tuple)) else np.asarray(pixels)
     if array.dtype == np.uint8:
-        array = array.astype(np.float32) / 255.0
+        array = to_float(array)
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
 

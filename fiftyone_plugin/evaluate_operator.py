@@ -10,6 +10,8 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 from vb_plugins.errors import InputError
+from vb_plugins.evaluation import EvalSettings, make_accumulator
+from vb_plugins.fiftyone_tools.evaluate import evaluate_fields, infer_task
 
 from ._common import add_target, mark_errors, progress_reporter, summary_output, target_view
 
@@ -17,8 +19,6 @@ TASKS = ("depth", "normals", "semantic", "referring", "instance")
 
 
 def _settings(params):
-    from vb_plugins.evaluation import EvalSettings
-
     options = {}
     if params.get("dataset_preset"):
         options["dataset"] = params["dataset_preset"]
@@ -29,9 +29,6 @@ def _settings(params):
 
 def _check(ctx):
     """{param: error} for the form and for execute."""
-    from vb_plugins.evaluation import make_accumulator
-    from vb_plugins.fiftyone_tools.evaluate import infer_task
-
     errors = {}
     dataset = ctx.dataset
     schema = dataset.get_field_schema() if dataset is not None else {}
@@ -101,8 +98,6 @@ class Evaluate(foo.Operator):
         return types.Property(inputs, view=types.View(label="Evaluate with vb-plugins"))
 
     def execute(self, ctx):
-        from vb_plugins.fiftyone_tools.evaluate import evaluate_fields
-
         errors = _check(ctx)
         if errors:
             raise InputError("; ".join(errors.values()))

@@ -10,6 +10,7 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 from vb_plugins.errors import InputError
+from vb_plugins.fiftyone_tools.pointclouds import depth_to_point_clouds
 
 from ._common import StopPoller, add_target, mark_errors, progress_reporter, summary_output, target_view
 
@@ -71,8 +72,6 @@ class DepthTo3D(foo.Operator):
         return types.Property(inputs, view=types.View(label="Depth to 3D with vb-plugins"))
 
     def execute(self, ctx):
-        from vb_plugins.fiftyone_tools.pointclouds import depth_to_point_clouds
-
         errors = _check(ctx)
         if errors:
             raise InputError("; ".join(errors.values()))

@@ -1,24 +1,50 @@
 """``@vb-plugins/fiftyone/predict``: run a vb-plugins task and store native labels.
 
 Params (``ctx.params``; only ``task`` matters, everything else has a default): ``task``,
-``output_field`` (default ``vb_<task>``), ``model`` (id or path; empty = the bundled model),
-``classes`` (JSON mapping, JSON list or "a, b"), ``colours`` (form: class -> colour overrides),
-``expression``, ``colour`` / ``background`` / ``scheme`` (task options), ``options`` (JSON object of
-other task options), ``target`` (``DATASET`` | ``CURRENT_VIEW`` | ``SELECTED_SAMPLES``), ``overwrite``,
-``batch_size``, ``ensemble``, ``seed``, ``steps``, ``dialect``, ``megapixels``, ``device``,
-``output_dir``, ``depth_max`` (metres, heatmap display range), ``write_batch`` (samples per database
-write), ``save_visualizations``,
-``save_confidence``, ``delegate``, ``engine`` (``local`` | ``ray``) with ``ray_address``, ``workers``,
-``gpus_per_worker`` (see :mod:`vb_plugins.fiftyone_tools.ray_runner`).
+``output_field`` (default ``vb_<task>``), ``classes`` (JSON mapping, JSON list or "a, b"), ``colours``
+(form: class -> colour overrides), ``expression``, ``colour`` / ``background`` / ``scheme`` (task
+options), ``options`` (JSON object of other task options), ``target`` (``DATASET`` | ``CURRENT_VIEW`` |
+``SELECTED_SAMPLES``), ``overwrite``, ``output_dir``, ``depth_max`` (metres, heatmap display range),
+``write_batch`` (samples per database write), ``save_visualizations``, ``save_confidence``,
+``delegate``; and every run setting of :class:`vb_plugins.settings.RunSettings` by its name: ``model``
+(id or path; empty = the bundled model), ``lora``, ``transformer_weights``, ``device``, ``dtype``,
+``cpu_offload``, ``seed``, ``steps``, ``guidance``, ``megapixels``, ``ensemble``, ``batch_size``,
+``dialect``, ``decode_mode``; ``engine`` (``local`` | ``ray``) and, with ``ray``, every option of
+:class:`vb_plugins.distributed.options.RayOptions`: ``ray_address``, ``workers``, ``gpus_per_worker``,
+``cpus_per_worker`` (see :mod:`vb_plugins.fiftyone_tools.ray_runner`).
 """
 
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
+from vb_plugins.codecs.colors import parse_colour
 from vb_plugins.errors import InputError
 from vb_plugins.fiftyone_tools.params import class_legend, colour_key, hex_colour, parse_predict_params
+from vb_plugins.fiftyone_tools.ray_runner import add_engine_inputs, engine_runner
+from vb_plugins.fiftyone_tools.runner import existing_state, field_conflict, plan_run, predict_collection, run_signature
+from vb_plugins.registry import get_task, list_tasks
+from vb_plugins.settings import SETTINGS
 
 from ._common import StopPoller, add_target, mark_errors, progress_reporter, summary_output, target_view
+
+
+def add_setting_inputs(inputs):
+    """One form field per run setting, as :mod:`vb_plugins.settings` declares it (label, help, default,
+    bounds, choices): the form offers every setting ``vb predict`` has."""
+    for name, declared in SETTINGS.items():
+        if not declared.form:
+            continue
+        common = {"label": declared.label or name, "description": declared.help}
+        if declared.choices:
+            inputs.enum(name, list(declared.choices), default=declared.default, **common)
+        elif declared.type is bool:
+            inputs.bool(name, default=declared.default, **common)
+        elif declared.type is int:
+            inputs.int(name, default=declared.default, min=declared.low, **common)
+        elif declared.type is float:
+            inputs.float(name, default=declared.default, min=declared.low, max=declared.high, **common)
+        else:
+            inputs.str(name, default=declared.default or "", **common)
 
 
 class Predict(foo.Operator):
@@ -46,8 +72,6 @@ class Predict(foo.Operator):
         return f"vb-plugins predict {task} -> {ctx.params.get('output_field') or 'vb_' + task}"
 
     def resolve_input(self, ctx):
-        from vb_plugins.registry import get_task, list_tasks
-
         inputs = types.Object()
         kwargs, errors = parse_predict_params(ctx.params)
         add_target(inputs, ctx, "Predict on")
@@ -59,9 +83,6 @@ class Predict(foo.Operator):
         task_name = kwargs.get("task") or "depth"
         task = get_task(task_name) if "task" not in errors else None
 
-        inputs.str("model", default="", label="Model",
-                   description="Empty: the bundled model. Or a local diffusers pipeline directory, a Hugging Face "
-                               "id (e.g. black-forest-labs/FLUX.2-klein-4B) or backend:model")
         if task is not None and "classes" in task.uses:
             inputs.str("classes", required=task.name == "semantic", label="Classes",
                        description='Class names ("road, car, sky"), a JSON list, or a JSON mapping to colours '
@@ -76,10 +97,7 @@ class Predict(foo.Operator):
         inputs.str("output_field", default=f"vb_{task_name}", required=True, label="Output field",
                    description="Sample field for the labels; confidence, uncertainty and the generated images "
                                "go to <field>_confidence, <field>_uncertainty and <field>_generated")
-        inputs.int("ensemble", default=1, min=1, label="Ensemble size",
-                   description="Samples per image, combined (median depth, mean normals, majority labels); "
-                               "their spread becomes <field>_uncertainty")
-        inputs.int("batch_size", default=4, min=1, label="Batch size", description="Images per generator call")
+        add_setting_inputs(inputs)
         inputs.bool("overwrite", default=False, label="Overwrite existing values",
                     description="Replace values already in the output field (otherwise labelled samples are "
                                 "skipped, which resumes an interrupted run)")
@@ -88,15 +106,10 @@ class Predict(foo.Operator):
                                "<FiftyOne dataset dir>/vb-plugins/<dataset>/<field>")
         inputs.bool("delegate", default=False, label="Delegate",
                     description="Queue the run for a delegated-operations worker (`fiftyone delegated launch`)")
-        from vb_plugins.fiftyone_tools.ray_runner import add_engine_inputs
-
         add_engine_inputs(inputs, types, ctx.params, errors)
-        inputs.int("seed", default=0, label="Seed")
-        inputs.int("steps", label="Denoising steps", description="Default: the model's")
-        inputs.str("dialect", default="", label="Prompt dialect", description="Default: the model's")
         inputs.str("options", default="", label="Task options (JSON)",
                    description='Other task options, e.g. {"tolerance": 40, "passes": 3}')
-        if task is not None and task.value_kind == "depth":
+        if task is not None and task.kind.name == "depth":
             inputs.float("depth_max", label="Depth display range (m)",
                          description="Heatmap range 0..this many metres for every sample (default: each "
                                      "sample's own maximum)")
@@ -106,8 +119,6 @@ class Predict(foo.Operator):
 
     def _colour_fields(self, inputs, task, params, errors):
         """One editable colour per class, pre-filled with the colour it will be prompted with."""
-        from vb_plugins.codecs.colors import parse_colour
-
         if "classes" in errors or not params.get("classes"):
             return
         try:
@@ -134,15 +145,14 @@ class Predict(foo.Operator):
         """Tell the user, before running, whether the output field is new, resumed or protected."""
         if errors or ctx.dataset is None:
             return
-        from vb_plugins.fiftyone_tools.runner import existing_state, field_conflict, plan_run, run_signature
-
-        plan = {k: v for k, v in kwargs.items() if k not in ("overwrite", "ignored", "task", "output_field", "model", "write_batch")}
+        plan = {k: v for k, v in kwargs.items()
+                if k not in ("overwrite", "ignored", "task", "output_field", "write_batch")}
         try:
-            predictor, writer = plan_run(ctx.dataset, kwargs["task"], kwargs["output_field"], kwargs["model"], **plan)
+            predictor, writer = plan_run(ctx.dataset, kwargs["task"], kwargs["output_field"], **plan)
         except InputError as error:
             errors.setdefault("options", str(error))
             return
-        signature = run_signature(predictor, kwargs["model"])
+        signature = run_signature(predictor)
         conflict = field_conflict(ctx.dataset, writer.fields, writer.kind, signature, kwargs["overwrite"])
         if conflict:
             errors["output_field"] = conflict
@@ -151,15 +161,11 @@ class Predict(foo.Operator):
                                                      "settings: samples already labelled are skipped"))
 
     def execute(self, ctx):
-        from vb_plugins.fiftyone_tools.runner import predict_collection
-
         kwargs, errors = parse_predict_params(ctx.params)
         if errors:
             raise InputError("; ".join(errors.values()))
         ignored = kwargs.pop("ignored")
         view = target_view(ctx)
-        from vb_plugins.fiftyone_tools.ray_runner import engine_runner
-
         runner = engine_runner(ctx.params, predict_collection)  # engine "local" (default) or "ray"
         run = runner(view, progress=progress_reporter(ctx), should_stop=StopPoller(ctx), **kwargs)
         if not ctx.delegated:

@@ -8,6 +8,7 @@ The core is importable without FiftyOne or ComfyUI; torch and diffusers load onl
     >>> depth, residual = task.codec.decode(rgb)
 """
 
+from vb_plugins import names as _names
 from vb_plugins.errors import CancelledError, InputError, ModelError, RegistryError, VBError
 from vb_plugins.hookspecs import hookimpl
 from vb_plugins.registry import (
@@ -29,6 +30,10 @@ from vb_plugins.registry import (
     list_tasks,
     list_value_kinds,
 )
+
+# Tasks and codecs look registered names up through vb_plugins.names (they cannot import the registry,
+# which imports them); the process-wide registry answers.
+_names.install(lambda kind, name: get_registry().get(kind, name), lambda kind: get_registry().names(kind))
 
 __version__ = "0.1.0"
 

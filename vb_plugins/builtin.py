@@ -11,7 +11,7 @@ DEFAULT_PLUGINS: dict[str, tuple[str, ...]] = {
     "vb_tasks": ("vb_plugins.tasks.geometry", "vb_plugins.tasks.segmentation"),
     "vb_colour_schemes": ("vb_plugins.codecs.schemes",),
     "vb_prompt_dialects": ("vb_plugins.prompts",),
-    "vb_value_kinds": ("vb_plugins.kinds_hook",),
+    "vb_value_kinds": ("vb_plugins.kinds",),
     "vb_generators": (
         "vb_plugins.generation.bundled",
         "vb_plugins.generation.diffusers_backend",
@@ -19,7 +19,8 @@ DEFAULT_PLUGINS: dict[str, tuple[str, ...]] = {
     ),
     "vb_data_sources": ("vb_plugins.training.sources", "vb_plugins.fiftyone_tools.training_source"),
     "vb_commands": (
-        "vb_plugins.cli.builtin_commands",
+        "vb_plugins.cli.codec_commands",
+        "vb_plugins.cli.predict_command",
         "vb_plugins.cli.train_command",
         "vb_plugins.cli.pointcloud_command",
         "vb_plugins.cli.demo_command",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vb_plugins.codecs.normals import NormalsCodec
 from vb_plugins.previews import (
     MISSING_GRAY,
     Preview,
@@ -52,8 +53,6 @@ def _error_bar(figure, rect, top: float, label: str):
 
 
 def _normals_picture(normals: np.ndarray) -> np.ndarray:
-    from vb_plugins.codecs.normals import NormalsCodec
-
     valid = np.linalg.norm(normals, axis=-1) > 0.5
     rgb = NormalsCodec().encode(np.where(valid[..., None], normals, [0.0, 0.0, 1.0]))
     rgb[~valid] = 0

@@ -13,6 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.contact_sheets import contact_sheet
+from vb_plugins.generation.bundled import BUNDLED_DIR, MODEL_CONFIG
+from vb_plugins.io import load_npy, read_rgb, write_npy, write_png, write_text
+from vb_plugins.predict import Predictor
+from vb_plugins.registry import get_task
+from vb_plugins.testing.degrade import jpeg
+
 EXAMPLES_DIR = Path(__file__).resolve().parent / "data" / "examples"
 
 
@@ -26,8 +33,6 @@ class Example:
 
 
 def load_examples(directory: Path = EXAMPLES_DIR) -> list[Example]:
-    from vb_plugins.io import load_npy, read_rgb
-
     examples = []
     for image_path in sorted(directory.glob("*.png")):
         stem = image_path.stem
@@ -48,6 +53,7 @@ EXAMPLE_SIZE = 128
 
 def example_scenes(count_per_kind: int = 3, size: int = EXAMPLE_SIZE):
     """The bundled examples' scenes: the first rooms and outdoor layouts drawn from held-out seeds."""
+    # The renderer imports torch (seconds); only regenerating the examples needs it, `vb demo` does not.
     from vb_plugins.training.synthetic import render_scene
 
     scenes = []
@@ -60,8 +66,6 @@ def write_examples(directory: Path = EXAMPLES_DIR, count_per_kind: int = 3, size
     """(Re)write the bundled examples: ``NAME.png``, ``NAME.depth.npy`` (metres, inf = sky),
     ``NAME.normals.npy`` (camera frame, zeros where nothing was hit) and ``NAME.json`` (intrinsics, seed).
     ``python -m vb_plugins.demo --write-examples`` regenerates them from the renderer."""
-    from vb_plugins.io import write_npy, write_png, write_text
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
@@ -69,8 +73,8 @@ def write_examples(directory: Path = EXAMPLES_DIR, count_per_kind: int = 3, size
         name = f"{scene.kind}-{scene.seed}"
         write_png(directory / f"{name}.png", scene.image)
         write_npy(directory / f"{name}.depth.npy", np.where(scene.valid, scene.depth, np.inf).astype(np.float32))
-        normals = np.where(scene.valid[..., None], scene.normals, 0)
-        write_npy(directory / f"{name}.normals.npy", normals.astype(np.float32))
+        normals = np.where(scene.valid[..., None], scene.normals, 0).astype(np.float32)
+        write_npy(directory / f"{name}.normals.npy", normals)
         info = {"seed": scene.seed, "kind": scene.kind, "intrinsics": scene.intrinsics.tolist(),
                 "fov_x_deg": scene.fov_x_deg, "fov_y_deg": scene.fov_y_deg,
                 "source": "vb_plugins.training.synthetic.render_scene(seed, size, size, kind=kind)"}
@@ -99,9 +103,6 @@ def normal_scores(predicted: np.ndarray, truth: np.ndarray) -> dict:
 
 def codec_round_trip(examples: list[Example]) -> dict:
     """Encode the ground truth, decode it back (lossless PNG and JPEG q=75), and score it."""
-    from vb_plugins.registry import get_task
-    from vb_plugins.testing.degrade import jpeg
-
     depth_codec, normals_codec = get_task("depth").codec, get_task("normals").codec
     rows = {}
     for quality in (None, 75):
@@ -125,8 +126,6 @@ def codec_round_trip(examples: list[Example]) -> dict:
 
 def run_demo(output: Path | None = None, model: str | None = None, log=print) -> dict:
     """Run the main job; returns the measurements (also written to ``output/demo.json`` if given)."""
-    from vb_plugins.generation.bundled import BUNDLED_DIR, MODEL_CONFIG
-
     examples = load_examples()
     if not examples:
         raise FileNotFoundError(f"no bundled examples in {EXAMPLES_DIR}")
@@ -140,8 +139,6 @@ def run_demo(output: Path | None = None, model: str | None = None, log=print) ->
     if model is None and not (BUNDLED_DIR / MODEL_CONFIG).is_file():
         log("  the bundled model is not installed: prediction skipped")
         return results
-    from vb_plugins.predict import Predictor
-
     predicted: dict = {}
     for task in ("depth", "normals"):
         predictor = Predictor(task, model)
@@ -160,8 +157,6 @@ def run_demo(output: Path | None = None, model: str | None = None, log=print) ->
         if output is not None:
             _save(output, task, predictions)
     if output is not None:
-        from vb_plugins.io import write_text
-
         write_contact_sheets(Path(output), examples, predicted, results)
         write_text(Path(output) / "demo.json", json.dumps(results, indent=2))
         log(f"  outputs written to {output}")
@@ -171,8 +166,6 @@ def run_demo(output: Path | None = None, model: str | None = None, log=print) ->
 def write_contact_sheets(output: Path, examples: list[Example], predicted: dict, results: dict) -> list[Path]:
     """One ``NAME.sheet.png`` per scene: input, ground truth, prediction and error for depth and normals
     (:func:`vb_plugins.contact_sheets.contact_sheet`)."""
-    from vb_plugins.contact_sheets import contact_sheet
-
     depth_predictions, depth_rows = predicted["depth"]
     normal_predictions, normal_rows = predicted["normals"]
     generator = results["depth"]["generator"]
@@ -187,8 +180,6 @@ def write_contact_sheets(output: Path, examples: list[Example], predicted: dict,
 
 
 def _save(output: Path, task: str, predictions) -> None:
-    from vb_plugins.io import write_npy, write_png
-
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     for prediction in predictions:

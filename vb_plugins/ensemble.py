@@ -1,6 +1,7 @@
-"""Combining several decoded samples of one image, and resizing decoded values to the input size.
+"""Combining several decoded samples of one image, and resizing arrays.
 
-Samples are combined at the generated size, then resized: values are never read from resized colours.
+Samples are combined at the generated size, then resized (by their value kind, :mod:`vb_plugins.kinds`):
+values are never read from resized colours.
 
 - depth: per-pixel median; uncertainty = 1.4826 * median absolute deviation (metres, a robust sigma),
 - normals: mean of unit vectors, renormalised; uncertainty = mean angle to that mean (degrees),
@@ -29,7 +30,8 @@ class Combined:
     extras: dict = field(default_factory=dict)
 
 
-def _mean_confidence(decodings) -> np.ndarray:
+def mean_confidence(decodings) -> np.ndarray:
+    """The decodings' confidence, averaged."""
     if len(decodings) == 1:  # the common single-sample case: no stack, no mean
         return np.array(decodings[0].confidence, dtype=np.float32)
     return np.mean([np.asarray(d.confidence, dtype=np.float32) for d in decodings], axis=0).astype(np.float32)
@@ -37,7 +39,7 @@ def _mean_confidence(decodings) -> np.ndarray:
 
 def combine_depth(decodings) -> Combined:
     if len(decodings) == 1:
-        return Combined(np.array(decodings[0].values, dtype=np.float32), _mean_confidence(decodings))
+        return Combined(np.array(decodings[0].values, dtype=np.float32), mean_confidence(decodings))
     depths = np.stack([np.asarray(d.values, dtype=np.float32) for d in decodings])
     median = np.median(depths, axis=0)
     uncertainty = None
@@ -46,7 +48,7 @@ def combine_depth(decodings) -> Combined:
             deviation = np.abs(depths - median)
         deviation = np.where(np.isnan(deviation), 0.0, deviation)  # inf - inf: all agree on "far"
         uncertainty = (MAD_TO_SIGMA * np.median(deviation, axis=0)).astype(np.float32)
-    return Combined(median.astype(np.float32), _mean_confidence(decodings), uncertainty)
+    return Combined(median.astype(np.float32), mean_confidence(decodings), uncertainty)
 
 
 def combine_normals(decodings) -> Combined:
@@ -62,7 +64,7 @@ def combine_normals(decodings) -> Combined:
         angles = np.degrees(np.arccos(cosine))
         counted = np.maximum(valid.sum(axis=0), 1)
         uncertainty = np.where(keep, (angles * valid).sum(axis=0) / counted, 0.0).astype(np.float32)
-    return Combined(unit, _mean_confidence(decodings) * keep, uncertainty)
+    return Combined(unit, mean_confidence(decodings) * keep, uncertainty)
 
 
 def majority(maps, num_labels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +84,7 @@ def majority(maps, num_labels: int | None = None) -> tuple[np.ndarray, np.ndarra
 def combine_labels(decodings) -> Combined:
     labels, agreement = majority([d.values for d in decodings])
     extras = {"names": list(getattr(decodings[0], "names", []))}
-    return Combined(labels, _mean_confidence(decodings), (1.0 - agreement) if len(decodings) > 1 else None, extras)
+    return Combined(labels, mean_confidence(decodings), (1.0 - agreement) if len(decodings) > 1 else None, extras)
 
 
 def combine_masks(decodings) -> Combined:
@@ -90,7 +92,7 @@ def combine_masks(decodings) -> Combined:
     votes = stack.sum(axis=0)
     mask = votes * 2 > len(stack)
     agreement = np.where(mask, votes, len(stack) - votes) / len(stack)
-    return Combined(mask, _mean_confidence(decodings), (1.0 - agreement).astype(np.float32) if len(stack) > 1 else None)
+    return Combined(mask, mean_confidence(decodings), (1.0 - agreement).astype(np.float32) if len(stack) > 1 else None)
 
 
 def _medoid(decodings) -> int:
@@ -99,7 +101,8 @@ def _medoid(decodings) -> int:
     foreground = [np.asarray(d.values) > 0 for d in decodings]
     scores = []
     for i, a in enumerate(foreground):
-        ious = [np.logical_and(a, b).sum() / max(np.logical_or(a, b).sum(), 1) for j, b in enumerate(foreground) if j != i]
+        ious = [np.logical_and(a, b).sum() / max(np.logical_or(a, b).sum(), 1)
+                for j, b in enumerate(foreground) if j != i]
         scores.append(np.mean(ious))
     return int(np.argmax(scores))
 
@@ -150,7 +153,8 @@ def resize_nearest(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if array.dtype == np.bool_:
         return cv2.resize(array.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
     if array.dtype in (np.int64, np.uint32, np.int32) and array.ndim == 2:
-        return cv2.resize(array.astype(np.float64), (width, height), interpolation=cv2.INTER_NEAREST).astype(array.dtype)
+        resized = cv2.resize(array.astype(np.float64), (width, height), interpolation=cv2.INTER_NEAREST)
+        return resized.astype(array.dtype)
     return cv2.resize(array, (width, height), interpolation=cv2.INTER_NEAREST)
 
 
@@ -173,26 +177,3 @@ def resize_smooth(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         smooth = filled / weight
     return np.where(np.isfinite(nearest) & (weight > 0.999), smooth, nearest).astype(np.float32)
-
-
-def resize_combined(combined: Combined, value_kind: str, size: tuple[int, int]) -> Combined:
-    """Resize combined values (by kind) and their confidence / uncertainty to ``size`` = (height, width)."""
-    if combined.values.shape[:2] == tuple(size):
-        return combined
-    if value_kind == "depth":
-        values = resize_smooth(combined.values, size)
-    elif value_kind == "normals":
-        values = resize_smooth(combined.values, size)
-        length = np.linalg.norm(values, axis=-1, keepdims=True)
-        valid = resize_nearest(np.linalg.norm(combined.values, axis=-1) > 0.5, size)
-        values = np.where(valid[..., None] & (length > 1e-6), values / np.maximum(length, 1e-6), 0.0).astype(np.float32)
-    elif value_kind == "image":
-        values = resize_smooth(combined.values, size)
-    else:
-        values = resize_nearest(combined.values, size)
-    return Combined(
-        values,
-        resize_smooth(combined.confidence, size),
-        None if combined.uncertainty is None else resize_smooth(combined.uncertainty, size),
-        combined.extras,
-    )

@@ -8,8 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from vb_plugins.errors import InputError
+from vb_plugins.io import atomic_path, read_image, write_png
 
 UNLABELED_COLOUR = (0, 0, 0)
 
@@ -17,10 +19,6 @@ UNLABELED_COLOUR = (0, 0, 0)
 def write_label_png(path, labels, colours, overwrite: bool = True, unlabeled=UNLABELED_COLOUR) -> Path:
     """Write uint8 ``labels`` (0 = unlabeled, i = the i-th of ``colours``) as a palette PNG, atomically.
     More than 255 classes do not fit a palette: those are written as 16-bit gray PNGs."""
-    from PIL import Image
-
-    from vb_plugins.io import atomic_path, write_png
-
     labels = np.asarray(labels)
     colours = np.asarray(colours, dtype=np.uint8).reshape(-1, 3)
     if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
@@ -41,8 +39,6 @@ def write_label_png(path, labels, colours, overwrite: bool = True, unlabeled=UNL
 
 def palette_indices(path) -> np.ndarray | None:
     """The pixel values (palette indices) of a palette image, or None for any other file."""
-    from PIL import Image
-
     try:
         with Image.open(path) as image:
             return np.asarray(image).copy() if image.mode == "P" else None
@@ -53,8 +49,6 @@ def palette_indices(path) -> np.ndarray | None:
 def read_labels(path, what: str = "label") -> np.ndarray:
     """Label values from a PNG: a palette PNG gives its indices, a gray one its values (8 or 16 bit); an
     RGB one only when it is gray (all channels equal)."""
-    from vb_plugins.io import read_image
-
     path = Path(path)
     if path.is_file() and (indices := palette_indices(path)) is not None:
         return indices

@@ -22,6 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.codecs.normals import NormalsCodec, convert_normals
+from vb_plugins.codecs.semantic import paint_labels
+from vb_plugins.io import write_png
+
 DEPTH_CMAP = "inferno"
 MISSING_GRAY = (128, 128, 128)
 _TARGET = (320, 768)  # the image panel's longer side is scaled into this range (pixels)
@@ -36,8 +40,6 @@ class Preview:
     regions: dict = field(default_factory=dict)  # further named boxes (contact sheets: every bar and key)
 
     def save(self, path, overwrite: bool = True) -> Path:
-        from vb_plugins.io import write_png
-
         return write_png(path, self.pixels, overwrite)
 
 
@@ -168,16 +170,12 @@ def depth_preview(depth, depth_range_m: tuple[float, float] | None = None, title
 def normals_key(size: int = 128, convention: str = "camera") -> np.ndarray:
     """A sphere seen from the camera, painted with the normal-map colours: uint8 size x size x 3, white
     outside the sphere."""
-    from vb_plugins.codecs.normals import NormalsCodec
-
     axis = (np.arange(size) + 0.5) / size * 2.0 - 1.0
     x, y = np.meshgrid(axis, -axis)  # y up
     inside = x**2 + y**2 < 1.0
     z = np.sqrt(np.clip(1.0 - x**2 - y**2, 0.0, 1.0))
     normals = np.stack([x, y, z], axis=-1)
     normals = np.where(inside[..., None], normals, [0.0, 0.0, 1.0])
-    from vb_plugins.codecs.normals import convert_normals
-
     rgb = NormalsCodec().encode(convert_normals(normals, "camera", convention), convention=convention)
     rgb[~inside] = 255
     return rgb
@@ -214,8 +212,6 @@ def labels_preview(labels, names: list[str], colours, title: str, unlabeled=(0, 
                    unlabeled_name: str = "unlabeled") -> Preview:
     """Labels (0 = unlabeled, i = the i-th entry) painted in ``colours``, with a legend of ``names``."""
     from matplotlib.patches import Patch
-
-    from vb_plugins.codecs.semantic import paint_labels
 
     labels = np.asarray(labels)
     colours = np.asarray(colours, np.uint8).reshape(-1, 3)
@@ -258,35 +254,54 @@ def _as_decoded(decoding, spec) -> tuple[list[str], list]:
 
 # -- dispatch -----------------------------------------------------------------------------------------------
 
-def preview_for(task, decoding, spec=None, depth_range_m: tuple[float, float] | None = None) -> Preview:
-    """The readable picture of a decoding (from ``task.decode`` or a prediction) for ``task``."""
-    values = np.asarray(decoding.values)
-    kind = task.value_kind
-    if kind == "depth":
-        return depth_preview(values, depth_range_m)
-    if kind == "normals":
-        convention = spec.option("convention", "camera") if spec is not None else "camera"
-        return normals_preview(task.preview(decoding, spec), convention)
-    if kind == "labels":
+def _depth_picture(task, decoding, spec, values, depth_range_m):
+    return depth_preview(values, depth_range_m)
+
+
+def _normals_picture(task, decoding, spec, values, depth_range_m):
+    convention = spec.option("convention", "camera") if spec is not None else "camera"
+    return normals_preview(task.preview(decoding, spec), convention)
+
+
+def _labels_picture(task, decoding, spec, values, depth_range_m):
+    names, colours = _as_decoded(decoding, spec)
+    return labels_preview(values, names, colours, f"{task.name}: labels 1..N")
+
+
+def _instances_picture(task, decoding, spec, values, depth_range_m):
+    colours = np.asarray(getattr(decoding, "colours", np.zeros((0, 3))), np.uint8).reshape(-1, 3)
+    classes = list(getattr(decoding, "classes", None) or [])
+    default = spec.class_names[0] if spec is not None and spec.classes else "object"
+    names = [f"{k} {classes[k - 1] if k - 1 < len(classes) and classes[k - 1] else default}"
+             for k in range(1, len(colours) + 1)]
+    return labels_preview(values, names, colours, f"{task.name}: {len(colours)} instance(s)",
+                          unlabeled_name="background")
+
+
+def _mask_picture(task, decoding, spec, values, depth_range_m):
+    if spec is not None and spec.classes:
         names, colours = _as_decoded(decoding, spec)
-        return labels_preview(values, names, colours, f"{task.name}: labels 1..N")
-    if kind == "instances":
-        colours = np.asarray(getattr(decoding, "colours", np.zeros((0, 3))), np.uint8).reshape(-1, 3)
-        classes = list(getattr(decoding, "classes", None) or [])
-        default = spec.class_names[0] if spec is not None and spec.classes else "object"
-        names = [f"{k} {classes[k - 1] if k - 1 < len(classes) and classes[k - 1] else default}"
-                 for k in range(1, len(colours) + 1)]
-        return labels_preview(values, names, colours, f"{task.name}: {len(colours)} instance(s)",
+        return labels_preview(values, names, colours, f"{task.name}: {len(spec.classes)} objects",
                               unlabeled_name="background")
-    if kind == "mask":
-        if spec is not None and spec.classes:
-            names, colours = _as_decoded(decoding, spec)
-            return labels_preview(values, names, colours, f"{task.name}: {len(spec.classes)} objects",
-                                  unlabeled_name="background")
-        name = (spec.expression if spec is not None and spec.expression else "object")
-        return labels_preview(values.astype(np.uint8), [name], [(255, 255, 255)], f"{task.name}: mask",
-                              unlabeled_name="background")
+    name = (spec.expression if spec is not None and spec.expression else "object")
+    return labels_preview(values.astype(np.uint8), [name], [(255, 255, 255)], f"{task.name}: mask",
+                          unlabeled_name="background")
+
+
+def _task_picture(task, decoding, spec, values, depth_range_m):
+    """Any other kind: the task's own picture, framed and titled."""
     picture = task.preview(decoding, spec)
     figure, axes, _ = _layout(picture.shape[:2], 10, task.name)
     axes.imshow(picture, interpolation="nearest")
     return Preview(_pixels(figure), (0, 0, 0, 0))
+
+
+# The readable picture of each storage form of value kinds (vb_plugins.kinds.ValueKind.stored_as).
+PICTURES = {"depth": _depth_picture, "normals": _normals_picture, "labels": _labels_picture,
+            "instances": _instances_picture, "mask": _mask_picture}
+
+
+def preview_for(task, decoding, spec=None, depth_range_m: tuple[float, float] | None = None) -> Preview:
+    """The readable picture of a decoding (from ``task.decode`` or a prediction) for ``task``."""
+    picture = PICTURES.get(task.kind.stored_as, _task_picture)
+    return picture(task, decoding, spec, np.asarray(decoding.values), depth_range_m)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from vb_plugins.codecs.colors import parse_colour
 from vb_plugins.codecs.colour_words import (
     MODIFIERS,
     RGB,
@@ -42,6 +43,7 @@ from vb_plugins.codecs.colour_words import (
     word_readings,
 )
 from vb_plugins.errors import InputError
+from vb_plugins.prompt_schemes import read_scheme
 
 BACKGROUND_NAMES = frozenset({
     "background", "everything else", "the rest", "rest", "all other pixels", "other pixels", "all else",
@@ -116,8 +118,6 @@ class PromptLegend:
 def read_colour(text: str) -> tuple[RGB, str | None] | None:
     """A colour phrase of a prompt -> (rgb, word or None for exact spellings), or None when it is no colour.
     Malformed triplets and ambiguous hex raise :class:`InputError`."""
-    from vb_plugins.codecs.colors import parse_colour
-
     phrase = _clean_colour_phrase(text)
     if not phrase:
         return None
@@ -371,8 +371,6 @@ def spec_fields(task, text: str) -> dict:
             fields["background"] = background.colour
         fields["colour_words"] = {m.colour: m.word for m in legend.mentions if m.word is not None}
     if "scheme" in uses:
-        from vb_plugins.prompt_schemes import read_scheme
-
         scheme = read_scheme(text)
         if scheme is not None:
             fields["scheme"] = scheme

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 
+from vb_plugins import names
 from vb_plugins.codecs.colour_words import word_readings
+from vb_plugins.codecs.delta_e import rgb_delta_e
+from vb_plugins.codecs.depth import DEFAULT_SCHEME
 from vb_plugins.errors import InputError
 
 _SCHEME_NAMED = re.compile(
@@ -24,10 +27,7 @@ _SEQUENCE_DELTA_E = 30.0  # ΔE00 within which a named colour stands for a schem
 def read_scheme(text: str) -> str | None:
     """The registered colour scheme a prompt names (by name, or by listing its colours in order), or None
     when it names none (the default path)."""
-    from vb_plugins.codecs.depth import DEFAULT_SCHEME
-    from vb_plugins.registry import list_schemes
-
-    registered = list_schemes()
+    registered = names.listing("colour scheme")
     for match in _SCHEME_NAMED.finditer(text):
         name = match.group("name").lower()
         name = _SCHEME_ALIASES.get(name, name)
@@ -44,13 +44,10 @@ def read_scheme(text: str) -> str | None:
 def _scheme_by_colours(text: str, registered: list[str]) -> str | None:
     """A scheme whose vertex colours the prompt names in order (``black-red-yellow-...-white``): each
     vertex matched by a colour word within ``_SEQUENCE_DELTA_E``, at most two other words skipped."""
-    from vb_plugins.codecs.delta_e import rgb_delta_e
-    from vb_plugins.registry import get_scheme
-
     words = [w.lower() for w in _SEQUENCE_WORDS.findall(text)]
     colours = [(i, word_readings(w)) for i, w in enumerate(words) if word_readings(w)]
     for name in registered:
-        vertices = getattr(get_scheme(name), "vertices", None)
+        vertices = getattr(names.scheme(name), "vertices", None)
         if vertices is None or not 4 <= len(vertices) <= 16:
             continue
         targets = [tuple(int(round(c * 255)) for c in v) for v in vertices]

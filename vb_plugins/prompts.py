@@ -12,9 +12,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from vb_plugins.codecs import instance, referring
 from vb_plugins.codecs.colors import format_colour
-from vb_plugins.tasks.base import TaskSpec
+from vb_plugins.codecs.depth import DEFAULT_SCHEME
+from vb_plugins.codecs.referring import DEFAULT_COLOUR
+from vb_plugins.errors import InputError
+from vb_plugins.hookspecs import hookimpl
+
+if TYPE_CHECKING:  # tasks render their prompts through this module: no import of tasks at run time
+    from vb_plugins.tasks.base import TaskSpec
 
 DEFAULT_DIALECT = "vision-banana"
 
@@ -73,8 +81,6 @@ def sentence_legend(spec: TaskSpec, style: str = "name") -> str:
 
 
 def _require_expression(spec: TaskSpec) -> str:
-    from vb_plugins.errors import InputError
-
     if not spec.expression:
         raise InputError("task 'referring': needs an expression (the phrase naming the object)")
     return spec.expression
@@ -82,8 +88,6 @@ def _require_expression(spec: TaskSpec) -> str:
 
 def _scheme_clause(spec: TaskSpec) -> str:
     """Alternative depth colour schemes are named in the prompt (the default path is not)."""
-    from vb_plugins.codecs.depth import DEFAULT_SCHEME
-
     if not spec.scheme or spec.scheme == DEFAULT_SCHEME:
         return ""
     return f" Visualized in the {spec.scheme} color palette."
@@ -94,14 +98,10 @@ def _instance_subject(spec: TaskSpec) -> str:
 
 
 def _referring_colour(spec: TaskSpec) -> str:
-    from vb_plugins.codecs.referring import DEFAULT_COLOUR
-
     return colour_text(spec, spec.colour or DEFAULT_COLOUR, "name")
 
 
 def _background(spec: TaskSpec, task: str) -> str:
-    from vb_plugins.codecs import instance, referring
-
     default = instance.DEFAULT_BACKGROUND if task == "instance" else referring.DEFAULT_BACKGROUND
     return colour_text(spec, spec.background or default, "name")
 
@@ -184,7 +184,6 @@ def builtin_dialects() -> list[PromptDialect]:
 
 
 # Registration through the plugin hooks (this module is listed in vb_plugins.builtin.DEFAULT_PLUGINS).
-from vb_plugins.hookspecs import hookimpl  # noqa: E402  (appended by the i24 structure branch; moves up at merge)
 
 
 @hookimpl

@@ -195,7 +195,8 @@ def test_prompt_generate_decode_graph_with_a_diffusers_pipeline(server):
     from PIL import Image
 
     from vb_plugins import get_task
-    from vb_plugins.ensemble import combine_depth, resize_combined
+    from vb_plugins.ensemble import combine_depth
+    from vb_plugins.kinds import resize_combined
 
     workflow = {
         "1": {"class_type": "LoadImage", "inputs": {"image": "photo.png"}},
@@ -319,7 +320,7 @@ def test_vb_generate_example_workflow_runs_end_to_end(server):
 
     from vb_plugins import get_task
     from vb_plugins.codecs import decode_mode
-    from vb_plugins.ensemble import resize_combined
+    from vb_plugins.kinds import resize_combined
 
     workflow = example("vb_generate_depth_normals")
     assert workflow["2"]["inputs"]["model"] == "bundled"

@@ -39,7 +39,7 @@ def test_vb_predict_ray_writes_the_layout_and_exits_1_listing_a_corrupt_image(ra
 def test_ray_options_without_ray_or_with_a_folder_as_address_are_one_line_errors(tmp_path, capsys):
     write_images(tmp_path / "in", 1)
     for argv, message in (
-            (["--workers", "2"], "--workers and --gpus-per-worker need --ray"),
+            (["--workers", "2"], "--workers, --gpus-per-worker and --cpus-per-worker need --ray"),
             (["--ray", str(tmp_path / "in")], "that is a file or folder, not a Ray address")):
         code = main(["predict", "depth", str(tmp_path / "in"), "-o", str(tmp_path / "out"), *argv])
         err = capsys.readouterr().err.strip()

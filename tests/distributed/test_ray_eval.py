@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from vb_plugins.cli import main
+from vb_plugins.distributed.options import RayOptions
 from vb_plugins.errors import InputError
 from vb_plugins.evaluation.directory import evaluate_directory
 from vb_plugins.evaluation.merge import merge_image
@@ -71,7 +72,7 @@ def test_scoring_on_ray_gives_the_sequential_report(ray_cluster, tmp_path, task)
     sequential = evaluate_directory(task, pred, gts, settings)
     steps = []
     parallel = evaluate_directory(task, pred, gts, settings, progress=lambda done, total: steps.append(done),
-                                  ray={"workers": 2})
+                                  ray=RayOptions(workers=2))
     assert json.dumps(parallel, sort_keys=True) == json.dumps(sequential, sort_keys=True)
     assert steps == list(range(1, 8))
     assert len(sequential["per_image"]) + len(sequential["skipped"]) == 7
@@ -86,7 +87,7 @@ def test_the_first_bad_image_is_the_error_on_ray_too(ray_cluster, tmp_path):
     with pytest.raises(InputError) as sequential:
         evaluate_directory("depth", pred, gts, settings)
     with pytest.raises(InputError) as parallel:
-        evaluate_directory("depth", pred, gts, settings, ray={"workers": 2})
+        evaluate_directory("depth", pred, gts, settings, ray=RayOptions(workers=2))
     assert str(parallel.value) == str(sequential.value) and "s2" in str(parallel.value)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.cli.command import Command
 from vb_plugins.cli.decode_extras import (
     add_prompt_options,
     check_preview_options,
@@ -16,8 +17,13 @@ from vb_plugins.cli.decode_extras import (
     value_paths,
 )
 from vb_plugins.cli.options import add_task_options, task_and_spec
-from vb_plugins.codecs._modes import decode_mode, lossy_suffix
+from vb_plugins.codecs._arrays import reads_colour
+from vb_plugins.codecs._modes import lossy_suffix
 from vb_plugins.errors import InputError
+from vb_plugins.hookspecs import hookimpl
+from vb_plugins.io import atomic_paths, describe_mode, read_image_and_mode, write_npy, write_png
+from vb_plugins.registry import get_registry
+from vb_plugins.tasks.base import decode_in_mode
 
 
 def register(subparsers) -> None:
@@ -56,10 +62,8 @@ def register(subparsers) -> None:
 
 def _list_handler(kind: str):
     def handler(args) -> int:
-        from vb_plugins.registry import get_registry
-
         registry = get_registry()
-        for name, (obj, origin) in registry.table(kind).items():
+        for name, (obj, _origin) in registry.table(kind).items():
             description = getattr(obj, "description", "")
             print(f"{name}\t{description}" if description else name)
         for error in registry.load_errors:
@@ -91,8 +95,6 @@ def _check_distinct(paths: dict[str, Path]) -> None:
 
 
 def run_encode(args) -> int:
-    from vb_plugins.io import write_png
-
     task, spec = task_and_spec(args)
     _check_output(args.output, (".png",), args.overwrite, "visualizations")
     _check_distinct({"INPUT": args.input, "OUTPUT": args.output})
@@ -113,9 +115,6 @@ def decode_file(task, spec, path: Path, mode: str = "auto"):
     A gray file (8-bit, 1-bit, gray with alpha, 16-bit, float) is refused by tasks that read a colour
     code (depth, normals), naming its mode; segmentation reads its grays as colours.
     """
-    from vb_plugins.codecs._arrays import reads_colour
-    from vb_plugins.io import describe_mode, read_image_and_mode
-
     image, file_mode = read_image_and_mode(path)
     if image.ndim == 2:
         if reads_colour(task, spec):
@@ -124,15 +123,12 @@ def decode_file(task, spec, path: Path, mode: str = "auto"):
         image = np.repeat(image[..., None], 3, axis=2)
     mode = "robust" if mode == "auto" and lossy_suffix(path) else mode
     try:
-        with decode_mode(mode):
-            return task.decode(image, spec)
+        return decode_in_mode(task, image, spec, mode)
     except InputError as error:
         raise InputError(f"{path}: {error}") from None
 
 
 def run_decode(args) -> int:
-    from vb_plugins.io import atomic_paths, write_npy, write_png
-
     task, spec = task_and_spec(args)
     _check_output(args.output, task.value_suffixes, args.overwrite, f"{task.name} values")
     outputs = {"OUTPUT": args.output}
@@ -173,3 +169,8 @@ def run_prompt(args) -> int:
     task, spec = task_and_spec(args)
     print(task.prompt(spec, args.dialect))
     return 0
+
+
+@hookimpl
+def vb_commands():
+    return [Command("tasks", register)]

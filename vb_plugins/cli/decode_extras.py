@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vb_plugins.codecs.referring_objects import object_paths
 from vb_plugins.errors import InputError
+from vb_plugins.previews import preview_for
 
 
 def add_prompt_options(parser) -> None:
@@ -42,16 +44,12 @@ def decode_preview(args, task, decoding, spec):
     """The :class:`vb_plugins.previews.Preview` asked for with --preview, or None."""
     if args.preview is None:
         return None
-    from vb_plugins.previews import preview_for
-
     return preview_for(task, decoding, spec, _preview_range(args.preview_range))
 
 
 def value_paths(task, spec, output: Path) -> list[Path]:
     """Every file ``task.save_values`` writes for ``output`` (one mask per object for several objects)."""
     if task.name == "referring" and spec is not None and spec.classes:
-        from vb_plugins.codecs.referring_objects import object_paths
-
         return object_paths(output, len(spec.classes))
     return [output]
 

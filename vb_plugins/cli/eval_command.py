@@ -8,6 +8,8 @@ import warnings
 from pathlib import Path
 
 from vb_plugins.cli.command import Command
+from vb_plugins.cli.predict_ray import check_address
+from vb_plugins.distributed.options import RayOptions
 from vb_plugins.errors import InputError
 from vb_plugins.evaluation.conventions import EvalWarning
 from vb_plugins.evaluation.depth import ALIGNMENTS, PRED_KINDS
@@ -126,8 +128,6 @@ def run_eval(args) -> int:
     from vb_plugins.evaluation.runner import DEFAULT, EvalSettings
 
     if args.ray:
-        from vb_plugins.cli.predict_ray import check_address
-
         check_address(args.ray)
     if args.workers is not None and (args.ray is None or args.workers < 1):
         raise InputError(f"--workers {args.workers}: " + ("needs --ray" if args.ray is None else "must be at least 1"))
@@ -162,9 +162,7 @@ def run_eval(args) -> int:
         with warnings.catch_warnings():  # printed below as one line each, from the report
             warnings.simplefilter("ignore", EvalWarning)
             report = evaluate_directory(args.task, args.pred, args.gt, settings, progress=progress,
-                                        ray=None if args.ray is None else {"address": args.ray or None,
-                                                                           "workers": args.workers,
-                                                                           "quiet": args.quiet})
+                                        ray=None if args.ray is None else RayOptions(args.ray, args.workers))
     finally:
         if bar is not None:
             bar.close()

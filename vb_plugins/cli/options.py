@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from vb_plugins.errors import InputError
+from vb_plugins.registry import get_task
+from vb_plugins.settings import SETTINGS, RunSettings
 
 
 def add_task_options(parser: argparse.ArgumentParser) -> None:
@@ -22,8 +24,6 @@ def add_task_options(parser: argparse.ArgumentParser) -> None:
 
 def task_and_spec(args: argparse.Namespace):
     """The task named by ``args.task`` and the validated spec from the task options."""
-    from vb_plugins.registry import get_task
-
     task = get_task(args.task)
     given = {
         "classes": args.classes,
@@ -41,3 +41,27 @@ def task_and_spec(args: argparse.Namespace):
             raise InputError(f"--set {setting!r}: expected KEY=VALUE")
         given[key.strip().replace("-", "_")] = value
     return task, task.make_spec(**given)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """One option per run setting (:mod:`vb_plugins.settings`), with its declared type, default and help.
+    Values are checked by :class:`RunSettings` (one-line errors), not by argparse."""
+    for name, declared in SETTINGS.items():
+        if declared.option is None:
+            continue
+        if declared.type is bool:
+            parser.add_argument(declared.option, dest=name, action="store_true", help=declared.help)
+            continue
+        default = f" (default {declared.default})" if declared.default is not None else ""
+        parser.add_argument(declared.option, dest=name, type=declared.type, default=declared.default,
+                            metavar=declared.metavar, help=declared.help + default)
+
+
+def run_settings(args: argparse.Namespace, local_path=None) -> RunSettings:
+    """The :class:`RunSettings` of the options :func:`add_run_options` added; ``local_path`` turns the
+    settings that name local files or folders into the form records keep."""
+    values = {name: getattr(args, name) for name, declared in SETTINGS.items() if declared.option is not None}
+    if local_path is not None:
+        values.update({name: local_path(values[name]) for name, declared in SETTINGS.items()
+                       if declared.path and declared.option is not None})
+    return RunSettings(**values)

@@ -8,11 +8,24 @@ from pathlib import Path
 
 import numpy as np
 
-from vb_plugins.cli.options import add_task_options, task_and_spec
-from vb_plugins.cli.predict_outputs import (OutputLock, clear_staging, commit, existing_outputs, read_records,
-                                            recorded_outputs, refuse_other_settings, staging_folder)
-from vb_plugins.cli.predict_ray import add_ray_options
+from vb_plugins import io as vb_io
+from vb_plugins.cli.command import Command
+from vb_plugins.cli.options import add_run_options, add_task_options, run_settings, task_and_spec
+from vb_plugins.cli.predict_outputs import (
+    OutputLock,
+    clear_staging,
+    commit,
+    existing_outputs,
+    read_records,
+    recorded_outputs,
+    refuse_other_settings,
+    staging_folder,
+)
+from vb_plugins.cli.predict_ray import add_ray_options, run_predict_on_ray, wants_ray
 from vb_plugins.errors import InputError
+from vb_plugins.generation.bundled import BUNDLED_NAMES
+from vb_plugins.hookspecs import hookimpl
+from vb_plugins.predict import Predictor
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -30,22 +43,7 @@ def register(subparsers) -> None:
     parser.add_argument("images", nargs="+", help="image files or directories of images (with --ray also globs, "
                                                   "text files of paths, and URIs such as s3://bucket/folder)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output directory (created)")
-    parser.add_argument("--model", default=None,
-                        help="local pipeline directory, Hub id, or backend:model (default: the bundled model)")
-    parser.add_argument("--lora", help="LoRA weights (.safetensors file or directory) for diffusers models; "
-                                       "DiffSynth-named FLUX.1 LoRAs (Edit2Perceive) are converted on load")
-    parser.add_argument("--transformer-weights", metavar="FILE",
-                        help="full transformer weights (.safetensors, diffusers or DiffSynth naming) that replace "
-                             "the diffusers model's, e.g. Edit2Perceive's depth.safetensors")
-    parser.add_argument("--steps", type=int, help="denoising steps (default: the model family's)")
-    parser.add_argument("--guidance", type=float, help="guidance scale (default: the model family's)")
-    parser.add_argument("--megapixels", type=float, help="generation size (default: the model's native size)")
-    parser.add_argument("--ensemble", type=int, default=1, help="samples per image, combined (default 1)")
-    parser.add_argument("--batch-size", type=int, default=4, help="largest batch (halved on out-of-memory)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: best available)")
-    parser.add_argument("--dtype", help="float32, bfloat16, float16 (default: per device)")
-    parser.add_argument("--dialect", help="prompt dialect (default: the model's)")
+    add_run_options(parser)
     parser.add_argument("--overwrite", action="store_true",
                         help="redo this run's images even if they have results (made with any settings)")
     parser.add_argument("--quiet", action="store_true",
@@ -113,8 +111,6 @@ def output_stems(images: list[Path]) -> list[tuple[Path, str]]:
 def local_path(value: str | None) -> str | None:
     """A model or LoRA string that names an existing file or folder, made absolute so that records name it
     the same whichever folder a rerun starts from; other strings (Hub ids, ``backend:model``) as given."""
-    from vb_plugins.generation.bundled import BUNDLED_NAMES
-
     if not value or value in BUNDLED_NAMES:
         return value
     path = Path(value).expanduser()
@@ -122,26 +118,16 @@ def local_path(value: str | None) -> str | None:
 
 
 def run_predict(args) -> int:
-    from vb_plugins.io import read_rgb, write_npy, write_png, write_text
-    from vb_plugins.predict import Predictor
-
-    if args.ray is not None or args.workers is not None or args.gpus_per_worker is not None:
-        from vb_plugins.cli.predict_ray import run_predict_on_ray
-
+    if wants_ray(args):
         return run_predict_on_ray(args)
     task, spec = task_and_spec(args)
     # Every check that needs no model comes first, then the model loads, and only then is anything written.
-    predictor = Predictor(task, local_path(args.model), spec=spec, dialect=args.dialect, steps=args.steps,
-                          guidance=args.guidance, megapixels=args.megapixels, ensemble=args.ensemble,
-                          batch_size=args.batch_size, seed=args.seed, device=args.device, dtype=args.dtype,
-                          lora=local_path(args.lora),
-                          generator_options={"transformer_weights": local_path(args.transformer_weights)}
-                          if args.transformer_weights else None)
-    images = [Path(image) for image in args.images]
+    predictor = Predictor(task, spec=spec, settings=run_settings(args, local_path))
+    images = [Path(image) for image in args.images]  # strings: with --ray, URIs stay as given
     refuse_inputs_in_output(images, args.output)
     named = output_stems(expand_images(images))
     for image, _ in named:  # every input must be a readable image
-        read_rgb(image)
+        vb_io.read_rgb(image)
     if args.output.exists() and not args.output.is_dir():
         raise InputError(f"{args.output}: exists and is not a directory")
     generator = predictor.generator  # load, and refuse a task the model cannot paint
@@ -176,7 +162,8 @@ def run_predict(args) -> int:
         try:
             for prediction in predictor.predict_iter([image for image, _ in todo], keys=[str(i) for i, _ in todo]):
                 stem = stem_of[prediction.key]
-                save_prediction(prediction, args.output, stem, task, write_npy, write_png, write_text, stale[stem])
+                save_prediction(prediction, args.output, stem, task, vb_io.write_npy, vb_io.write_png,
+                                vb_io.write_text, stale[stem])
                 if progress_bar:
                     progress_bar.update(1)
         finally:
@@ -212,3 +199,8 @@ def save_prediction(prediction, directory: Path, stem: str, task, write_npy, wri
         record["outputs"] = sorted(names + [f"{stem}.json"])
         put(write_text, f"{stem}.json", json.dumps(record, indent=2, sort_keys=True))
         commit(directory, stage, stem, names, stale)
+
+
+@hookimpl
+def vb_commands():
+    return [Command("predict", register)]

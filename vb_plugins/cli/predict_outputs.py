@@ -23,6 +23,7 @@ from pathlib import Path
 
 from vb_plugins.errors import InputError
 from vb_plugins.generation.bundled import BUNDLED_NAMES
+from vb_plugins.registry import list_tasks
 
 LOCK_NAME = ".vb-predict.lock"
 STAGING_PREFIX = ".vb-predict-staging-"
@@ -101,8 +102,6 @@ def clear_staging(directory: Path) -> None:
 
 def output_pattern() -> re.Pattern:
     """The tail every file `vb predict` writes has after ``STEM.``."""
-    from vb_plugins.registry import list_tasks
-
     tasks = "|".join(re.escape(name) for name in list_tasks())
     return re.compile(rf"(?:generated(?:-\d+)?\.png|confidence\.npy|uncertainty\.npy|json|(?:{tasks})\.(?:npy|png))")
 
@@ -135,7 +134,8 @@ def read_records(directory: Path, stems: list[str], overwrite: bool = False) -> 
             record = json.loads(path.read_text())
         except (ValueError, OSError):
             record = None
-        if isinstance(record, dict) and isinstance(record.get("task"), str) and isinstance(record.get("settings"), dict):
+        if isinstance(record, dict) and isinstance(record.get("task"), str) and \
+                isinstance(record.get("settings"), dict):
             records[stem] = record
         elif stem in ours and not overwrite:
             raise InputError(f"{path}: exists but is not a vb predict record (use another -o or --overwrite)")

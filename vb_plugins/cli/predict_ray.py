@@ -5,20 +5,38 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from vb_plugins.cli.options import run_settings, task_and_spec
+from vb_plugins.distributed.options import RAY_OPTIONS, RayOptions
 from vb_plugins.errors import InputError
 
 
 def add_ray_options(parser) -> None:
+    """``--ray [ADDRESS]`` and one option per other field of :class:`RayOptions`, from its declarations."""
     group = parser.add_argument_group(
         "scaling out (Ray Data; pip install \"vb-plugins[ray]\")",
         "Same per-image files, plus OUT/manifest.jsonl (one row per image: status, seconds, error). An image "
-        "that cannot be read or predicted is listed there and the exit status is 1; the others are written.")
+        "that cannot be read or predicted is listed there and the exit status is 1; the others are written. "
+        "--batch-size is also the images an actor takes at a time.")
     group.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                        help="run on Ray: bare for RAY_ADDRESS or else a Ray started on this machine, 'auto' for the "
                             "cluster this machine is part of, ray://HOST:10001 for a remote one")
-    group.add_argument("--workers", type=int, help="actors, one model each (default: one per GPU, else 1)")
-    group.add_argument("--gpus-per-worker", type=float, help="GPUs each worker reserves (default 1 with GPUs, else 0)")
-    group.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs each worker reserves (default 1)")
+    for name, declared in RAY_OPTIONS.items():
+        if name == "address":
+            continue
+        kind = int if declared.type.startswith("int") else float
+        group.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=declared.default,
+                           help=declared.metadata["help"])
+
+
+def ray_options(args) -> RayOptions:
+    """The :class:`RayOptions` of the options :func:`add_ray_options` added."""
+    return RayOptions(address=args.ray, **{name: getattr(args, name) for name in RAY_OPTIONS if name != "address"})
+
+
+def wants_ray(args) -> bool:
+    """``--ray``, or a placement option that needs it (refused by :func:`run_predict_on_ray`)."""
+    return args.ray is not None or any(getattr(args, name) != declared.default
+                                       for name, declared in RAY_OPTIONS.items() if name != "address")
 
 
 def check_address(address: str) -> None:
@@ -29,14 +47,14 @@ def check_address(address: str) -> None:
 
 
 def run_predict_on_ray(args) -> int:
-    from vb_plugins.cli.options import task_and_spec
     from vb_plugins.cli.predict_command import local_path  # here: predict_command imports this module
     from vb_plugins.distributed import predict
 
     if args.ray is None:
-        raise InputError("--workers and --gpus-per-worker need --ray")
+        raise InputError("--workers, --gpus-per-worker and --cpus-per-worker need --ray")
     check_address(args.ray)
     task, spec = task_and_spec(args)
+    settings, ray = run_settings(args, local_path), ray_options(args)
     bar = None
 
     def progress(done, total):
@@ -49,15 +67,9 @@ def run_predict_on_ray(args) -> int:
             bar = tqdm(total=total, unit="image", desc=f"vb predict {task.name} --ray", file=sys.stderr)
         bar.update(done - bar.n)
 
-    generator_options = {"transformer_weights": local_path(args.transformer_weights)} \
-        if args.transformer_weights else None
     try:
-        summary = predict(task.name, args.images, args.output, args.model, workers=args.workers,
-                          gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
-                          batch_size=args.batch_size, overwrite=args.overwrite, address=args.ray or None,
-                          quiet=args.quiet, progress=progress, spec=spec, dialect=args.dialect, steps=args.steps,
-                          guidance=args.guidance, megapixels=args.megapixels, ensemble=args.ensemble, seed=args.seed,
-                          device=args.device, dtype=args.dtype, lora=args.lora, generator_options=generator_options)
+        summary = predict(task.name, args.images, args.output, settings=settings, ray=ray, spec=spec,
+                          overwrite=args.overwrite, quiet=args.quiet, progress=progress)
     finally:
         if bar is not None:
             bar.close()

@@ -2,6 +2,7 @@
 
 from vb_plugins.codecs._modes import MODES as DECODE_MODES
 from vb_plugins.codecs._modes import decode_mode
+from vb_plugins.codecs.base import Decoding
 from vb_plugins.codecs.colors import format_colour, palette, parse_class_colours, parse_colour
 from vb_plugins.codecs.depth import DepthCodec, DepthCurve, DepthDecoding
 from vb_plugins.codecs.instance import InstanceCodec, InstanceDecoding
@@ -18,5 +19,5 @@ __all__ = [
     "InstanceCodec", "InstanceDecoding",
     "ReferringCodec", "ReferringDecoding",
     "parse_colour", "parse_class_colours", "format_colour", "palette",
-    "decode_mode", "DECODE_MODES",
+    "Decoding", "decode_mode", "DECODE_MODES",
 ]

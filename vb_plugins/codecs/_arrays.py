@@ -40,13 +40,19 @@ def as_rgb(image, name: str = "image", allow_gray: bool = False) -> np.ndarray:
         raise InputError(f"{name}: unsupported integer dtype {array.dtype}; use uint8 (0..255) or uint16 (0..65535)")
     if not np.issubdtype(array.dtype, np.floating):
         raise InputError(f"{name}: unsupported dtype {array.dtype}")
+    return unit_interval(array, name, "float image values", hint=True)
+
+
+def unit_interval(array: np.ndarray, name: str, what: str = "values", hint: bool = False) -> np.ndarray:
+    """Float ``array`` checked to hold finite values in 0..1 (resampling may overshoot by a hair, which is
+    clipped) -> float32. ``what`` names the values in the message; ``hint`` adds one for 0..255 data."""
     array = array.astype(np.float32, copy=False)
     if not np.isfinite(array).all():
         raise InputError(f"{name}: contains NaN or infinite values")
     low, high = float(array.min()), float(array.max())
     if low < -_FLOAT_SLACK or high > 1.0 + _FLOAT_SLACK:
-        hint = " (looks like 0..255: pass uint8 or divide by 255)" if high <= 255.0 + _FLOAT_SLACK else ""
-        raise InputError(f"{name}: float image values must lie in 0..1, found {low:g}..{high:g}{hint}")
+        advice = " (looks like 0..255: pass uint8 or divide by 255)" if hint and high <= 255.0 + _FLOAT_SLACK else ""
+        raise InputError(f"{name}: {what} must lie in 0..1, found {low:g}..{high:g}{advice}")
     return np.clip(array, 0.0, 1.0)
 
 

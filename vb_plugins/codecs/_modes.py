@@ -2,8 +2,9 @@
 
 ``exact`` reads every pixel on its own (exact on lossless input); ``robust`` reads what a compressed,
 noisy or colour-cast image most likely meant; ``auto`` picks per image (robust when it looks damaged).
-A caller that cannot reach the codec call (the CLI through a task, a plugin) sets the default for a
-block of code with :func:`decode_mode`.
+Every decode takes the mode as an argument (codecs, tasks, ``Predictor.decode``, the adapters); None
+means the default, ``auto`` unless a user set another for a block of code with :func:`decode_mode` (a
+convenience for code that calls decoders it cannot pass a mode to).
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from vb_plugins.codecs.colors import rgb_to_lab
+from vb_plugins.codecs.schemes import pack_rgb
+
 _CHUNK = 1 << 18
 
 
@@ -14,8 +17,6 @@ def nearest_colours(rgb: np.ndarray, colours, space: str = "rgb") -> tuple[np.nd
     8-bit RGB levels (``space="rgb"``) or CIELAB units (``space="lab"``). With one colour the second
     distance is ``inf``. Ties go to the earlier colour.
     """
-    from vb_plugins.codecs.schemes import pack_rgb
-
     shape = rgb.shape[:2]
     if rgb.dtype == np.uint8:
         # Generated images reuse few colours (even after JPEG, far fewer than pixels): solve each once.
@@ -29,8 +30,6 @@ def nearest_colours(rgb: np.ndarray, colours, space: str = "rgb") -> tuple[np.nd
 
 def nearest_points(points: np.ndarray, colours, space: str = "rgb") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`nearest_colours` for N x 3 points in 0..255 (float64)."""
-    from vb_plugins.codecs.colors import rgb_to_lab
-
     colours = np.asarray(colours, dtype=np.float64).reshape(-1, 3)
     if space == "lab":
         colours = rgb_to_lab(colours / 255.0).astype(np.float64)

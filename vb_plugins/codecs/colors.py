@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 from matplotlib.colors import CSS4_COLORS
 
-from vb_plugins.codecs.colour_words import read_hex, resolve_word, unknown_word_message
+from vb_plugins.codecs.colour_words import normalise_word, read_hex, resolve_word, unknown_word_message
 from vb_plugins.errors import InputError
 
 RGB = tuple[int, int, int]
@@ -224,3 +224,21 @@ def palette(
         nearest = np.minimum(nearest, np.linalg.norm(lab - lab[index], axis=1))
         nearest[index] = -1.0
     return chosen
+
+
+def word_table(value, name: str = "colour_words") -> dict[RGB, str]:
+    """Parse a table of colour words: a mapping ``{word: colour}`` (as specs write it) or ``(colour, word)``
+    pairs (as specs hold it) -> ``{rgb: word}``."""
+    if isinstance(value, Mapping):
+        pairs = [(colour, word) for word, colour in value.items()]
+    else:
+        try:
+            pairs = [(colour, word) for colour, word in value]
+        except (TypeError, ValueError):
+            raise InputError(f"{name}: expected a mapping of colour word -> colour") from None
+    table: dict[RGB, str] = {}
+    for colour, word in pairs:
+        if not isinstance(word, str) or not word.strip():
+            raise InputError(f"{name}: colour words must be non-empty strings, got {word!r}")
+        table[parse_colour(colour, f"{name}[{word!r}]")] = normalise_word(word)
+    return table

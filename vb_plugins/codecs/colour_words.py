@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import re
+from collections.abc import Iterable, Mapping
 
 from matplotlib.colors import CSS4_COLORS, XKCD_COLORS, to_rgb
 
@@ -200,9 +202,6 @@ def colour_word(value) -> str | None:
 def legend_words(value) -> dict[str, str]:
     """Class name -> colour word, for the entries of a legend (JSON text, mapping or ``(name, colour)``
     pairs) whose colour was given as a word. Malformed legends give {} here; parsing them reports why."""
-    import json
-    from collections.abc import Iterable, Mapping
-
     if isinstance(value, str):
         text = value.strip()
         if not text or text[0] not in "{[":
@@ -219,25 +218,3 @@ def legend_words(value) -> dict[str, str]:
         return {}
     return {name.strip(): word for name, colour in items
             if isinstance(name, str) and (word := colour_word(colour)) is not None}
-
-
-def word_table(value, name: str = "colour_words") -> dict[RGB, str]:
-    """Parse a table of colour words: a mapping ``{word: colour}`` (as specs write it) or ``(colour, word)``
-    pairs (as specs hold it) -> ``{rgb: word}``."""
-    from collections.abc import Mapping
-
-    from vb_plugins.codecs.colors import parse_colour
-
-    if isinstance(value, Mapping):
-        pairs = [(colour, word) for word, colour in value.items()]
-    else:
-        try:
-            pairs = [(colour, word) for colour, word in value]
-        except (TypeError, ValueError):
-            raise InputError(f"{name}: expected a mapping of colour word -> colour") from None
-    table: dict[RGB, str] = {}
-    for colour, word in pairs:
-        if not isinstance(word, str) or not word.strip():
-            raise InputError(f"{name}: colour words must be non-empty strings, got {word!r}")
-        table[parse_colour(colour, f"{name}[{word!r}]")] = normalise_word(word)
-    return table

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vb_plugins.codecs.colors import rgb_to_lab
+
 _POW25_7 = 25.0**7
 
 
@@ -62,6 +64,4 @@ def ciede2000(lab1, lab2) -> np.ndarray:
 
 def rgb_delta_e(rgb1, rgb2) -> np.ndarray:
     """ΔE00 between sRGB colours (uint8-range values, ``(..., 3)``, broadcasting)."""
-    from vb_plugins.codecs.colors import rgb_to_lab
-
     return ciede2000(rgb_to_lab(np.asarray(rgb1, np.float32) / 255.0), rgb_to_lab(np.asarray(rgb2, np.float32) / 255.0))

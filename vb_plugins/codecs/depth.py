@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vb_plugins import names
 from vb_plugins.codecs._arrays import as_rgb, check_hw, to_uint8
 from vb_plugins.codecs._modes import resolve_mode
-from vb_plugins.codecs._robust import looks_lossy
+from vb_plugins.codecs._robust import _Path, depth_confidence, looks_lossy, robust_depth
+from vb_plugins.codecs.base import Decoding
+from vb_plugins.codecs.colors import parse_colour
 from vb_plugins.codecs.schemes import ColorScheme, PolylineScheme
 from vb_plugins.errors import InputError
 
@@ -49,7 +52,7 @@ class DepthCurve:
 
 
 @dataclass(frozen=True, eq=False)
-class DepthDecoding:
+class DepthDecoding(Decoding):
     """Decoded depth. Unpacks as ``depth, residual = codec.decode(image)``.
 
     - ``depth``: float32 H x W metres (``inf`` where the colour is the far end of the path),
@@ -66,17 +69,12 @@ class DepthDecoding:
     confidence: np.ndarray = field(default=None)  # type: ignore[assignment]
     mode: str = "exact"
     repaired: np.ndarray | None = None
+    values_field = "depth"
+    unpacks = ("depth", "residual")
 
     def __post_init__(self):
         if self.confidence is None:
             object.__setattr__(self, "confidence", residual_confidence(self.residual))
-
-    @property
-    def values(self) -> np.ndarray:
-        return self.depth
-
-    def __iter__(self):
-        return iter((self.depth, self.residual))
 
 
 def residual_confidence(residual: np.ndarray, scale: float = CONFIDENCE_SCALE) -> np.ndarray:
@@ -93,9 +91,7 @@ class DepthCodec:
 
     def __init__(self, scheme: str | ColorScheme = DEFAULT_SCHEME, lam: float = -3.0, c: float = 10.0 / 3.0):
         if isinstance(scheme, str):
-            from vb_plugins.registry import get_scheme
-
-            scheme = get_scheme(scheme)
+            scheme = names.scheme(scheme)  # a registered scheme (plugins included)
         self.scheme = scheme
         self.curve = DepthCurve(lam, c)
         self._depth_table: np.ndarray | None = None
@@ -131,8 +127,6 @@ class DepthCodec:
                 raise InputError(f"invalid={invalid!r}: expected 'raise' or 'fill'")
         rgb = self.scheme.encode(self.curve.forward(np.where(bad, 0.0, depth)))
         if bad.any():
-            from vb_plugins.codecs.colors import parse_colour
-
             rgb[bad] = np.asarray(parse_colour(fill, "fill colour"), dtype=np.float64) / 255.0
         return rgb if as_float else to_uint8(rgb)
 
@@ -161,8 +155,6 @@ class DepthCodec:
             return exact
         if mode == "auto" and not looks_lossy(residual):
             return exact
-        from vb_plugins.codecs._robust import _Path, depth_confidence, robust_depth
-
         path = _Path(self)
         s0 = code.astype(np.float32) if cube else (f * path.steps).astype(np.float32)
         s, error, repaired = robust_depth(self, rgb, s0, residual)

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from vb_plugins.codecs._arrays import as_rgb, check_hw
+from vb_plugins.codecs._instances import cluster_instances
 from vb_plugins.codecs._modes import resolve_mode
 from vb_plugins.codecs._nearest import nearest_colours
+from vb_plugins.codecs._robust import label_agreement
+from vb_plugins.codecs.base import Decoding
 from vb_plugins.codecs.colors import palette, parse_colour
 from vb_plugins.errors import InputError
 
@@ -24,7 +27,7 @@ _BIN = 8  # histogram bin width (8-bit levels) for finding colour modes
 
 
 @dataclass(frozen=True, eq=False)
-class InstanceDecoding:
+class InstanceDecoding(Decoding):
     """Decoded instances. Unpacks as ``ids, masks = codec.decode(image)``.
 
     - ``ids``: int32 H x W, 0 = background / unassigned, 1..N instances in raster order of first pixel,
@@ -42,17 +45,12 @@ class InstanceDecoding:
     distance: np.ndarray
     confidence: np.ndarray
     mode: str = "exact"
-
-    @property
-    def values(self) -> np.ndarray:
-        return self.ids
+    values_field = "ids"
+    unpacks = ("ids", "masks")
 
     @property
     def count(self) -> int:
         return len(self.masks)
-
-    def __iter__(self):
-        return iter((self.ids, self.masks))
 
 
 class InstanceCodec:
@@ -111,8 +109,6 @@ class InstanceCodec:
         tolerance = self.tolerance if tolerance is None else float(tolerance)
         min_area = self.min_area if min_area is None else int(min_area)
         if mode != "exact":
-            from vb_plugins.codecs._instances import cluster_instances
-
             labels, colours, distance = cluster_instances(rgb, background, tolerance, min_area)
             return _instances_from_assignment(labels, colours, distance, tolerance, min_area, mode="robust")
         centres = find_colour_clusters(rgb, background, tolerance, min_area)
@@ -169,7 +165,5 @@ def _instances_from_assignment(labels: np.ndarray, centres: np.ndarray, distance
     colours = np.rint(centres[keep]).astype(np.uint8).reshape(-1, 3)
     confidence = np.where(ids > 0, np.clip(1.0 - distance / tolerance, 0, 1), 0.0).astype(np.float32)
     if mode == "robust":
-        from vb_plugins.codecs._robust import label_agreement
-
         confidence = np.where(ids > 0, confidence * label_agreement(ids), 0.0).astype(np.float32)
     return InstanceDecoding(ids, masks, colours, distance.astype(np.float32), confidence, mode)

@@ -23,7 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vb_plugins.codecs._arrays import as_rgb
+from vb_plugins.codecs._instances import _colour_modes, _colour_noise, _interior
+from vb_plugins.codecs._nearest import nearest_colours
 from vb_plugins.codecs.colour_words import RGB, word_readings
+from vb_plugins.codecs.delta_e import rgb_delta_e
 
 MAX_DELTA_E = 30.0  # ΔE00: the farthest a painted colour may be from a reading of its word
 SECONDARY_COST = 1.0  # ΔE00 added when a word matches through a reading other than its first
@@ -69,10 +73,6 @@ class Match:
 def painted_colours(image) -> tuple[np.ndarray, np.ndarray]:
     """The colours painted in ``image`` (uint8 or float RGB): (K x 3 float mean colours, K shares of the
     image's pixels), largest first."""
-    from vb_plugins.codecs._arrays import as_rgb
-    from vb_plugins.codecs._instances import _colour_modes, _colour_noise, _interior
-    from vb_plugins.codecs._nearest import nearest_colours
-
     rgb = as_rgb(image, "image")
     if rgb.dtype != np.uint8:
         rgb = np.rint(np.clip(rgb, 0, 1) * 255.0).astype(np.uint8)
@@ -101,8 +101,6 @@ def match_entries(image, entries: list[LegendEntry]) -> list[Match]:
     """Match legend entries to painted colours (see the module docstring); one :class:`Match` per entry,
     in order."""
     from scipy.optimize import linear_sum_assignment
-
-    from vb_plugins.codecs.delta_e import rgb_delta_e
 
     centres, shares = painted_colours(image)
     unmatched = [Match(e.key, e.word, e.colour, e.colour) for e in entries]

@@ -19,6 +19,8 @@ import numpy as np
 from vb_plugins.codecs._arrays import as_rgb, check_hw, to_float, to_uint8
 from vb_plugins.codecs._modes import resolve_mode
 from vb_plugins.codecs._robust import normals_look_lossy, robust_normals
+from vb_plugins.codecs.base import Decoding
+from vb_plugins.codecs.colors import parse_colour
 from vb_plugins.errors import InputError
 
 # Sign flips taking a convention's vectors to the LUB colour frame (and back: flips are involutions).
@@ -56,7 +58,7 @@ def from_lub(normals, convention: str = "camera") -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class NormalsDecoding:
+class NormalsDecoding(Decoding):
     """Decoded normals. Unpacks as ``normals, valid = codec.decode(image)``.
 
     - ``normals``: float32 H x W x 3 unit vectors in the requested convention (zeros where invalid),
@@ -74,12 +76,8 @@ class NormalsDecoding:
     confidence: np.ndarray = field(default=None)  # type: ignore[assignment]
     mode: str = "exact"
 
-    @property
-    def values(self) -> np.ndarray:
-        return self.normals
-
-    def __iter__(self):
-        return iter((self.normals, self.valid))
+    values_field = "normals"
+    unpacks = ("normals", "valid")
 
 
 class NormalsCodec:
@@ -113,8 +111,6 @@ class NormalsCodec:
         unit = np.where(bad[..., None], 0.0, normals / np.where(bad, 1.0, length)[..., None])
         rgb = (to_lub(unit, convention).astype(np.float64) + 1.0) / 2.0
         if bad.any():
-            from vb_plugins.codecs.colors import parse_colour
-
             rgb[bad] = np.asarray(parse_colour(fill, "fill colour"), dtype=np.float64) / 255.0
         return rgb if as_float else to_uint8(rgb)
 

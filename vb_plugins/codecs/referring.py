@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vb_plugins.codecs._arrays import as_rgb, check_hw
+from vb_plugins.codecs._modes import resolve_mode
 from vb_plugins.codecs._nearest import nearest_colours
+from vb_plugins.codecs.base import Decoding
 from vb_plugins.codecs.colors import parse_colour
 from vb_plugins.errors import InputError
 
@@ -19,7 +21,7 @@ DEFAULT_TOLERANCE = 100.0
 
 
 @dataclass(frozen=True, eq=False)
-class ReferringDecoding:
+class ReferringDecoding(Decoding):
     """Decoded referring mask. Unpacks as ``mask, distance = codec.decode(image)``.
 
     - ``mask``: bool H x W, pixels nearer the target colour than the background and within tolerance,
@@ -27,20 +29,18 @@ class ReferringDecoding:
     - ``confidence``: float32 H x W in [0, 1]: how decisively each pixel is target or background,
       ``|d_bg - d_target| / (d_bg + d_target)``,
     - ``matched``: for colours given as words, how they were matched to the painted colours (set by the
-      task; {} otherwise).
+      task; {} otherwise),
+    - ``mode``: always ``"exact"``: each pixel is read on its own in every mode (target or background,
+      whichever colour is nearer), which is already robust to noise short of the midpoint.
     """
 
     mask: np.ndarray
     distance: np.ndarray
     confidence: np.ndarray
     matched: dict = field(default_factory=dict)
-
-    @property
-    def values(self) -> np.ndarray:
-        return self.mask
-
-    def __iter__(self):
-        return iter((self.mask, self.distance))
+    mode: str = "exact"
+    values_field = "mask"
+    unpacks = ("mask", "distance")
 
 
 class ReferringCodec:
@@ -72,8 +72,11 @@ class ReferringCodec:
         colour, background = self._colours(colour, background)
         return np.where(mask.astype(bool)[..., None], np.array(colour, np.uint8), np.array(background, np.uint8))
 
-    def decode(self, image, colour=None, background=None, tolerance: float | None = None) -> ReferringDecoding:
-        """RGB -> :class:`ReferringDecoding`."""
+    def decode(self, image, colour=None, background=None, tolerance: float | None = None,
+               mode: str | None = None) -> ReferringDecoding:
+        """RGB -> :class:`ReferringDecoding`. ``mode`` is checked like every codec's; every mode reads each
+        pixel on its own (see :class:`ReferringDecoding`)."""
+        resolve_mode(mode)
         colour, background = self._colours(colour, background)
         tolerance = self.tolerance if tolerance is None else float(tolerance)
         rgb = as_rgb(image, "referring image")

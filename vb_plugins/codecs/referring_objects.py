@@ -10,32 +10,26 @@ matched to what was painted (:mod:`vb_plugins.codecs.legend_matching`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from vb_plugins.codecs.colors import RGB
+from vb_plugins.codecs.legend_matching import matched_colours
+from vb_plugins.codecs.semantic import SemanticCodec, SemanticDecoding
 from vb_plugins.errors import InputError
 
 _BACKGROUND_KEY = "\x00background"  # the background's legend entry; no object can be called this
 
 
 @dataclass(frozen=True, eq=False)
-class ReferringObjectsDecoding:
-    """Decoded objects: ``labels`` uint8 H x W (k = the k-th object, 0 = background / none), ``names`` and
-    ``colours`` (the colours decoded with) per object, ``distance`` and ``confidence`` as the semantic
-    codec gives them, ``matched``: how colour words were matched (see :class:`Match`)."""
+class ReferringObjectsDecoding(SemanticDecoding):
+    """Decoded objects, read as a semantic legend is: ``labels`` uint8 H x W (k = the k-th object,
+    0 = background / none), ``names`` per object, ``distance``, ``confidence`` and ``mode`` as the semantic
+    codec gives them, ``matched``: how colour words were matched (see :class:`Match`), and ``colours``:
+    the colours each object was decoded with."""
 
-    labels: np.ndarray
-    names: list[str]
-    colours: np.ndarray
-    distance: np.ndarray
-    confidence: np.ndarray
-    matched: dict = field(default_factory=dict)
-    mode: str = "exact"
-
-    @property
-    def values(self) -> np.ndarray:
-        return self.labels
+    colours: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.uint8))
 
     @property
     def masks(self) -> np.ndarray:
@@ -45,32 +39,27 @@ class ReferringObjectsDecoding:
 
 
 def decode_objects(image, objects: list[tuple[str, RGB]], background: RGB, tolerance: float,
-                   spec=None) -> ReferringObjectsDecoding:
-    """Decode ``objects`` ((name, colour) pairs) painted on ``background``; ``spec`` supplies the colour
-    words (its ``colour_words``) when some colours were given as words."""
-    from vb_plugins.codecs.legend_matching import matched_classes
-    from vb_plugins.codecs.semantic import SemanticCodec
-    from vb_plugins.tasks.base import TaskSpec
-
+                   spec=None, mode: str | None = None) -> ReferringObjectsDecoding:
+    """Decode ``objects`` ((name, colour) pairs) painted on ``background`` in ``mode`` (as the semantic
+    codec does); ``spec`` supplies the colour words (its ``colour_words``) when some colours were given as
+    words."""
     if not objects:
         raise InputError("referring: no objects to decode")
     legend = [(name, tuple(colour)) for name, colour in objects] + [(_BACKGROUND_KEY, tuple(background))]
-    words = tuple(getattr(spec, "colour_words", ()))
-    classes, matched = matched_classes(image, TaskSpec("referring", tuple(legend), colour_words=words))
-    decoding = SemanticCodec(tolerance).decode(image, classes)
+    colours, matched = matched_colours(image, legend, spec)
+    classes = [(name, colour) for (name, _), colour in zip(legend, colours)]
+    decoding = SemanticCodec(tolerance).decode(image, classes, mode=mode)
     count = len(objects)
     labels = np.where(decoding.labels > count, 0, decoding.labels).astype(np.uint8)
     confidence = np.where(labels > 0, decoding.confidence, 0.0).astype(np.float32)
     if _BACKGROUND_KEY in matched:
         matched["background"] = matched.pop(_BACKGROUND_KEY)
     colours = np.array([colour for _, colour in classes[:count]], np.uint8).reshape(-1, 3)
-    return ReferringObjectsDecoding(labels, [name for name, _ in objects], colours, decoding.distance, confidence,
-                                    matched, decoding.mode)
+    return ReferringObjectsDecoding(labels, decoding.distance, confidence, [name for name, _ in objects],
+                                    decoding.mode, matched, colours)
 
 
 def object_paths(path, count: int) -> list:
     """Where the masks of ``count`` objects go: ``mask.png`` -> ``mask-1.png``, ``mask-2.png``, ..."""
-    from pathlib import Path
-
     path = Path(path)
     return [path.with_name(f"{path.stem}-{k}{path.suffix}") for k in range(1, count + 1)]

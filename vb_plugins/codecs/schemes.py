@@ -15,6 +15,7 @@ import numpy as np
 
 from vb_plugins.codecs._arrays import to_float
 from vb_plugins.errors import InputError
+from vb_plugins.hookspecs import hookimpl
 
 # The published Vision Banana walk: black, red, yellow, green, cyan, blue, magenta, white.
 VB_CUBE_PATH = np.array(
@@ -263,7 +264,6 @@ def builtin_schemes() -> list[ColorScheme]:
 
 
 # Registration through the plugin hooks (this module is listed in vb_plugins.builtin.DEFAULT_PLUGINS).
-from vb_plugins.hookspecs import hookimpl  # noqa: E402  (appended by the i24 structure branch; moves up at merge)
 
 
 @hookimpl

@@ -13,6 +13,8 @@ import numpy as np
 from vb_plugins.codecs._arrays import as_rgb, check_hw
 from vb_plugins.codecs._modes import resolve_mode
 from vb_plugins.codecs._nearest import nearest_colours
+from vb_plugins.codecs._robust import label_agreement, robust_labels
+from vb_plugins.codecs.base import Decoding
 from vb_plugins.codecs.colors import RGB, check_distinct_colours, parse_class_colours, parse_colour
 from vb_plugins.errors import InputError
 
@@ -36,7 +38,7 @@ def label_dtype(num_classes: int):
 
 
 @dataclass(frozen=True, eq=False)
-class SemanticDecoding:
+class SemanticDecoding(Decoding):
     """Decoded labels. Unpacks as ``labels, distance = codec.decode(image, classes)``.
 
     - ``labels``: H x W (uint8, uint16 beyond 254 classes), i + 1 for the i-th class, 0 = unlabeled,
@@ -58,13 +60,8 @@ class SemanticDecoding:
     names: list[str] = field(default_factory=list)
     mode: str = "exact"
     matched: dict = field(default_factory=dict)
-
-    @property
-    def values(self) -> np.ndarray:
-        return self.labels
-
-    def __iter__(self):
-        return iter((self.labels, self.distance))
+    values_field = "labels"
+    unpacks = ("labels", "distance")
 
 
 class SemanticCodec:
@@ -108,8 +105,6 @@ class SemanticCodec:
         tolerance = self.tolerance if tolerance is None else float(tolerance)
         index, d1, d2 = nearest_colours(rgb, colours, self.space)
         if mode != "exact" and self.space == "rgb":
-            from vb_plugins.codecs._robust import label_agreement, robust_labels
-
             labels = robust_labels(rgb, colours, index, d1, d2, tolerance)
             relabelled = labels != np.where(d1 <= tolerance, index + 1, 0)
             chosen = np.asarray(colours, np.float64)[np.maximum(labels - 1, 0)]

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vb_plugins.distributed import cluster
+from vb_plugins.distributed.options import RayOptions
 from vb_plugins.distributed.run import one_line_error
 from vb_plugins.errors import VBError
 from vb_plugins.evaluation.directory import _directory_evaluator
@@ -59,31 +60,34 @@ class ScoreWorker:
 
 
 def score_pairs(task: str, settings, classes, file_settings: dict, zero_shares: list, accumulator, pairs, indexes,
-                progress=None, *, address: str | None = None, workers: int | None = None, quiet: bool = True) -> None:
+                progress=None, *, ray: RayOptions | None = None, quiet: bool = True) -> None:
     """Score ``pairs`` ((stem, prediction path, ground-truth paths)) on Ray and merge them into
-    ``accumulator``, ``file_settings`` and ``zero_shares`` as the sequential loop would."""
-    import ray.data
+    ``accumulator``, ``file_settings`` and ``zero_shares`` as the sequential loop would. ``ray``: where
+    (default: the workers the cluster's CPUs hold, ``cpus_per_worker`` each; GPUs are not used)."""
+    import ray as ray_module
 
     if not pairs:
         return
-    cluster.connect(address, quiet=quiet)
-    workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    ray = ray or RayOptions()
+    cluster.connect(ray.address, quiet=quiet)
+    cpus = max(ray.cpus_per_worker, 0.001)
+    workers = ray.workers or max(1, int(ray_module.cluster_resources().get("CPU", 1) // cpus))
     batch_size = max(1, min(64, math.ceil(len(pairs) / (4 * workers))))
     blocks = min(MAX_BLOCKS, math.ceil(len(pairs) / batch_size))
     with cluster.data_settings(quiet):  # datasets keep the settings they were created with
         _score(pairs, task, settings, classes, file_settings, zero_shares, accumulator, indexes, progress,
-               workers, batch_size, blocks)
+               workers, cpus, batch_size, blocks)
 
 
 def _score(pairs, task, settings, classes, file_settings, zero_shares, accumulator, indexes, progress, workers,
-           batch_size, blocks) -> None:
+           cpus, batch_size, blocks) -> None:
     import ray.data
 
     dataset = ray.data.from_items(
         [{"index": i, "stem": stem, "prediction": str(prediction), "ground_truth": json.dumps([str(p) for p in truth])}
          for i, (stem, prediction, truth) in enumerate(pairs)], override_num_blocks=blocks)
     scored = dataset.map_batches(
-        ScoreWorker, batch_size=batch_size, batch_format="numpy", num_cpus=1,
+        ScoreWorker, batch_size=batch_size, batch_format="numpy", num_cpus=cpus,
         compute=ray.data.ActorPoolStrategy(size=min(workers, blocks)),
         fn_constructor_kwargs={"task": task, "settings": settings, "classes": classes,
                                "file_settings": dict(file_settings), "indexes": indexes})

@@ -34,8 +34,12 @@ from vb_plugins.cli.predict_outputs import (
 from vb_plugins.distributed import cluster
 from vb_plugins.distributed.inputs import resolve_inputs
 from vb_plugins.distributed.manifest import ManifestAppender, manifest_path, read_manifest, rewrite_manifest
-from vb_plugins.distributed.worker import PredictWorker, build_predictor, describe_run
+from vb_plugins.distributed.options import RAY_OPTIONS, RayOptions
+from vb_plugins.distributed.worker import PredictWorker, describe_run
 from vb_plugins.errors import CancelledError, InputError, ModelError, VBError
+from vb_plugins.predict import Predictor
+from vb_plugins.settings import SETTINGS, RunSettings, split_settings
+from vb_plugins.tasks.base import TaskSpec
 
 Progress = Callable[[int, int], None]  # (images finished this run, images to do)
 MAX_BLOCKS = 10_000  # one block per batch up to this many: small blocks spread work and retry little
@@ -78,97 +82,95 @@ class RunSummary:
         return "; ".join(parts)
 
 
-def check_resources(workers, gpus_per_worker, cpus_per_worker, batch_size) -> None:
-    for name, value, low in (("workers", workers, 1), ("batch_size", batch_size, 1)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
-            raise InputError(f"{name}={value!r}: must be a whole number of at least {low}")
-    for name, value in (("gpus_per_worker", gpus_per_worker), ("cpus_per_worker", cpus_per_worker)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
-                                  or not math.isfinite(value) or value < 0):
-            raise InputError(f"{name}={value!r}: must be a number of at least 0")
-    if cpus_per_worker is not None and cpus_per_worker <= 0 and not gpus_per_worker:
-        raise InputError("cpus_per_worker=0 needs gpus_per_worker above 0 (a worker must hold some resource)")
+def resolve_settings(model, settings: RunSettings | None, options: dict) -> tuple[RunSettings, dict]:
+    """The run's :class:`RunSettings` (``settings`` with ``model`` and the setting keywords among ``options``
+    applied, local files named by absolute paths as single-process records name them) and what is left of
+    ``options`` (task options)."""
+    if model is not None and not isinstance(model, str):
+        raise InputError("model: pass a model string (id, path or backend:model); a generator object cannot be "
+                         "sent to Ray workers")
+    changes, task_options = split_settings(options)
+    if model is not None:
+        changes["model"] = model
+    settings = (settings or RunSettings()).replace(**changes)
+    local = {name: local_path(getattr(settings, name)) for name, declared in SETTINGS.items() if declared.path}
+    return settings.replace(**local), task_options
 
 
-def predict(task: str, inputs, output, model: str | None = None, *, workers: int | None = None,
-            gpus_per_worker: float | None = None, cpus_per_worker: float = 1.0, batch_size: int = 4,
-            overwrite: bool = False, address: str | None = None, quiet: bool = True,
-            progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+def predict(task: str, inputs, output, model: str | None = None, *, settings: RunSettings | None = None,
+            ray: RayOptions | None = None, spec: TaskSpec | None = None, overwrite: bool = False,
+            quiet: bool = True, progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
             **options) -> RunSummary:
     """Predict ``task`` on ``inputs`` into the folder ``output`` with Ray Data; returns a :class:`RunSummary`.
 
     ``inputs``: folders, globs, text files of paths, files or URIs (:mod:`vb_plugins.distributed.inputs`).
-    ``model``: a model string as for :class:`vb_plugins.predict.Predictor` (None: the bundled model).
-    ``workers``: actors, one model each (default: one per GPU with GPUs, else 1); ``gpus_per_worker``
-    (default 1 on a cluster with GPUs, else 0) and ``cpus_per_worker`` are what each actor reserves;
-    ``batch_size``: images per batch (per generator call too). ``address``: see
-    :func:`vb_plugins.distributed.cluster.connect`. ``options``: the :class:`Predictor` settings (``spec``
-    or task options, ``steps``, ``guidance``, ``megapixels``, ``ensemble``, ``seed``, ``dialect``,
-    ``device``, ``dtype``, ``lora``, ``generator_options``). ``progress(done, total)`` is called as images
-    finish; ``should_stop()`` ends the run early (``cancelled``), finished images kept.
+    ``settings``: the run's :class:`vb_plugins.settings.RunSettings` (model, seed, steps, ensemble,
+    ``batch_size`` = images per batch an actor takes, ...), the same object a single-process run takes;
+    every worker rebuilds it from :meth:`RunSettings.to_dict`. ``ray``: a
+    :class:`vb_plugins.distributed.options.RayOptions` (address, workers, GPUs and CPUs per worker).
+    ``options``: fields of either given one by one (``workers=2, seed=1``; they replace those of
+    ``settings`` / ``ray``), and task options (``classes``, ``expression``, ...) unless ``spec`` is given.
+    ``model``: a model string (None: the settings' model, by default the bundled one).
+    ``progress(done, total)`` is called as images finish; ``should_stop()`` ends the run early
+    (``cancelled``), finished images kept.
 
     Raises :class:`InputError` / :class:`ModelError` for bad options, inputs, folders or models, before
     anything is written. Images that cannot be read or predicted are recorded in the manifest, not raised.
     """
     began = time.perf_counter()
-    if model is not None and not isinstance(model, str):
-        raise InputError("model: pass a model string (id, path or backend:model); a generator object cannot be "
-                         "sent to Ray workers")
-    check_resources(workers, gpus_per_worker, cpus_per_worker, batch_size)
-    model = local_path(model)
-    if options.get("lora"):
-        options["lora"] = local_path(options["lora"])
-    options["batch_size"] = batch_size
-    predictor = build_predictor(task, model, options)  # every option checked; the model is not loaded here
+    ray = RayOptions.of(ray, **{k: options.pop(k) for k in list(options) if k in RAY_OPTIONS})
+    settings, task_options = resolve_settings(model, settings, options)
+    predictor = Predictor(task, spec=spec, settings=settings, **task_options)  # checked; the model not loaded
+    task, spec = predictor.task.name, predictor.spec
     output = Path(output).expanduser()
     items = resolve_inputs(inputs, output)
     if output.exists() and not output.is_dir():
         raise InputError(f"{output}: exists and is not a directory")
 
-    workers, gpus_per_worker = prepare_cluster(address, quiet, workers, gpus_per_worker)
-    summary = RunSummary(predictor.task.name, str(output), total=len(items), workers=workers,
-                         cluster=cluster.describe())
-    described = describe_remotely(predictor.task.name, model, options, cpus_per_worker, gpus_per_worker)
+    ray = prepare_cluster(ray, quiet)
+    summary = RunSummary(task, str(output), total=len(items), workers=ray.workers, cluster=cluster.describe())
+    described = describe_remotely(task, spec, settings, ray)
     current, summary.notice = described["current"], described.get("notice")
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise InputError(f"{output}: cannot create the output folder ({error.strerror or error})") from None
     with cluster.data_settings(quiet):
-        _run_locked(summary, items, output, predictor.task.name, model, options, current, overwrite,
-                    dict(workers=workers, cpus=cpus_per_worker, gpus=gpus_per_worker, batch_size=batch_size),
-                    progress, should_stop)
+        _run_locked(summary, items, output, task, spec, settings, current, overwrite, ray, progress, should_stop)
     summary.seconds = time.perf_counter() - began
     return summary
 
 
-def prepare_cluster(address, quiet: bool, workers, gpus_per_worker) -> tuple[int, float]:
-    """Connect, and fill in the defaults that depend on the cluster: (workers, gpus_per_worker)."""
-    cluster.connect(address, quiet=quiet)
+def prepare_cluster(ray: RayOptions, quiet: bool) -> RayOptions:
+    """Connect, and fill in the options whose defaults depend on the cluster (workers, gpus_per_worker)."""
+    cluster.connect(ray.address, quiet=quiet)
     gpus = cluster.cluster_gpus()
+    gpus_per_worker = ray.gpus_per_worker
     if gpus_per_worker is None:
         gpus_per_worker = 1 if gpus >= 1 else 0
     if gpus_per_worker > 0 and gpus < gpus_per_worker:
         raise InputError(f"gpus_per_worker={gpus_per_worker:g}: the Ray cluster has {gpus:g} GPU(s) "
                          "(use gpus_per_worker=0 to run on CPUs)")
+    workers = ray.workers
     if workers is None:
         workers = max(1, int(gpus // gpus_per_worker)) if gpus_per_worker > 0 else 1
-    return workers, gpus_per_worker
+    return RayOptions.of(ray, workers=workers, gpus_per_worker=gpus_per_worker)
 
 
-def describe_remotely(task, model, options, cpus, gpus) -> dict:
+def describe_remotely(task: str, spec: TaskSpec, settings: RunSettings, ray: RayOptions) -> dict:
     """Load the model once where the workers run, for the run's description (and its errors, early)."""
-    import ray
+    import ray as ray_module
 
-    remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=2)(describe_run)
-    described = ray.get(remote.remote(task, model, options))
+    remote = ray_module.remote(num_cpus=ray.cpus_per_worker, num_gpus=ray.gpus_per_worker,
+                               max_retries=2)(describe_run)
+    described = ray_module.get(remote.remote(task, spec, settings.to_dict()))
     if "error" in described:
         raise (ModelError if described.get("kind") == "ModelError" else InputError)(described["error"])
     return described
 
 
-def _run_locked(summary: RunSummary, items, output: Path, task: str, model, options: dict, current: dict,
-                overwrite: bool, resources: dict, progress, should_stop) -> None:
+def _run_locked(summary: RunSummary, items, output: Path, task: str, spec: TaskSpec, settings: RunSettings,
+                current: dict, overwrite: bool, placement: RayOptions, progress, should_stop) -> None:
     import ray
     import ray.data
 
@@ -190,17 +192,17 @@ def _run_locked(summary: RunSummary, items, output: Path, task: str, model, opti
             rewrite_manifest(output, rows)
             return
         stale = existing_outputs(output, [item.stem for item in todo])
-        blocks = min(MAX_BLOCKS, math.ceil(len(todo) / resources["batch_size"]))
+        blocks = min(MAX_BLOCKS, math.ceil(len(todo) / settings.batch_size))
         dataset = ray.data.from_items(
             [{"input": item.source, "stem": item.stem, "stale": json.dumps(sorted(stale[item.stem]))}
              for item in todo], override_num_blocks=blocks)
         run_id = uuid.uuid4().hex
         results = dataset.map_batches(
-            PredictWorker, batch_size=resources["batch_size"], batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=min(resources["workers"], blocks)),  # no idle models
-            num_cpus=resources["cpus"], num_gpus=resources["gpus"] or None,
-            fn_constructor_kwargs={"task": task, "model": model, "options": options, "output": str(output),
-                                   "current": current, "run_id": run_id})
+            PredictWorker, batch_size=settings.batch_size, batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=min(placement.workers, blocks)),  # no idle models
+            num_cpus=placement.cpus_per_worker, num_gpus=placement.gpus_per_worker or None,
+            fn_constructor_kwargs={"task": task, "spec": spec, "settings": settings.to_dict(),
+                                   "output": str(output), "current": current, "run_id": run_id})
         appender = ManifestAppender(output)
         seen: set[str] = set()
         streaming = time.perf_counter()

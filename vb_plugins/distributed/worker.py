@@ -23,11 +23,14 @@ from vb_plugins.distributed.inputs import read_image_source
 from vb_plugins.errors import CancelledError, InputError, ModelError, VBError
 from vb_plugins.io import write_npy, write_png, write_text
 from vb_plugins.predict import Predictor
+from vb_plugins.settings import RunSettings
+from vb_plugins.tasks.base import TaskSpec
 
 
-def build_predictor(task: str, model, options: dict):
-    """The run's predictor, generator not loaded yet (the driver validates with the same call)."""
-    return Predictor(task, model, **options)
+def build_predictor(task: str, spec: TaskSpec, settings: dict) -> Predictor:
+    """The run's predictor on a worker, generator not loaded yet: the task spec and the run's
+    :class:`RunSettings`, shipped as :meth:`RunSettings.to_dict` and rebuilt here (checked again)."""
+    return Predictor(task, spec=spec, settings=RunSettings.from_dict(settings))
 
 
 def run_description(predictor) -> dict:
@@ -36,11 +39,11 @@ def run_description(predictor) -> dict:
             "settings": predictor.describe()}
 
 
-def describe_run(task: str, model, options: dict) -> dict:
+def describe_run(task: str, spec: TaskSpec, settings: dict) -> dict:
     """Load the model where workers run and describe the run (the driver may have no GPU, or no room
     for the model): ``{"current": ..., "notice": ...}``, or ``{"error": one line}``."""
     try:
-        predictor = build_predictor(task, model, options)
+        predictor = build_predictor(task, spec, settings)
         generator = predictor.generator  # loads and refuses a task the model cannot paint
         return {"current": run_description(predictor), "notice": generator.notice}
     except VBError as error:
@@ -60,12 +63,12 @@ def worker_name() -> str:
 class PredictWorker:
     """A Ray Data callable class: ``__init__`` once per actor, ``__call__`` per batch of rows."""
 
-    def __init__(self, task: str, model, options: dict, output: str, current: dict, run_id: str):
+    def __init__(self, task: str, spec: TaskSpec, settings: dict, output: str, current: dict, run_id: str):
         self.output = Path(output)
         if not (self.output / LOCK_NAME).is_file():
             raise InputError(f"{output}: the output folder is not visible on this worker ({worker_name()}); "
                              "with a cluster, write to storage every node mounts at the same path")
-        self.predictor = build_predictor(task, model, options)
+        self.predictor = build_predictor(task, spec, settings)
         self.generator = self.predictor.generator  # the model, once per actor
         mine = run_description(self.predictor)
         difference = first_difference(current, mine)

@@ -1,8 +1,9 @@
 """Score a prediction field against a ground-truth field with the project's published protocols.
 
-Arrays are read from the labels (:func:`vb_plugins.fiftyone_tools.labels.read_label_values`) and fed to
-:func:`vb_plugins.evaluation.make_accumulator`, so numbers match ``vb eval`` exactly. Predictions are
-resized to the ground truth's size (nearest for labels, bilinear for depth, renormalised for normals).
+Arrays are read from the labels (the storage of the task's value kind,
+:func:`vb_plugins.fiftyone_tools.labels.storage_for`) and fed to :func:`vb_plugins.evaluation.make_accumulator`,
+so numbers match ``vb eval`` exactly. Predictions are resized to the ground truth's size by their value kind,
+as ``vb eval --resize`` does (nearest for labels, area / bilinear for depth, renormalised for normals).
 
 Semantic classes: the prediction field's ``mask_targets`` (value i + 1 = class i) name the classes;
 ground-truth values are matched by name through the ground-truth field's ``mask_targets`` (values
@@ -17,16 +18,18 @@ from collections.abc import Callable
 import numpy as np
 
 from vb_plugins.errors import InputError
+from vb_plugins.evaluation import EvalSettings, build_report, make_accumulator
+from vb_plugins.fiftyone_tools.labels import storage_for
+from vb_plugins.fiftyone_tools.runner import INFO_KEY, check_field_name
+from vb_plugins.io import read_image
+from vb_plugins.registry import get_task
 
-KIND_OF_TASK = {"depth": "depth", "normals": "normals", "semantic": "labels", "referring": "mask",
-                "instance": "instances"}
+EVALUATED_TASKS = ("depth", "normals", "semantic", "referring", "instance")  # the published protocols
 IGNORE = 255
 
 
 def infer_task(dataset, pred_field: str) -> str:
     """The task behind a prediction field: from the vb-plugins run record, else from the label type."""
-    from vb_plugins.fiftyone_tools.runner import INFO_KEY
-
     record = (dataset.info or {}).get(INFO_KEY, {}).get(pred_field)
     if record:
         return record["signature"]["task"]
@@ -38,24 +41,6 @@ def infer_task(dataset, pred_field: str) -> str:
     if name not in tasks:
         raise InputError(f"prediction field {pred_field!r} holds {name}; cannot tell which task it is")
     return tasks[name]
-
-
-def _resize(array: np.ndarray, shape, kind: str) -> np.ndarray:
-    import cv2
-
-    if array.shape[:2] == tuple(shape):
-        return array
-    height, width = shape
-    if kind in ("labels", "mask"):
-        return cv2.resize(array.astype(np.int32) if array.dtype == bool else array, (width, height),
-                          interpolation=cv2.INTER_NEAREST).astype(array.dtype)
-    if kind == "instances":
-        return np.stack([_resize(m, shape, "mask") for m in array]) if len(array) else \
-            np.zeros((0, height, width), bool)
-    resized = cv2.resize(array.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    if kind == "normals":
-        resized /= np.maximum(np.linalg.norm(resized, axis=-1, keepdims=True), 1e-6)
-    return resized
 
 
 def _semantic_maps(dataset, pred_field, gt_field):
@@ -89,53 +74,41 @@ def evaluate_fields(samples, pred_field: str, gt_field: str, task: str | None = 
     numeric per-image metrics as fields ``<eval_key>_<metric>`` and the report is kept in
     ``dataset.info["vb_plugins_eval"][eval_key]``.
     """
-    from vb_plugins.evaluation import EvalSettings, build_report, make_accumulator
-    from vb_plugins.fiftyone_tools.labels import read_label_values
-
     dataset = samples._dataset
     schema = dataset.get_field_schema()
     for name, role in ((pred_field, "prediction"), (gt_field, "ground-truth")):
         if name not in schema:
             raise InputError(f"{role} field {name!r}: no such field on dataset {dataset.name!r}")
     task = task or infer_task(dataset, pred_field)
-    if task not in KIND_OF_TASK:
-        raise InputError(f"task {task!r} has no evaluation; expected one of {', '.join(KIND_OF_TASK)}")
-    kind = KIND_OF_TASK[task]
+    if task not in EVALUATED_TASKS:
+        raise InputError(f"task {task!r} has no evaluation; expected one of {', '.join(EVALUATED_TASKS)}")
+    kind = get_task(task).kind
+    storage = storage_for(kind)
     settings = settings or EvalSettings()
     if task == "semantic":
         classes, pred_lut, gt_lut = _semantic_maps(dataset, pred_field, gt_field)
         accumulator = make_accumulator(task, settings, classes=classes, ignore_index=IGNORE)
     else:
         accumulator = make_accumulator(task, settings)
-    pred_values_field = f"{pred_field}_values_path" if kind == "normals" and \
+    pred_values_field = f"{pred_field}_values_path" if storage.path_valued and \
         f"{pred_field}_values_path" in schema else pred_field
     view = samples.exists(pred_field).exists(gt_field)
     ids, preds, gts, paths = view.values(["id", pred_values_field, gt_field, "filepath"])
     skipped = []
     for done, (sample_id, pred_label, gt_label, filepath) in enumerate(zip(ids, preds, gts, paths), 1):
         try:
-            if kind == "depth":
-                gt = read_label_values(gt_label, "depth", gt_depth_scale)
-                pred = _resize(read_label_values(pred_label, "depth"), gt.shape, kind)
-                accumulator.add(pred, gt, key=sample_id)
-            elif kind == "normals":
-                gt = read_label_values(gt_label, "normals")
-                pred = _resize(read_label_values(pred_label, "normals"), gt.shape[:2], kind)
-                accumulator.add(pred, gt, key=sample_id)
-            elif kind == "labels":
-                gt = gt_lut[read_label_values(gt_label, "labels").astype(np.int64)]
-                pred = pred_lut[_resize(read_label_values(pred_label, "labels"), gt.shape, kind).astype(np.int64)]
-                accumulator.add(pred, gt, key=sample_id)
-            elif kind == "mask":
-                gt = read_label_values(gt_label, "mask") > 0
-                pred = _resize(read_label_values(pred_label, "mask") > 0, gt.shape, kind)
-                accumulator.add(pred, gt, key=sample_id)
-            else:
-                from vb_plugins.io import read_image
-
+            if kind.name == "instances":  # masks of the image's size
                 shape = read_image(filepath).shape[:2]
-                accumulator.add(read_label_values(pred_label, "instances", shape),
-                                read_label_values(gt_label, "instances", shape), key=sample_id)
+                accumulator.add(storage.read(pred_label, shape), storage.read(gt_label, shape), key=sample_id)
+            else:
+                gt = storage.read(gt_label, gt_depth_scale if kind.name == "depth" else None)
+                pred = storage.read(pred_label)
+                if task == "semantic":  # classes matched by name through the fields' mask targets
+                    gt = gt_lut[gt.astype(np.int64)]
+                    pred = pred_lut[pred.astype(np.int64)]
+                elif kind.name == "mask":
+                    gt, pred = gt > 0, pred > 0
+                accumulator.add(kind.resize_values(pred, gt.shape[:2]), gt, key=sample_id)
         except InputError as error:
             skipped.append({"key": sample_id, "reason": str(error)})
         if progress and (done % 50 == 0 or done == len(ids)):
@@ -144,8 +117,6 @@ def evaluate_fields(samples, pred_field: str, gt_field: str, task: str | None = 
                           {"prediction_field": pred_field, "ground_truth_field": gt_field, "samples": len(ids)})
     report["skipped"] = list(report.get("skipped") or []) + skipped
     if eval_key:
-        from vb_plugins.fiftyone_tools.runner import check_field_name
-
         check_field_name(eval_key)
         per_metric: dict[str, dict] = {}
         for record in report["per_image"]:

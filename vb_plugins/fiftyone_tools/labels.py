@@ -43,7 +43,11 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.codecs.normals import NormalsCodec
+from vb_plugins.codecs.semantic import label_dtype
 from vb_plugins.errors import InputError
+from vb_plugins.io import load_npy, read_image
+from vb_plugins.kinds import get_value_kind
 
 DEPTH_SCALE = 1000.0  # PNG units per metre: millimetres
 UNIT_SCALE = 1000.0  # PNG units per unit for [0, 1] maps (confidence, disagreement)
@@ -121,7 +125,8 @@ class LabelWriter:
         self.spec = spec
         self.field = field
         self.directory = Path(directory)
-        self.kind = task.value_kind
+        self.kind = task.kind
+        self.storage = storage_for(self.kind)
         self.with_uncertainty = with_uncertainty
         self.save_visualizations = save_visualizations
         self.save_confidence = save_confidence
@@ -133,7 +138,7 @@ class LabelWriter:
     @property
     def fields(self) -> OutputFields:
         f = self.field
-        path_valued = self.kind in ("normals", "image")
+        path_valued = self.storage.path_valued
         side = []
         if path_valued:
             side.append(f"{f}_values_path")
@@ -153,18 +158,11 @@ class LabelWriter:
 
     def mask_targets(self) -> dict[int, str] | None:
         """The dataset's ``mask_targets`` for the main field (semantic and referring)."""
-        if self.kind == "labels":
-            return {i + 1: name for i, name in enumerate(self.spec.class_names)}
-        if self.kind == "mask":
-            return {1: self.spec.expression or "target"}
-        return None
+        return self.storage.mask_targets(self.spec)
 
     def mask_colours(self) -> list[dict] | None:
         """App colours per mask value: the colours each class was prompted with."""
-        if self.kind == "labels":
-            return [{"intTarget": i + 1, "color": "#%02x%02x%02x" % tuple(colour)}
-                    for i, (_, colour) in enumerate(self.spec.classes)]
-        return None
+        return self.storage.mask_colours(self.spec)
 
     # -- writing ------------------------------------------------------------------------------------
     def path(self, sample_id: str, suffix: str) -> Path:
@@ -190,14 +188,13 @@ class LabelWriter:
             values[f"{f}_confidence"] = fo.Heatmap(map_path=str(path), range=[0, int(UNIT_SCALE)], scale=UNIT_SCALE,
                                                    units="fraction")
         if self.with_uncertainty and prediction.uncertainty is not None:
-            scale, units = {"depth": (DEPTH_SCALE, "m"), "normals": (DEGREE_SCALE, "deg")}.get(
-                self.kind, (UNIT_SCALE, "fraction"))
+            scale, units = SPREAD_SCALES.get(self.kind.spread_units, (UNIT_SCALE, "fraction"))
             png = quantize(prediction.uncertainty, scale)
             path = self.path(sample_id, "uncertainty.png")
             _write_png(path, png)
             values[f"{f}_uncertainty"] = fo.Heatmap(map_path=str(path), range=[0, _upper(png)], scale=scale,
                                                     units=units)
-        main = getattr(self, f"_main_{self.kind}", self._main_image)(prediction, sample_id, values)
+        main = self.storage.main(self, prediction, sample_id, values)
         if self.fields.kind == "label" and generated:
             main["visualizations"] = generated
         elif generated:
@@ -205,90 +202,46 @@ class LabelWriter:
         values[f] = main
         return values
 
-    def _main_depth(self, prediction, sample_id, values):
+
+class Storage:
+    """How values of one storage form (:attr:`vb_plugins.kinds.ValueKind.stored_as`) land on a sample and
+    are read back: the main field's FiftyOne type, whether it holds a path, the files written."""
+
+    field_type = "str"
+    path_valued = False
+
+    def main(self, writer: LabelWriter, prediction, sample_id: str, values: dict):
+        """Write the main value's files; returns the main field's value (``values``: side fields to add to)."""
+        raise NotImplementedError
+
+    def read(self, label, scale=None) -> np.ndarray:
+        """The values back from a stored label."""
+        raise InputError(f"cannot read values back from a {type(label).__name__}")
+
+    def mask_targets(self, spec) -> dict[int, str] | None:
+        return None
+
+    def mask_colours(self, spec) -> list[dict] | None:
+        return None
+
+
+class DepthStorage(Storage):
+    field_type = "Heatmap"
+
+    def main(self, writer, prediction, sample_id, values):
         import fiftyone as fo
 
         depth = np.asarray(prediction.values, dtype=np.float32)
-        npy = self.path(sample_id, "depth.npy")
+        npy = writer.path(sample_id, "depth.npy")
         _save_npy(npy, depth)
         png = depth_png(depth)
-        path = self.path(sample_id, "depth.png")
+        path = writer.path(sample_id, "depth.png")
         _write_png(path, png)
-        upper = int(round(self.depth_max * DEPTH_SCALE)) if self.depth_max else _upper(png)
+        upper = int(round(writer.depth_max * DEPTH_SCALE)) if writer.depth_max else _upper(png)
         return fo.Heatmap(map_path=str(path), range=[0, upper], scale=DEPTH_SCALE, units="mm",
                           values_path=str(npy))
 
-    def _main_normals(self, prediction, sample_id, values):
-        normals = np.asarray(prediction.values, dtype=np.float32)
-        npy = self.path(sample_id, "normals.npy")
-        _save_npy(npy, normals)
-        path = self.path(sample_id, "normals.png")
-        _write_png(path, prediction.preview())  # LUB encoding; invalid pixels black
-        values[f"{self.field}_values_path"] = str(npy)
-        return str(path)
-
-    def _main_labels(self, prediction, sample_id, values):
-        import fiftyone as fo
-
-        from vb_plugins.codecs.semantic import label_dtype
-
-        labels = np.asarray(prediction.values).astype(label_dtype(len(self.spec.classes)))
-        path = self.path(sample_id, "semantic.png")
-        _write_png(path, labels)
-        return fo.Segmentation(mask_path=str(path))
-
-    def _main_mask(self, prediction, sample_id, values):
-        import fiftyone as fo
-
-        path = self.path(sample_id, "referring.png")
-        _write_png(path, np.asarray(prediction.values, dtype=bool).astype(np.uint8))
-        return fo.Segmentation(mask_path=str(path), expression=self.spec.expression)
-
-    def _main_instances(self, prediction, sample_id, values):
-        import fiftyone as fo
-
-        ids = np.asarray(prediction.values)
-        height, width = ids.shape
-        confidence = np.asarray(prediction.confidence, dtype=np.float32)
-        classes = list(prediction.extras.get("classes", []))
-        detections = []
-        for k in range(1, int(ids.max()) + 1 if ids.size else 1):
-            mask = ids == k
-            rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-            if not len(rows):
-                continue
-            top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-            path = self.path(sample_id, f"instance-{k}.png")
-            _write_png(path, mask[top:bottom, left:right].astype(np.uint8))
-            label = classes[k - 1] if k - 1 < len(classes) and classes[k - 1] else "object"
-            detections.append(fo.Detection(
-                label=label, mask_path=str(path), index=k,
-                bounding_box=[left / width, top / height, (right - left) / width, (bottom - top) / height],
-                confidence=float(confidence[mask].mean())))
-        return fo.Detections(detections=detections)
-
-    def _main_image(self, prediction, sample_id, values):
-        values_array = np.asarray(prediction.values)
-        npy = self.path(sample_id, f"{self.task.name}.npy")
-        _save_npy(npy, values_array)
-        path = self.path(sample_id, f"{self.task.name}.png")
-        _write_png(path, prediction.preview())
-        values[f"{self.field}_values_path"] = str(npy)
-        return str(path)
-
-
-def read_label_values(label, kind: str, scale: float | None = None) -> np.ndarray:
-    """Arrays back from a stored label (ours or any FiftyOne label of the matching type).
-
-    ``kind``: ``depth`` (H x W metres: our ``values_path`` if present; else the heatmap's ``map`` /
-    ``map_path`` divided by ``scale``, or by the label's ``scale`` attribute; an inline float ``map``
-    is taken as metres), ``normals`` (a path to .npy / a LUB-encoded PNG), ``labels`` / ``mask``
-    (a Segmentation's mask), ``instances`` (bool N x H x W from a Detections' masks, needs the image
-    size in ``scale`` as (height, width)).
-    """
-    from vb_plugins.io import load_npy, read_image
-
-    if kind == "depth":
+    def read(self, label, scale=None):
         path = getattr(label, "values_path", None) if _has(label, "values_path") else None
         if path:
             return load_npy(path).astype(np.float32)
@@ -303,16 +256,109 @@ def read_label_values(label, kind: str, scale: float | None = None) -> np.ndarra
             raise InputError(f"heatmap {label.id}: integer depth map with unknown units; give its scale "
                              "(PNG units per metre, e.g. 1000 for millimetres)")
         return array.astype(np.float32) / float(factor)
-    if kind == "normals":
+
+
+class ArrayStorage(Storage):
+    """Any array: ``.npy`` values beside a viewable PNG whose path is the main field (a media field)."""
+
+    path_valued = True
+
+    def main(self, writer, prediction, sample_id, values):
+        npy = writer.path(sample_id, f"{writer.task.name}.npy")
+        _save_npy(npy, np.asarray(prediction.values))
+        path = writer.path(sample_id, f"{writer.task.name}.png")
+        _write_png(path, prediction.preview())
+        values[f"{writer.field}_values_path"] = str(npy)
+        return str(path)
+
+    def read(self, label, scale=None):
+        path = str(label)
+        if path.endswith(".npy"):
+            return load_npy(path)
+        raise InputError(f"{path}: values are read from the .npy beside it (the field's _values_path)")
+
+
+class NormalsStorage(ArrayStorage):
+    def main(self, writer, prediction, sample_id, values):
+        normals = np.asarray(prediction.values, dtype=np.float32)
+        npy = writer.path(sample_id, "normals.npy")
+        _save_npy(npy, normals)
+        path = writer.path(sample_id, "normals.png")
+        _write_png(path, prediction.preview())  # LUB encoding; invalid pixels black
+        values[f"{writer.field}_values_path"] = str(npy)
+        return str(path)
+
+    def read(self, label, scale=None):
         path = str(label)
         if path.endswith(".npy"):
             return load_npy(path).astype(np.float32)
-        from vb_plugins.registry import get_task
+        return NormalsCodec().decode(read_image(path)[..., :3]).values
 
-        return get_task("normals").codec.decode(read_image(path)[..., :3]).values
-    if kind in ("labels", "mask"):
+
+class LabelsStorage(Storage):
+    field_type = "Segmentation"
+
+    def main(self, writer, prediction, sample_id, values):
+        import fiftyone as fo
+
+        labels = np.asarray(prediction.values).astype(label_dtype(len(writer.spec.classes)))
+        path = writer.path(sample_id, "semantic.png")
+        _write_png(path, labels)
+        return fo.Segmentation(mask_path=str(path))
+
+    def read(self, label, scale=None):
         return np.asarray(_read_media(label, "mask_path", label.get_mask))
-    if kind == "instances":
+
+    def mask_targets(self, spec):
+        return {i + 1: name for i, name in enumerate(spec.class_names)}
+
+    def mask_colours(self, spec):
+        return [{"intTarget": i + 1, "color": "#%02x%02x%02x" % tuple(colour)}
+                for i, (_, colour) in enumerate(spec.classes)]
+
+
+class MaskStorage(LabelsStorage):
+    def main(self, writer, prediction, sample_id, values):
+        import fiftyone as fo
+
+        path = writer.path(sample_id, "referring.png")
+        _write_png(path, np.asarray(prediction.values, dtype=bool).astype(np.uint8))
+        return fo.Segmentation(mask_path=str(path), expression=writer.spec.expression)
+
+    def mask_targets(self, spec):
+        return {1: spec.expression or "target"}
+
+    def mask_colours(self, spec):
+        return None
+
+
+class InstancesStorage(Storage):
+    field_type = "Detections"
+
+    def main(self, writer, prediction, sample_id, values):
+        import fiftyone as fo
+
+        ids = np.asarray(prediction.values)
+        height, width = ids.shape
+        confidence = np.asarray(prediction.confidence, dtype=np.float32)
+        classes = list(prediction.extras.get("classes", []))
+        detections = []
+        for k in range(1, int(ids.max()) + 1 if ids.size else 1):
+            mask = ids == k
+            rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+            if not len(rows):
+                continue
+            top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+            path = writer.path(sample_id, f"instance-{k}.png")
+            _write_png(path, mask[top:bottom, left:right].astype(np.uint8))
+            label = classes[k - 1] if k - 1 < len(classes) and classes[k - 1] else "object"
+            detections.append(fo.Detection(
+                label=label, mask_path=str(path), index=k,
+                bounding_box=[left / width, top / height, (right - left) / width, (bottom - top) / height],
+                confidence=float(confidence[mask].mean())))
+        return fo.Detections(detections=detections)
+
+    def read(self, label, scale=None):
         height, width = scale
         masks = []
         for detection in label.detections:
@@ -325,7 +371,35 @@ def read_label_values(label, kind: str, scale: float | None = None) -> np.ndarra
                 full[top:bottom, left:right] = crop[: bottom - top, : right - left]
             masks.append(full)
         return np.stack(masks) if masks else np.zeros((0, height, width), bool)
-    raise InputError(f"cannot read values of kind {kind!r} from a label")
+
+
+# Storage forms by ValueKind.stored_as.
+STORAGE: dict[str, Storage] = {"depth": DepthStorage(), "normals": NormalsStorage(), "labels": LabelsStorage(),
+                               "mask": MaskStorage(), "instances": InstancesStorage(), "image": ArrayStorage()}
+# Units of the ensemble spread -> (PNG units per unit, the units the label names).
+SPREAD_SCALES = {"m": (DEPTH_SCALE, "m"), "deg": (DEGREE_SCALE, "deg")}
+
+
+def storage_for(kind) -> Storage:
+    """The storage of a value kind (a :class:`ValueKind` or its name); a kind FiftyOne cannot store is a
+    one-line error."""
+    kind = get_value_kind(kind)
+    if kind.stored_as not in STORAGE:
+        raise InputError(f"value kind {kind.name!r}: stored as {kind.stored_as!r}, which the FiftyOne labels do "
+                         f"not know; expected one of {', '.join(STORAGE)}")
+    return STORAGE[kind.stored_as]
+
+
+def read_label_values(label, kind, scale=None) -> np.ndarray:
+    """Arrays back from a stored label (ours or any FiftyOne label of the matching type).
+
+    ``kind`` (a value kind or its name): ``depth`` (H x W metres: our ``values_path`` if present; else the
+    heatmap's ``map`` / ``map_path`` divided by ``scale``, or by the label's ``scale`` attribute; an inline
+    float ``map`` is taken as metres), ``normals`` (a path to .npy / a LUB-encoded PNG), ``labels`` / ``mask``
+    (a Segmentation's mask), ``instances`` (bool N x H x W from a Detections' masks, needs the image size in
+    ``scale`` as (height, width)).
+    """
+    return storage_for(kind).read(label, scale)
 
 
 def _read_media(label, path_field: str, read):

@@ -23,10 +23,15 @@ This module imports fiftyone; nothing in the core imports it.
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import fiftyone.core.models as fom
+import numpy as np
 
 from vb_plugins.errors import InputError
+from vb_plugins.fiftyone_tools.labels import LabelWriter, storage_for
+from vb_plugins.fiftyone_tools.runner import default_output_dir
+from vb_plugins.predict import Predictor
 
 
 class VBModel(fom.SamplesMixin, fom.Model):
@@ -40,11 +45,9 @@ class VBModel(fom.SamplesMixin, fom.Model):
 
     def __init__(self, task: str, model=None, *, output_dir=None, side_fields: bool = False,
                  save_visualizations: bool = True, depth_max: float | None = None, **options):
-        from vb_plugins.predict import Predictor
-
         fom.SamplesMixin.__init__(self)
         self.predictor = Predictor(task, model, **options)
-        if self.predictor.task.value_kind in ("normals", "image"):
+        if storage_for(self.predictor.task.kind).path_valued:
             raise InputError(f"task {self.predictor.task.name!r} is stored as image paths, which apply_model cannot "
                              "store; use vb_plugins.fiftyone_tools.predict_collection")
         self.output_dir = output_dir
@@ -84,8 +87,6 @@ class VBModel(fom.SamplesMixin, fom.Model):
 
     def predict_all(self, args, samples=None):
         """``args``: uint8 RGB arrays (as apply_model reads them) or PIL images."""
-        import numpy as np
-
         images = [np.asarray(a.convert("RGB")) if hasattr(a, "convert") else np.asarray(a) for a in args]
         keys = [s.id for s in samples] if samples is not None else [uuid.uuid4().hex for _ in images]
         dataset = samples[0].dataset if samples is not None and len(samples) else None
@@ -105,16 +106,10 @@ class VBModel(fom.SamplesMixin, fom.Model):
         return outputs
 
     def _writer(self, dataset):
-        from pathlib import Path
-
-        from vb_plugins.fiftyone_tools.labels import LabelWriter
-
         field = f"vb_{self.predictor.task.name}_model"
         if self.output_dir:
             directory = Path(self.output_dir).expanduser()
         elif dataset is not None:
-            from vb_plugins.fiftyone_tools.runner import default_output_dir
-
             directory = default_output_dir(dataset, field)
         else:
             directory = Path.cwd() / "vb-plugins-labels"

@@ -13,8 +13,9 @@ for ``DelegatedOperationService().execute_queued_operations()``)::
     from vb_plugins.fiftyone_tools.painting import use_paint_backend
     restore = use_paint_backend()      # ... then restore() to put the previous registry back
 
-``PaintBackend.loads`` counts generator loads; ``PaintBackend.images`` counts images painted per
-process, so tests can check what a run actually generated; ``PaintBackend.hook``, if set, is called
+``PaintBackend.loads`` counts generator loads and ``PaintBackend.load_options`` holds the options of the
+last load (device, dtype, LoRA, ...: what a run asked the backend for); ``PaintBackend.images`` counts images
+painted per process, so tests can check what a run actually generated; ``PaintBackend.hook``, if set, is called
 with that count after every batch (a test can raise from it to simulate a crash mid-run).
 """
 
@@ -22,9 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from vb_plugins import registry
 from vb_plugins.errors import InputError
 from vb_plugins.generation.base import GeneratorBackend
 from vb_plugins.hookspecs import hookimpl
+from vb_plugins.registry import get_task
+from vb_plugins.testing.generators import PaintingGenerator, TinyTorchGenerator
 
 MODES = ("identity", "depth", "normals", "tiny")
 
@@ -43,8 +47,6 @@ def image_normals(image: np.ndarray) -> np.ndarray:
 
 
 def _painter(mode: str):
-    from vb_plugins.registry import get_task
-
     if mode == "identity":
         return lambda image, prompt: image
     if mode == "depth":
@@ -60,14 +62,14 @@ class PaintBackend(GeneratorBackend):
     name = "paint"
     description = "weightless generators for tests and demos (paint:identity|depth|normals|tiny)"
     loads = 0
+    load_options: dict = {}
     images = 0
     hook = None
 
     def load(self, model: str, megapixels: float | None = None, **options):
-        from vb_plugins.testing.generators import PaintingGenerator, TinyTorchGenerator
-
         mode = (model or "identity").strip()
         PaintBackend.loads += 1
+        PaintBackend.load_options = dict(options)
         if mode == "tiny":
             generator = TinyTorchGenerator(seed=0)
         else:
@@ -99,8 +101,6 @@ class _PaintPlugin:
 def use_paint_backend():
     """Make ``paint:...`` model strings loadable in this process; returns a function that restores the
     previous registry."""
-    from vb_plugins import registry
-
     previous = registry.get_registry()
     registry.reset_registry(registry.Registry(entry_points=True, plugins=[_PaintPlugin()]))
 

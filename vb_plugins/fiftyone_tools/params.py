@@ -1,7 +1,9 @@
 """Operator parameters -> validated arguments of :func:`predict_collection`, with per-parameter errors.
 
 The plugin's form and its ``execute`` share this, so a bad colour or class list is reported on the
-form field before anything runs, and the same check guards calls from code. No fiftyone import.
+form field before anything runs, and the same check guards calls from code. The run settings (model,
+LoRA, dtype, guidance, ...) are read as :mod:`vb_plugins.settings` declares them, so the form has every
+setting the CLI has. No fiftyone import.
 """
 
 from __future__ import annotations
@@ -9,7 +11,11 @@ from __future__ import annotations
 import json
 import re
 
+from vb_plugins.codecs.colors import parse_class_colours, parse_colour
 from vb_plugins.errors import InputError
+from vb_plugins.fiftyone_tools.runner import check_field_name
+from vb_plugins.registry import get_task, list_tasks
+from vb_plugins.settings import SETTINGS, RunSettings
 
 TARGETS = ("DATASET", "CURRENT_VIEW", "SELECTED_SAMPLES", "BASE_VIEW", "DATASET_VIEW")
 
@@ -31,8 +37,6 @@ def class_legend(task, classes, colours: dict | None = None) -> list[tuple[str, 
     """The legend a run will prompt with: ``classes`` (JSON mapping, JSON list, "a, b" or a mapping /
     list object) with colours from ``colours`` (form key or class name -> colour) taking precedence;
     classes still without a colour get well-separated ones. Two classes may not share a colour."""
-    from vb_plugins.codecs.colors import parse_class_colours, parse_colour
-
     legend = parse_class_colours(classes, "classes")
     overrides = {}
     for key, value in (colours or {}).items():
@@ -55,6 +59,7 @@ def class_legend(task, classes, colours: dict | None = None) -> list[tuple[str, 
 
 
 def _number(params, key, default, kind, errors, minimum=None):
+    """A numeric param that is not a run setting (``write_batch``, ``depth_max``)."""
     value = params.get(key, default)
     if _blank(value):
         return default
@@ -71,6 +76,23 @@ def _number(params, key, default, kind, errors, minimum=None):
         errors[key] = f"{key}={value!r}: must be at least {minimum}"
         return default
     return number
+
+
+def parse_settings(params: dict, errors: dict[str, str]) -> RunSettings | None:
+    """The run settings among ``params`` (every field of :class:`RunSettings` the form shows), each
+    parsed and checked by its own declaration; an error is recorded under the setting's name. None when
+    one is invalid."""
+    values = {}
+    for name, declared in SETTINGS.items():
+        if not declared.form or _blank(params.get(name)):
+            continue
+        try:
+            values[name] = declared.validate(declared.parse(params[name]))
+        except InputError as error:
+            errors[name] = str(error)
+    if any(name in errors for name in SETTINGS):
+        return None
+    return RunSettings(**values)
 
 
 def _options(value, errors) -> dict:
@@ -93,8 +115,6 @@ def parse_predict_params(params: dict) -> tuple[dict, dict[str, str]]:
     errors the kwargs are incomplete and must not be used. Task options the chosen task does not use
     (e.g. ``classes`` for depth, left over from the form) are dropped and listed in ``kwargs["ignored"]``.
     """
-    from vb_plugins.registry import get_task, list_tasks
-
     errors: dict[str, str] = {}
     kwargs: dict = {}
     task_name = params.get("task") or "depth"
@@ -105,14 +125,11 @@ def parse_predict_params(params: dict) -> tuple[dict, dict[str, str]]:
         return kwargs, errors
     kwargs["task"] = task.name
     field = params.get("output_field") or f"vb_{task.name}"
-    from vb_plugins.fiftyone_tools.runner import check_field_name
-
     try:
         kwargs["output_field"] = check_field_name(field)
     except InputError as error:
         errors["output_field"] = str(error)
-    model = params.get("model")
-    kwargs["model"] = None if _blank(model) else str(model).strip()
+    kwargs["settings"] = parse_settings(params, errors)
     target = params.get("target")
     if not _blank(target) and target not in TARGETS:
         errors["target"] = f"target {target!r}: expected DATASET, CURRENT_VIEW or SELECTED_SAMPLES"
@@ -123,16 +140,10 @@ def parse_predict_params(params: dict) -> tuple[dict, dict[str, str]]:
     kwargs["overwrite"] = bool(params.get("overwrite") or False)
     kwargs["save_visualizations"] = params.get("save_visualizations", True) is not False
     kwargs["save_confidence"] = params.get("save_confidence", True) is not False
-    kwargs["batch_size"] = _number(params, "batch_size", 4, int, errors, 1)
-    kwargs["ensemble"] = _number(params, "ensemble", 1, int, errors, 1)
-    kwargs["seed"] = _number(params, "seed", 0, int, errors)
-    kwargs["steps"] = _number(params, "steps", None, int, errors, 1)
-    kwargs["megapixels"] = _number(params, "megapixels", None, float, errors)
     kwargs["write_batch"] = _number(params, "write_batch", None, int, errors, 1)
     depth_max = _number(params, "depth_max", None, float, errors)
     kwargs["depth_max"] = depth_max or None
-    for key in ("dialect", "output_dir", "device"):
-        kwargs[key] = None if _blank(params.get(key)) else str(params[key]).strip()
+    kwargs["output_dir"] = None if _blank(params.get("output_dir")) else str(params["output_dir"]).strip()
 
     options = _options(params.get("options"), errors)
     ignored = []
@@ -172,11 +183,4 @@ def parse_predict_params(params: dict) -> tuple[dict, dict[str, str]]:
             message = str(error)
             key = "classes" if "classes" in message else "expression" if "expression" in message else "options"
             errors[key] = message
-    if not errors and kwargs.get("dialect"):
-        from vb_plugins.registry import get_dialect
-
-        try:
-            get_dialect(kwargs["dialect"])
-        except InputError as error:
-            errors["dialect"] = str(error)
     return kwargs, errors

@@ -1,7 +1,8 @@
 """FiftyOne predict runs on Ray Data: the ``ray`` engine of the ``predict`` operator.
 
     >>> from vb_plugins.fiftyone_tools.ray_runner import predict_collection_ray
-    >>> run = predict_collection_ray(dataset.view(), "depth", "depth", workers=4, address="auto")
+    >>> run = predict_collection_ray(dataset.view(), "depth", "depth", settings=RunSettings(ensemble=3),
+    ...                              ray=RayOptions(address="auto", workers=4))
 
 The same run as :func:`vb_plugins.fiftyone_tools.runner.predict_collection` (same fields, files, run
 record, journal, resume and overwrite rules, skipped samples, ``PredictRun`` result), with the work
@@ -31,10 +32,12 @@ import numpy as np
 
 from vb_plugins.distributed import cluster
 from vb_plugins.distributed.inputs import read_image_source
-from vb_plugins.distributed.run import check_resources, describe_remotely, one_line_error, prepare_cluster
+from vb_plugins.distributed.options import RAY_OPTIONS, RayOptions, param_name
+from vb_plugins.distributed.run import describe_remotely, one_line_error, prepare_cluster
 from vb_plugins.distributed.worker import build_predictor, predict_isolating_failures
 from vb_plugins.errors import CancelledError, InputError, VBError
 from vb_plugins.fiftyone_tools.journal import append_journal, remove_journal
+from vb_plugins.fiftyone_tools.labels import LabelWriter
 from vb_plugins.fiftyone_tools.runner import (
     INFO_KEY,
     PredictRun,
@@ -47,21 +50,16 @@ from vb_plugins.fiftyone_tools.runner import (
     update_app_config,
 )
 from vb_plugins.fiftyone_tools.scores import SampleScorer
-
-
-def predictor_options(predictor, **settings) -> dict:
-    """Keyword arguments that rebuild ``predictor`` in a worker: its spec and the run settings it was made
-    with (those given; None means the model's default)."""
-    return {"spec": predictor.spec, **{key: value for key, value in settings.items() if value is not None}}
+from vb_plugins.settings import RunSettings
 
 
 class LabelWorker:
-    """A Ray Data callable class: predicts a batch of samples and writes their label files."""
+    """A Ray Data callable class: predicts a batch of samples and writes their label files. It is given the
+    run's task spec and :class:`RunSettings` (as :meth:`RunSettings.to_dict`) and the label writer's
+    arguments, and builds its own predictor, label writer and scorer from them."""
 
-    def __init__(self, task: str, model, options: dict, writer: dict):
-        from vb_plugins.fiftyone_tools.labels import LabelWriter
-
-        self.predictor = build_predictor(task, model, options)
+    def __init__(self, task: str, spec, settings: dict, writer: dict):
+        self.predictor = build_predictor(task, spec, settings)
         self.generator = self.predictor.generator  # the model, once per actor
         writer = dict(writer)
         self.writer = LabelWriter(self.predictor.task, self.predictor.spec, writer.pop("field"),
@@ -95,35 +93,31 @@ class LabelWorker:
                 "values": np.array([values.get(i, b"") for i in range(len(ids))], dtype=object)}
 
 
-def predict_collection_ray(samples, task: str, output_field: str, model=None, *, address: str | None = None,
-                           workers: int | None = None, gpus_per_worker: float | None = None,
-                           cpus_per_worker: float = 1.0, classes=None, expression=None,
-                           task_options: dict | None = None, overwrite: bool = False, batch_size: int = 4,
-                           ensemble: int = 1, seed: int = 0, steps: int | None = None, dialect: str | None = None,
-                           megapixels: float | None = None, device: str | None = None, output_dir=None,
+def predict_collection_ray(samples, task: str, output_field: str, model=None, *, settings: RunSettings | None = None,
+                           ray: RayOptions | None = None, classes=None, expression=None,
+                           task_options: dict | None = None, overwrite: bool = False, output_dir=None,
                            save_visualizations: bool = True, save_confidence: bool = True,
                            depth_max: float | None = None, write_batch: int | None = None,
                            progress: ProgressCallback | None = None, should_stop: Callable[[], bool] | None = None,
-                           quiet: bool = True) -> PredictRun:
-    """:func:`vb_plugins.fiftyone_tools.runner.predict_collection` on Ray (see the module docstring).
-    ``address``, ``workers``, ``gpus_per_worker``, ``cpus_per_worker``: as
-    :func:`vb_plugins.distributed.predict`. ``model`` must be a model string (or None)."""
-    import ray.data
-
-
+                           quiet: bool = True, **keywords) -> PredictRun:
+    """:func:`vb_plugins.fiftyone_tools.runner.predict_collection` on Ray (see the module docstring), with the
+    same arguments and ``ray``, a :class:`vb_plugins.distributed.options.RayOptions` (address, workers,
+    GPUs and CPUs per worker). ``keywords``: fields of :class:`RunSettings` or :class:`RayOptions` given one
+    by one. ``model`` must be a model string (or None). The run signature is the local engine's, so either
+    engine resumes a field the other wrote."""
     began = time.perf_counter()
     if model is not None and not isinstance(model, str):
         raise InputError("model: pass a model string (id, path or backend:model); a generator object cannot be "
                          "sent to Ray workers")
-    check_resources(workers, gpus_per_worker, cpus_per_worker, batch_size)
+    ray = RayOptions.of(ray, **{k: keywords.pop(k) for k in list(keywords) if k in RAY_OPTIONS})
     dataset = samples._dataset
-    predictor, writer = plan_run(dataset, task, output_field, model, classes=classes, expression=expression,
-                                 task_options=task_options, batch_size=batch_size, ensemble=ensemble, seed=seed,
-                                 steps=steps, dialect=dialect, megapixels=megapixels, device=device,
-                                 output_dir=output_dir, save_visualizations=save_visualizations,
-                                 save_confidence=save_confidence, depth_max=depth_max)
+    predictor, writer = plan_run(dataset, task, output_field, model, settings=settings, classes=classes,
+                                 expression=expression, task_options=task_options, output_dir=output_dir,
+                                 save_visualizations=save_visualizations, save_confidence=save_confidence,
+                                 depth_max=depth_max, **keywords)
+    settings = predictor.settings
     directory, fields = writer.directory, writer.fields
-    signature = run_signature(predictor, model)
+    signature = run_signature(predictor)
     check_existing(dataset, fields, writer.kind, signature, overwrite)
     scorer = SampleScorer.for_writer(writer)  # the workers compute the same scores
     scorer.check(dataset)
@@ -135,10 +129,8 @@ def predict_collection_ray(samples, task: str, output_field: str, model=None, *,
         run.seconds = time.perf_counter() - began
         return run
 
-    workers, gpus_per_worker = prepare_cluster(address, quiet, workers, gpus_per_worker)
-    options = predictor_options(predictor, dialect=dialect, steps=steps, megapixels=megapixels, ensemble=ensemble,
-                                batch_size=batch_size, seed=seed, device=device)
-    current = describe_remotely(predictor.task.name, model, options, cpus_per_worker, gpus_per_worker)["current"]
+    ray = prepare_cluster(ray, quiet)
+    current = describe_remotely(predictor.task.name, predictor.spec, settings, ray)["current"]
     directory.mkdir(parents=True, exist_ok=True)
     append_journal(plan.journal, plan.adopt)
     info = dict(dataset.info or {})
@@ -153,7 +145,7 @@ def predict_collection_ray(samples, task: str, output_field: str, model=None, *,
     if plan.superseded and Path(plan.superseded) != plan.journal:
         remove_journal(plan.superseded)
 
-    write_batch = write_batch or max(16, 4 * predictor.batch_size)
+    write_batch = write_batch or max(16, 4 * settings.batch_size)
     path_of = dict(zip(ids, filepaths))
     pending: dict[str, dict] = {name: {} for name in scorer.fields + list(fields.all)}  # write order
     seen: set[str] = set()
@@ -177,19 +169,21 @@ def predict_collection_ray(samples, task: str, output_field: str, model=None, *,
             progress(done, total, f"{done}/{total} samples ({run.predicted} labelled, {len(run.skipped)} skipped)")
 
     finished = False
-    settings = cluster.data_settings(quiet)  # datasets keep the settings they were created with
-    settings.__enter__()
+    import ray.data as ray_data
+
+    data_context = cluster.data_settings(quiet)  # datasets keep the settings they were created with
+    data_context.__enter__()
     stream = None
     try:
-        blocks = min(10_000, -(-len(ids) // predictor.batch_size))
-        labelled = ray.data.from_items([{"id": i, "filepath": f} for i, f in zip(ids, filepaths)],
+        blocks = min(10_000, -(-len(ids) // settings.batch_size))
+        labelled = ray_data.from_items([{"id": i, "filepath": f} for i, f in zip(ids, filepaths)],
                                        override_num_blocks=blocks).map_batches(
-            LabelWorker, batch_size=predictor.batch_size, batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=min(workers, blocks)), num_cpus=cpus_per_worker,
-            num_gpus=gpus_per_worker or None,
-            fn_constructor_kwargs={"task": predictor.task.name, "model": model, "options": options,
+            LabelWorker, batch_size=settings.batch_size, batch_format="numpy",
+            compute=ray_data.ActorPoolStrategy(size=min(ray.workers, blocks)), num_cpus=ray.cpus_per_worker,
+            num_gpus=ray.gpus_per_worker or None,
+            fn_constructor_kwargs={"task": predictor.task.name, "spec": predictor.spec, "settings": settings.to_dict(),
                                    "writer": {"field": output_field, "directory": str(directory),
-                                              "with_uncertainty": ensemble > 1, "depth_max": depth_max,
+                                              "with_uncertainty": writer.with_uncertainty, "depth_max": depth_max,
                                               "save_visualizations": save_visualizations,
                                               "save_confidence": save_confidence}})
         stream = iter(labelled.iter_rows())
@@ -221,7 +215,7 @@ def predict_collection_ray(samples, task: str, output_field: str, model=None, *,
     finally:
         if stream is not None:
             getattr(stream, "close", lambda: None)()  # stops the executor: no more work is sent
-        settings.__exit__(None, None, None)
+        data_context.__exit__(None, None, None)
         flush()
         report(force=True)
         if finished and not run.skipped:
@@ -231,49 +225,37 @@ def predict_collection_ray(samples, task: str, output_field: str, model=None, *,
 
 
 ENGINES = ("local", "ray")
-ENGINE_PARAMS = ("ray_address", "workers", "gpus_per_worker")
+ENGINE_PARAMS = tuple(param_name(name) for name in RAY_OPTIONS)  # ray_address, workers, gpus/cpus_per_worker
 
 
-def parse_engine_params(params: dict) -> tuple[str, dict, dict[str, str]]:
-    """The operator's engine params -> (engine, keyword arguments of :func:`predict_collection_ray`,
-    {param: error}). ``engine``: ``local`` (default) or ``ray``; ``ray_address`` (empty: ``RAY_ADDRESS`` or
-    a Ray started on this machine), ``workers``, ``gpus_per_worker``."""
+def parse_engine_params(params: dict) -> tuple[str, RayOptions | None, dict[str, str]]:
+    """The operator's engine params -> (engine, the :class:`RayOptions` of the Ray fields, {param: error}).
+    ``engine``: ``local`` (default) or ``ray``; the Ray fields (``ray_address``, ``workers``,
+    ``gpus_per_worker``, ``cpus_per_worker``) are declared by :class:`RayOptions`."""
     errors: dict[str, str] = {}
     engine = params.get("engine") or "local"
     if engine not in ENGINES:
         errors["engine"] = f"engine {engine!r}: expected local or ray"
-    options: dict = {}
-    address = params.get("ray_address")
-    options["address"] = (str(address).strip() or None) if address is not None else None
-    for key, kind, low in (("workers", int, 1), ("gpus_per_worker", float, 0)):
-        value = params.get(key)
-        if value in (None, ""):
-            continue
-        try:
-            if isinstance(value, bool) or kind(value) != float(value) or kind(value) < low:
-                raise ValueError
-            options[key] = kind(value)
-        except (TypeError, ValueError):
-            expected = "a whole number" if kind is int else "a number"
-            errors[key] = f"{key}={value!r}: expected {expected} of at least {low}"
+    ray = RayOptions.parse(params, errors)
     if engine == "local" and any(params.get(k) not in (None, "") for k in ENGINE_PARAMS):
-        errors.setdefault("engine", "ray_address, workers and gpus_per_worker need engine 'ray'")
-    return engine, options, errors
+        errors.setdefault("engine", f"{', '.join(ENGINE_PARAMS)} need engine 'ray'")
+    return engine, ray, errors
 
 
 def engine_runner(params: dict, local_runner):
     """The function that runs the operator's prediction: ``local_runner`` or the Ray run with the params'
-    engine options bound. Raises :class:`InputError` for bad engine params."""
-    engine, options, errors = parse_engine_params(params)
+    :class:`RayOptions` bound. Raises :class:`InputError` for bad engine params."""
+    engine, ray, errors = parse_engine_params(params)
     if errors:
         raise InputError("; ".join(errors.values()))
     if engine == "local":
         return local_runner
-    return functools.partial(predict_collection_ray, **options)
+    return functools.partial(predict_collection_ray, ray=ray)
 
 
 def add_engine_inputs(inputs, types, params: dict, errors: dict) -> None:
-    """The operator form's engine choice, and the Ray fields when ``ray`` is chosen."""
+    """The operator form's engine choice, and the Ray fields (from :class:`RayOptions`) when ``ray`` is
+    chosen."""
     engines = types.RadioGroup()
     engines.add_choice("local", label="This process")
     engines.add_choice("ray", label="Ray", description="Spread the work over a Ray cluster's workers")
@@ -281,9 +263,16 @@ def add_engine_inputs(inputs, types, params: dict, errors: dict) -> None:
                 description="Where images are predicted; labels are written to the dataset from here either way")
     engine, _, problems = parse_engine_params(params)
     errors.update(problems)
-    if engine == "ray":
-        inputs.str("ray_address", default="", label="Ray address",
-                   description="Empty: RAY_ADDRESS, else a Ray started on this machine; 'auto' or ray://HOST:10001 "
-                               "for a cluster. Label files go to the output directory, which every node must see")
-        inputs.int("workers", label="Workers", description="Model copies (default: one per GPU, else 1)")
-        inputs.float("gpus_per_worker", label="GPUs per worker", description="Default 1 with GPUs, else 0")
+    if engine != "ray":
+        return
+    for name, declared in RAY_OPTIONS.items():
+        meta = declared.metadata
+        common = {"label": meta["label"], "description": meta["help"]}
+        if name == "address":
+            inputs.str(param_name(name), default="", label=meta["label"],
+                       description=meta["help"] + ". Label files go to the output directory, which every node "
+                                                  "must see")
+        elif declared.type.startswith("int"):
+            inputs.int(name, default=declared.default, min=meta["low"], **common)
+        else:
+            inputs.float(name, default=declared.default, min=meta["low"], **common)

@@ -31,8 +31,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vb_plugins.errors import CancelledError, InputError
-from vb_plugins.fiftyone_tools.journal import append_journal, remove_journal
+from vb_plugins.fiftyone_tools.journal import append_journal, journal_path, new_run_id, read_journal, remove_journal
+from vb_plugins.fiftyone_tools.labels import LabelWriter, storage_for
 from vb_plugins.fiftyone_tools.scores import SampleScorer
+from vb_plugins.io import read_rgb
+from vb_plugins.predict import Predictor
+from vb_plugins.settings import SETTINGS, RunSettings
 
 INFO_KEY = "vb_plugins"
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -90,20 +94,18 @@ def check_field_name(name: str) -> str:
     return name
 
 
-def run_signature(predictor, model) -> dict:
-    """What decides a run's results; a field is resumed only by a run with the same signature."""
-    return {"task": predictor.task.name, "spec": predictor.spec.to_dict(),
-            "model": (model or "") if isinstance(model, str) or model is None else getattr(model, "name", repr(model)),
-            "ensemble": predictor.ensemble, "seed": predictor.seed, "steps": predictor.settings.steps,
-            "guidance": predictor.settings.guidance, "megapixels": predictor.settings.megapixels,
-            "dialect": predictor.dialect}
+def run_signature(predictor, model=None) -> dict:
+    """What decides a run's results (:meth:`RunSettings.signature`); a field is resumed only by a run with
+    the same signature. ``model`` is accepted for older callers; the predictor knows its model."""
+    return {"task": predictor.task.name, "spec": predictor.spec.to_dict(), **predictor.settings.signature(),
+            "model": predictor.model_name or ""}
 
 
 def _existing_record(dataset, name: str) -> dict | None:
     return (dataset.info or {}).get(INFO_KEY, {}).get(name)
 
 
-def field_conflict(dataset, fields, kind: str, signature: dict, overwrite: bool) -> str | None:
+def field_conflict(dataset, fields, kind, signature: dict, overwrite: bool) -> str | None:
     """Why this run may not write its fields (None if it may): an existing field not written by
     vb-plugins, or written with other settings, is protected unless ``overwrite``; a field holding
     another type of value is never reused."""
@@ -117,7 +119,8 @@ def field_conflict(dataset, fields, kind: str, signature: dict, overwrite: bool)
         if record is None:
             why = "was not written by vb-plugins"
         else:
-            changed = sorted(k for k in signature if record.get("signature", {}).get(k) != signature[k])
+            recorded = record.get("signature", {})
+            changed = sorted(k for k in set(signature) | set(recorded) if recorded.get(k) != signature.get(k))
             why = f"was written with other settings ({', '.join(changed)})"
         return (f"field {present[0]!r} already exists and {why}; choose another output field or set "
                 "overwrite to replace its values")
@@ -157,8 +160,6 @@ class RunPlan:
 def plan_samples(samples, output_field: str, signature: dict, overwrite: bool, directory: Path) -> RunPlan:
     """The samples of ``samples`` to predict: all of them for a new ``overwrite`` run; else those without
     the field and those the recorded run with these settings did not write (its journal)."""
-    from vb_plugins.fiftyone_tools.journal import journal_path, new_run_id, read_journal
-
     dataset = samples._dataset
     present = output_field in dataset.get_field_schema()
     record = _existing_record(dataset, output_field) if present else None
@@ -182,25 +183,20 @@ def plan_samples(samples, output_field: str, signature: dict, overwrite: bool, d
     return plan
 
 
-def check_existing(dataset, fields, kind: str, signature: dict, overwrite: bool) -> None:
+def check_existing(dataset, fields, kind, signature: dict, overwrite: bool) -> None:
     conflict = field_conflict(dataset, fields, kind, signature, overwrite)
     if conflict:
         raise InputError(conflict)
 
 
-def _expected_types(fields, kind: str) -> dict[str, str]:
-    types = {fields.main: _main_type(kind)}
+def _expected_types(fields, kind) -> dict[str, str]:
+    types = {fields.main: storage_for(kind).field_type}
     for name in fields.all:
         if name.endswith(("_confidence", "_uncertainty")):
             types[name] = "Heatmap"
         elif name.endswith(("_generated", "_values_path")):
             types[name] = "str"
     return types
-
-
-def _main_type(kind: str) -> str:
-    return {"depth": "Heatmap", "labels": "Segmentation", "mask": "Segmentation", "instances": "Detections",
-            "normals": "str", "image": "str"}[kind]
 
 
 def update_app_config(dataset, writer) -> None:
@@ -222,7 +218,7 @@ def update_app_config(dataset, writer) -> None:
     colorscales = list(scheme.colorscales or [])
     entries = list(scheme.fields or [])
     known = {entry.get("path") for entry in colorscales} | {entry.get("path") for entry in entries}
-    if writer.kind == "depth" and fields.main not in known:
+    if writer.kind.name == "depth" and fields.main not in known:
         colorscales.append({"path": fields.main, "name": "viridis"})
     for name in fields.side:
         if name.endswith(("_confidence", "_uncertainty")) and name not in known:
@@ -250,29 +246,26 @@ def _mark_complete(dataset, output_field: str, run_id: str) -> None:
 def _read_image(filepath: str):
     """A sample's image; anything that cannot be read safely (a decompression bomb included: see
     :func:`vb_plugins.io.read_rgb`) is an :class:`InputError`, so the sample is skipped and listed."""
-    from vb_plugins.io import read_rgb
-
     return read_rgb(filepath, exif_transpose=True)
 
 
-def plan_run(dataset, task: str, output_field: str, model=None, *, classes=None, expression=None,
-             task_options: dict | None = None, batch_size: int = 4, ensemble: int = 1, seed: int = 0,
-             steps: int | None = None, dialect: str | None = None, megapixels: float | None = None,
-             device: str | None = None, output_dir=None, save_visualizations: bool = True,
-             save_confidence: bool = True, depth_max: float | None = None, predictor=None):
-    """The predictor (generator not loaded yet) and label writer of a run; validates every option."""
-    from vb_plugins.fiftyone_tools.labels import LabelWriter
-    from vb_plugins.predict import Predictor
-
+def plan_run(dataset, task: str, output_field: str, model=None, *, settings: RunSettings | None = None,
+             classes=None, expression=None, task_options: dict | None = None, output_dir=None,
+             save_visualizations: bool = True, save_confidence: bool = True, depth_max: float | None = None,
+             predictor=None, **setting_keywords):
+    """The predictor (generator not loaded yet) and label writer of a run; validates every option.
+    ``settings`` (a :class:`RunSettings`) or its fields as keywords (``batch_size=2``) set the run."""
     check_field_name(output_field)
+    unknown = sorted(set(setting_keywords) - set(SETTINGS))
+    if unknown:
+        raise TypeError(f"plan_run() got unexpected keyword argument(s) {', '.join(unknown)}")
     if predictor is None:
         options = dict(task_options or {})
         if classes not in (None, "", [], {}):
             options["classes"] = classes
         if expression not in (None, ""):
             options["expression"] = expression
-        predictor = Predictor(task, model, dialect=dialect, steps=steps, megapixels=megapixels, ensemble=ensemble,
-                              batch_size=batch_size, seed=seed, device=device, **options)
+        predictor = Predictor(task, model, settings=settings, **setting_keywords, **options)
     directory = Path(output_dir).expanduser() if output_dir else default_output_dir(dataset, output_field)
     writer = LabelWriter(predictor.task, predictor.spec, output_field, directory,
                          with_uncertainty=predictor.ensemble > 1, save_visualizations=save_visualizations,
@@ -280,30 +273,29 @@ def plan_run(dataset, task: str, output_field: str, model=None, *, classes=None,
     return predictor, writer
 
 
-def predict_collection(samples, task: str, output_field: str, model=None, *, classes=None, expression=None,
-                       task_options: dict | None = None, overwrite: bool = False, batch_size: int = 4,
-                       ensemble: int = 1, seed: int = 0, steps: int | None = None, dialect: str | None = None,
-                       megapixels: float | None = None, device: str | None = None, output_dir=None,
-                       save_visualizations: bool = True, save_confidence: bool = True,
+def predict_collection(samples, task: str, output_field: str, model=None, *, settings: RunSettings | None = None,
+                       classes=None, expression=None, task_options: dict | None = None, overwrite: bool = False,
+                       output_dir=None, save_visualizations: bool = True, save_confidence: bool = True,
                        depth_max: float | None = None, write_batch: int | None = None,
                        progress: ProgressCallback | None = None, should_stop: Callable[[], bool] | None = None,
-                       predictor=None) -> PredictRun:
+                       predictor=None, **setting_keywords) -> PredictRun:
     """Predict ``task`` on every sample of ``samples`` (a Dataset or DatasetView) into ``output_field``.
 
     ``model``: model string (``None``/"" = bundled model, a pipeline directory, a Hub id, ``backend:model``)
-    or a :class:`vb_plugins.generation.Generator`. ``classes`` / ``expression`` / ``task_options`` build the
-    task spec. ``output_dir``: where files go (default :func:`default_output_dir`). ``write_batch``:
-    samples per database write (default ``max(16, 4 * batch_size)``). ``progress(done, total, message)``
-    is called after each write; ``should_stop()`` stops the run after the current batch (the result has
-    ``cancelled=True``). Raises :class:`InputError` for bad options or a protected existing field.
+    or a :class:`vb_plugins.generation.Generator`. ``settings``: a :class:`vb_plugins.settings.RunSettings`
+    (model, LoRA, dtype, steps, guidance, ensemble, batch size, seed, ...), or its fields as keywords
+    (``batch_size=2, ensemble=3``). ``classes`` / ``expression`` / ``task_options`` build the task spec.
+    ``output_dir``: where files go (default :func:`default_output_dir`). ``write_batch``: samples per
+    database write (default ``max(16, 4 * batch_size)``). ``progress(done, total, message)`` is called after
+    each write; ``should_stop()`` stops the run after the current batch (the result has ``cancelled=True``).
+    Raises :class:`InputError` for bad options or a protected existing field.
     """
     began = time.perf_counter()
     dataset = samples._dataset
-    predictor, writer = plan_run(dataset, task, output_field, model, classes=classes, expression=expression,
-                                 task_options=task_options, batch_size=batch_size, ensemble=ensemble, seed=seed,
-                                 steps=steps, dialect=dialect, megapixels=megapixels, device=device,
-                                 output_dir=output_dir, save_visualizations=save_visualizations,
-                                 save_confidence=save_confidence, depth_max=depth_max, predictor=predictor)
+    predictor, writer = plan_run(dataset, task, output_field, model, settings=settings, classes=classes,
+                                 expression=expression, task_options=task_options, output_dir=output_dir,
+                                 save_visualizations=save_visualizations, save_confidence=save_confidence,
+                                 depth_max=depth_max, predictor=predictor, **setting_keywords)
     directory, fields = writer.directory, writer.fields
     signature = run_signature(predictor, model)
     check_existing(dataset, fields, writer.kind, signature, overwrite)
@@ -318,7 +310,7 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, cla
         run.seconds = time.perf_counter() - began
         return run
 
-    predictor.generator  # load (and fail on a bad model) before anything is written
+    _ = predictor.generator  # load (and fail on a bad model) before anything is written
     directory.mkdir(parents=True, exist_ok=True)
     append_journal(plan.journal, plan.adopt)
     info = dict(dataset.info or {})

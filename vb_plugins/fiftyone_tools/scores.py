@@ -93,9 +93,10 @@ class SampleScorer:
     @classmethod
     def for_writer(cls, writer) -> SampleScorer:
         """The scores of a run's :class:`~vb_plugins.fiftyone_tools.labels.LabelWriter`."""
-        names = tuple(writer.spec.class_names) if writer.kind == "labels" else ()
-        units = {"depth": "m", "normals": "deg"}.get(writer.kind, "fraction")
-        return cls(writer.field, writer.kind, names, writer.with_uncertainty, units)
+        kind = writer.kind.stored_as  # scored as the adapters store it (a plugin kind stored as labels too)
+        names = tuple(writer.spec.class_names) if kind == "labels" else ()
+        units = {"depth": "m", "normals": "deg"}.get(kind, "fraction")
+        return cls(writer.field, kind, names, writer.with_uncertainty, units)
 
     # -- fields ---------------------------------------------------------------------------------------
     @property
@@ -238,7 +239,7 @@ def scorer_for_field(dataset, field: str) -> SampleScorer:
         raise InputError(f"field {field!r}: no such field on dataset {dataset.name!r}")
     record = (dataset.info or {}).get(INFO_KEY, {}).get(field)
     if record:
-        kind = get_task(record["signature"]["task"]).value_kind
+        kind = get_task(record["signature"]["task"]).kind.stored_as
     else:
         document = getattr(schema[field], "document_type", None)
         kind = {"Segmentation": "labels", "Detections": "instances", "Heatmap": "depth"}.get(

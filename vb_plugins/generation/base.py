@@ -114,13 +114,18 @@ def fit_size(height: int, width: int, megapixels: float, multiple: int, min_side
 DTYPES = ("float32", "bfloat16", "float16")
 
 
-def torch_dtype(dtype: str):
-    """A dtype name the local backends compute in -> the torch dtype; any other name is refused."""
-    import torch
-
+def check_dtype(dtype: str) -> str:
+    """A dtype name the local backends compute in; any other name is refused."""
     if dtype not in DTYPES:
         raise InputError(f"dtype {dtype!r}: expected {', '.join(DTYPES)}")
-    return getattr(torch, dtype)
+    return dtype
+
+
+def torch_dtype(dtype: str):
+    """A dtype name the local backends compute in -> the torch dtype; any other name is refused."""
+    import torch  # optional-cost import: the core imports without loading torch
+
+    return getattr(torch, check_dtype(dtype))
 
 
 def first_line(error: BaseException) -> str:

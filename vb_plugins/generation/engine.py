@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from vb_plugins.errors import CancelledError, ModelError
+from vb_plugins.errors import CancelledError, InputError, ModelError
 from vb_plugins.generation.base import GenerationSettings, Generator
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class Engine:
         should_stop: Callable[[], bool] | None = None,
     ):
         if batch_size < 1:
-            raise ValueError(f"batch_size={batch_size}: must be at least 1")
+            raise InputError(f"batch_size={batch_size}: must be at least 1")
         self.generator = generator
         self.settings = settings or GenerationSettings()
         limit = generator.max_batch_size

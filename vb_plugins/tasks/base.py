@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vb_plugins.codecs.colors import RGB, parse_class_colours, parse_colour
-from vb_plugins.codecs.colour_words import colour_word, legend_words, word_table
+from vb_plugins import names
+from vb_plugins.codecs._modes import decode_mode, resolve_mode
+from vb_plugins.codecs.colors import RGB, check_distinct_colours, palette, parse_class_colours, parse_colour, word_table
+from vb_plugins.codecs.colour_words import colour_word, legend_words
 from vb_plugins.errors import InputError
+from vb_plugins.io import load_npy, write_npy
+from vb_plugins.kinds import ValueKind, get_value_kind
+from vb_plugins.prompt_legend import spec_fields
+from vb_plugins.prompts import DEFAULT_DIALECT
 
 
 @dataclass(frozen=True)
@@ -67,8 +75,6 @@ class TaskSpec:
 
     def with_classes(self, classes) -> TaskSpec:
         """A copy with another legend (e.g. a permuted one for voting)."""
-        from dataclasses import replace
-
         return replace(self, classes=tuple((name, tuple(colour)) for name, colour in classes))
 
 
@@ -88,12 +94,14 @@ def _colour_words(values: dict, kwargs: dict, words: dict) -> tuple[tuple[RGB, s
     return tuple(sorted((tuple(colour), word) for colour, word in words.items() if tuple(colour) in used))
 
 
-def spec_from_dict(data: dict) -> TaskSpec:
-    """Rebuild a spec written by :meth:`TaskSpec.to_dict` through its task (so it is validated again)."""
-    from vb_plugins.registry import get_task
-
+def spec_from_dict(data: dict, task: Task | None = None) -> TaskSpec:
+    """Rebuild a spec written by :meth:`TaskSpec.to_dict` through its task (so it is validated again):
+    ``task``, or the registered task the data names."""
     data = dict(data)
-    task = get_task(data.pop("task"))
+    name = data.pop("task")
+    task = task if task is not None else names.task(name)
+    if task.name != name:
+        raise InputError(f"spec is for task {name!r}, not {task.name!r}")
     options = data.pop("options", {}) or {}
     return task.make_spec(**data, **options)
 
@@ -102,9 +110,10 @@ class Task:
     """Base class of tasks. Subclasses set ``name``, ``description``, ``options`` and implement the codec
     glue; the built-in tasks are registered through the same plugin hook as third-party ones.
 
-    ``value_kind`` tells adapters how to store decoded values: ``depth`` (H x W metres), ``normals``
-    (H x W x 3 unit vectors), ``labels`` (H x W class ids), ``instances`` (per-instance masks), ``mask``
-    (H x W bool), or ``image`` (H x W x 3) for anything else.
+    ``value_kind`` names the kind of the decoded values (:mod:`vb_plugins.kinds`): ``depth`` (H x W
+    metres), ``normals`` (H x W x 3 unit vectors), ``labels`` (H x W class ids), ``instances`` (H x W
+    instance ids), ``mask`` (H x W bool), or ``image`` (any per-pixel array). The kind combines samples,
+    resizes and fills values, and tells adapters how to store them.
     """
 
     name: str = ""
@@ -119,6 +128,11 @@ class Task:
 
     def __repr__(self) -> str:
         return f"<task {self.name!r}>"
+
+    @property
+    def kind(self) -> ValueKind:
+        """The :class:`vb_plugins.kinds.ValueKind` of ``value_kind`` (an unknown name is an error)."""
+        return get_value_kind(self.value_kind)
 
     # -- spec ---------------------------------------------------------------------------------------
     def make_spec(self, **given) -> TaskSpec:
@@ -137,8 +151,6 @@ class Task:
             values["colour"] = values.pop("color")
         words = word_table(values.pop("colour_words")) if "colour_words" in values else {}
         if "prompt" in values:
-            from vb_plugins.prompt_legend import spec_fields
-
             prompt = values.pop("prompt")
             clash = sorted(k for k in values if k in common)
             if clash:
@@ -165,9 +177,7 @@ class Task:
             if key in values:
                 kwargs[key] = parse_colour(values[key], key)
         if "scheme" in values:
-            from vb_plugins.registry import get_scheme
-
-            get_scheme(values["scheme"])  # validates the name
+            names.scheme(values["scheme"])  # a registered scheme (plugins included)
             kwargs["scheme"] = values["scheme"]
         options = {k: self.check_option(k, values[k]) for k in self.options if k in values}
         kwargs["options"] = tuple(sorted(options.items()))
@@ -178,8 +188,6 @@ class Task:
 
     def resolve_classes(self, classes) -> tuple[tuple[str, RGB], ...]:
         """Parse a legend and give classes without a colour a well-separated one."""
-        from vb_plugins.codecs.colors import check_distinct_colours, palette
-
         legend = parse_class_colours(classes)
         taken = [colour for _, colour in legend if colour is not None]
         avoid = list(taken) + list(self.reserved_colours())
@@ -216,11 +224,8 @@ class Task:
     # -- prompt -------------------------------------------------------------------------------------
     def prompt(self, spec: TaskSpec | None = None, dialect=None) -> str:
         """The prompt for ``spec`` in ``dialect`` (a name or object; default: the Vision Banana wording)."""
-        from vb_plugins.prompts import DEFAULT_DIALECT
-        from vb_plugins.registry import get_dialect
-
         spec = spec if spec is not None else self.make_spec()
-        dialect = get_dialect(dialect or DEFAULT_DIALECT) if not hasattr(dialect, "render") else dialect
+        dialect = names.dialect(dialect or DEFAULT_DIALECT) if not hasattr(dialect, "render") else dialect
         text = dialect.render(self, spec)
         return text if text is not None else self.default_prompt(spec)
 
@@ -238,8 +243,12 @@ class Task:
         """Ground-truth values -> the RGB visualization a generator should paint (uint8 H x W x 3)."""
         raise NotImplementedError
 
-    def decode(self, image, spec: TaskSpec | None = None):
-        """A generated visualization -> a decoding object with ``.values`` and ``.confidence``."""
+    def decode(self, image, spec: TaskSpec | None = None, mode: str | None = None):
+        """A generated visualization -> a :class:`vb_plugins.codecs.Decoding` (``.values``, ``.confidence``).
+
+        ``mode``: ``auto`` | ``exact`` | ``robust`` (None: the default, ``auto`` unless
+        :func:`vb_plugins.codecs.decode_mode` set another). Callers that accept any task call
+        :func:`decode_in_mode`, which also serves plugin tasks whose ``decode`` takes no mode."""
         raise NotImplementedError
 
     def preview(self, decoding, spec: TaskSpec | None = None) -> np.ndarray:
@@ -252,36 +261,28 @@ class Task:
         return [spec]
 
     def combine(self, decodings: list[list], spec: TaskSpec):
-        """Combine decodings, ``decodings[pass][sample]``, into an :class:`vb_plugins.ensemble.Combined`.
-
-        The default picks the rule for ``value_kind`` (median depth, mean normals, majority labels, ...).
-        """
-        from vb_plugins import ensemble
-
-        flat = [d for per_pass in decodings for d in per_pass]
-        if self.value_kind == "depth":
-            return ensemble.combine_depth(flat)
-        if self.value_kind == "normals":
-            return ensemble.combine_normals(flat)
-        if self.value_kind == "labels":
-            return ensemble.combine_labels(flat)
-        if self.value_kind == "mask":
-            return ensemble.combine_masks(flat)
-        if self.value_kind == "instances":
-            return ensemble.combine_instances(decodings, [s.class_names[0] if s.classes else None
-                                                          for s in self.passes(spec)])
-        values = np.stack([np.asarray(d.values, dtype=np.float32) for d in flat])
-        spread = values.std(axis=0).mean(axis=-1) if values.ndim == 4 else values.std(axis=0)
-        return ensemble.Combined(np.median(values, axis=0), ensemble._mean_confidence(flat),
-                                 spread.astype(np.float32) if len(flat) > 1 else None)
+        """Combine decodings, ``decodings[pass][sample]``, into an :class:`vb_plugins.ensemble.Combined`:
+        by default the rule of the task's value kind (median depth, mean normals, majority labels, ...)."""
+        return self.kind.combine(decodings, [s.class_names[0] if s.classes else None for s in self.passes(spec)])
 
     # -- files (used by `vb encode` / `vb decode`) ---------------------------------------------------
     def load_values(self, path: Path, spec: TaskSpec) -> np.ndarray:
-        from vb_plugins.io import load_npy
-
         return load_npy(path)
 
     def save_values(self, decoding, path: Path, spec: TaskSpec, overwrite: bool = True) -> Path:
-        from vb_plugins.io import write_npy
-
         return write_npy(path, np.asarray(decoding.values), overwrite=overwrite)
+
+
+def decode_in_mode(task, image, spec: TaskSpec | None, mode: str | None):
+    """``task.decode(image, spec, mode=mode)``; a task whose ``decode`` takes no ``mode`` (a plugin written
+    before it had one) decodes with ``mode`` as the default of :func:`vb_plugins.codecs.decode_mode`."""
+    if _takes_mode(type(task).decode):
+        return task.decode(image, spec, mode=mode)
+    with decode_mode(resolve_mode(mode)):
+        return task.decode(image, spec)
+
+
+@functools.lru_cache(maxsize=64)
+def _takes_mode(decode) -> bool:
+    parameters = inspect.signature(decode).parameters
+    return "mode" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())

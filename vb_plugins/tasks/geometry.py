@@ -9,6 +9,8 @@ import numpy as np
 from vb_plugins.codecs.depth import DEFAULT_SCHEME, DepthCodec
 from vb_plugins.codecs.normals import CONVENTIONS, NormalsCodec
 from vb_plugins.errors import InputError
+from vb_plugins.hookspecs import hookimpl
+from vb_plugins.prompts import VISION_BANANA
 from vb_plugins.tasks.base import Task, TaskSpec
 
 
@@ -32,15 +34,13 @@ class DepthTask(Task):
         self.codec_for(spec)  # checks lam and c
 
     def default_prompt(self, spec: TaskSpec) -> str:
-        from vb_plugins.prompts import VISION_BANANA
-
         return VISION_BANANA.render(self, spec)
 
     def encode(self, values, spec=None) -> np.ndarray:
         return self.codec_for(spec).encode(values)
 
-    def decode(self, image, spec=None):
-        return self.codec_for(spec).decode(image)
+    def decode(self, image, spec=None, mode=None):
+        return self.codec_for(spec).decode(image, mode=mode)
 
     def preview(self, decoding, spec=None) -> np.ndarray:
         return depth_preview(np.asarray(decoding.values if hasattr(decoding, "values") else decoding))
@@ -85,17 +85,15 @@ class NormalsTask(Task):
         return super().check_option(key, value)
 
     def default_prompt(self, spec: TaskSpec) -> str:
-        from vb_plugins.prompts import VISION_BANANA
-
         return VISION_BANANA.render(self, spec)
 
     def encode(self, values, spec=None) -> np.ndarray:
         convention = spec.option("convention", "camera") if spec else "camera"
         return self.codec.encode(values, convention=convention)
 
-    def decode(self, image, spec=None):
+    def decode(self, image, spec=None, mode=None):
         convention = spec.option("convention", "camera") if spec else "camera"
-        return self.codec.decode(image, convention=convention)
+        return self.codec.decode(image, convention=convention, mode=mode)
 
     def preview(self, decoding, spec=None) -> np.ndarray:
         convention = spec.option("convention", "camera") if spec else "camera"
@@ -106,7 +104,6 @@ class NormalsTask(Task):
 
 
 # Registration through the plugin hooks (this module is listed in vb_plugins.builtin.DEFAULT_PLUGINS).
-from vb_plugins.hookspecs import hookimpl  # noqa: E402  (appended by the i24 structure branch; moves up at merge)
 
 
 @hookimpl

@@ -11,15 +11,19 @@ from vb_plugins.codecs import referring as referring_codec
 from vb_plugins.codecs.instance import InstanceCodec
 from vb_plugins.codecs.legend_matching import matched_classes, matched_colours, with_matching
 from vb_plugins.codecs.referring import ReferringCodec
-from vb_plugins.codecs.semantic import SemanticCodec, label_dtype, paint_labels
+from vb_plugins.codecs.referring_objects import decode_objects, object_paths
+from vb_plugins.codecs.semantic import SemanticCodec, label_dtype, paint_labels, permuted_legends
 from vb_plugins.errors import InputError
+from vb_plugins.hookspecs import hookimpl
+from vb_plugins.io import write_png
+from vb_plugins.kinds import get_value_kind
+from vb_plugins.label_files import read_labels, write_label_png
+from vb_plugins.prompts import VISION_BANANA
 from vb_plugins.tasks.base import Task, TaskSpec
 
 
 def _read_label_image(path, name: str) -> np.ndarray:
     # Palette PNGs give their indices; an 8-bit RGB(A) label image only when it is gray.
-    from vb_plugins.label_files import read_labels
-
     return read_labels(path, name)
 
 
@@ -50,8 +54,6 @@ class SemanticTask(Task):
             raise InputError("task 'semantic': needs classes, e.g. '{\"cat\": \"red\", \"background\": \"white\"}'")
 
     def default_prompt(self, spec: TaskSpec) -> str:
-        from vb_plugins.prompts import VISION_BANANA
-
         return VISION_BANANA.render(self, spec)
 
     def _codec(self, spec):
@@ -60,8 +62,6 @@ class SemanticTask(Task):
     def passes(self, spec: TaskSpec) -> list[TaskSpec]:
         """With ``passes`` > 1, the legend's colours are permuted among the classes for each extra pass;
         labels keep the class order, so the passes can vote."""
-        from vb_plugins.codecs.semantic import permuted_legends
-
         count = spec.option("passes", 1)
         return [spec.with_classes(legend) for legend in permuted_legends(list(spec.classes), count)]
 
@@ -69,10 +69,10 @@ class SemanticTask(Task):
         self._require(spec)
         return self.codec.encode(values, list(spec.classes))
 
-    def decode(self, image, spec=None):
+    def decode(self, image, spec=None, mode=None):
         self._require(spec)
         classes, matched = matched_classes(image, spec)  # colour words -> the colours painted for them
-        decoding = self._codec(spec).decode(image, classes)
+        decoding = self._codec(spec).decode(image, classes, mode=mode)
         return replace(decoding, matched=matched) if matched else decoding
 
     def combine(self, decodings, spec):
@@ -92,8 +92,6 @@ class SemanticTask(Task):
         return labels
 
     def save_values(self, decoding, path, spec, overwrite=True):
-        from vb_plugins.label_files import write_label_png
-
         # A palette PNG: values 1..N as before, shown in the legend's colours by any viewer.
         labels = np.asarray(decoding.values).astype(label_dtype(len(spec.classes)))
         return write_label_png(path, labels, spec.class_colours, overwrite)
@@ -121,8 +119,6 @@ class InstanceTask(Task):
         return (instance_codec.DEFAULT_BACKGROUND,)
 
     def default_prompt(self, spec: TaskSpec) -> str:
-        from vb_plugins.prompts import VISION_BANANA
-
         return VISION_BANANA.render(self, spec)
 
     def passes(self, spec: TaskSpec) -> list[TaskSpec]:
@@ -141,8 +137,8 @@ class InstanceTask(Task):
     def encode(self, values, spec=None) -> np.ndarray:
         return self._codec(spec).encode(values)
 
-    def decode(self, image, spec=None):
-        return self._codec(spec).decode(image)
+    def decode(self, image, spec=None, mode=None):
+        return self._codec(spec).decode(image, mode=mode)
 
     def preview(self, decoding, spec=None) -> np.ndarray:
         return paint_labels(decoding.values, decoding.colours, unlabeled=(0, 0, 0))
@@ -151,8 +147,6 @@ class InstanceTask(Task):
         return _read_label_image(path, "instance-id")
 
     def save_values(self, decoding, path, spec, overwrite=True):
-        from vb_plugins.io import write_png
-
         return write_png(path, np.asarray(decoding.values).astype(np.uint16), overwrite)
 
 
@@ -171,8 +165,6 @@ class ReferringTask(Task):
         return ReferringCodec()
 
     def default_prompt(self, spec: TaskSpec) -> str:
-        from vb_plugins.prompts import VISION_BANANA
-
         return VISION_BANANA.render(self, spec)
 
     def reserved_colours(self):
@@ -193,27 +185,22 @@ class ReferringTask(Task):
     def encode(self, values, spec=None) -> np.ndarray:
         return self._codec(spec).encode(values)
 
-    def decode(self, image, spec=None):
+    def decode(self, image, spec=None, mode=None):
         if spec is not None and spec.classes:
-            from vb_plugins.codecs.referring_objects import decode_objects
-
             return decode_objects(image, list(spec.classes), spec.background or referring_codec.DEFAULT_BACKGROUND,
-                                  spec.option("tolerance", referring_codec.DEFAULT_TOLERANCE), spec)
+                                  spec.option("tolerance", referring_codec.DEFAULT_TOLERANCE), spec, mode)
         codec = self._codec(spec)
         if spec is None:
-            return codec.decode(image)
+            return codec.decode(image, mode=mode)
         keyed = [(spec.expression or "object", codec.colour), ("background", codec.background)]
         (colour, background), matched = matched_colours(image, keyed, spec)
         if not matched:
-            return codec.decode(image)
-        return replace(codec.decode(image, colour, background), matched=matched)
+            return codec.decode(image, mode=mode)
+        return replace(codec.decode(image, colour, background, mode=mode), matched=matched)
 
     def combine(self, decodings, spec):
-        if spec.classes:
-            from vb_plugins import ensemble
-
-            return with_matching(ensemble.combine_labels([d for per_pass in decodings for d in per_pass]),
-                                 decodings)
+        if spec.classes:  # several objects, one label each
+            return with_matching(get_value_kind("labels").combine(decodings), decodings)
         return with_matching(super().combine(decodings, spec), decodings)
 
     def preview(self, decoding, spec=None) -> np.ndarray:
@@ -226,17 +213,12 @@ class ReferringTask(Task):
         return _read_label_image(path, "mask") > 0
 
     def save_values(self, decoding, path, spec, overwrite=True):
-        from vb_plugins.io import write_png
-
         if spec is not None and spec.classes:  # one 0/255 mask per object: mask-1.png, mask-2.png, ...
             return _save_object_masks(decoding, path, spec, overwrite)
         return write_png(path, (np.asarray(decoding.values, dtype=bool) * 255).astype(np.uint8), overwrite)
 
 
 def _save_object_masks(decoding, path, spec, overwrite: bool):
-    from vb_plugins.codecs.referring_objects import object_paths
-    from vb_plugins.io import write_png
-
     paths = object_paths(path, len(spec.classes))
     if not overwrite:
         for target in paths:
@@ -255,7 +237,6 @@ def _save_object_masks(decoding, path, spec, overwrite: bool):
 
 
 # Registration through the plugin hooks (this module is listed in vb_plugins.builtin.DEFAULT_PLUGINS).
-from vb_plugins.hookspecs import hookimpl  # noqa: E402  (appended by the i24 structure branch; moves up at merge)
 
 
 @hookimpl
