@@ -57,7 +57,7 @@ def steady_rate(stamps: list[float], start: float, warm: int) -> tuple[float, fl
     return steady, stamps[-1] - start
 
 
-def single_process(images, out: Path, model, options, threads: int, batch_size: int) -> dict:
+def single_process(images, out: Path, settings, threads: int) -> dict:
     import torch
 
     from vb_plugins.cli.predict_command import save_prediction
@@ -67,7 +67,7 @@ def single_process(images, out: Path, model, options, threads: int, batch_size: 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        predictor = Predictor("depth", model, batch_size=batch_size, **options)
+        predictor = Predictor("depth", settings=settings)
         predictor.predict([str(images[0])])  # load and warm up, as a Ray worker does before its first batch
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
@@ -77,25 +77,25 @@ def single_process(images, out: Path, model, options, threads: int, batch_size: 
             stamps.append(time.perf_counter())
     finally:
         torch.set_num_threads(before)
-    steady, total = steady_rate(stamps, start, batch_size)
+    steady, total = steady_rate(stamps, start, settings.batch_size)
     return {"images_per_s": steady, "seconds_end_to_end": total}
 
 
-def on_ray(images, out: Path, model, options, workers: int, batch_size: int) -> dict:
+def on_ray(images, out: Path, settings, workers: int) -> dict:
     from vb_plugins import distributed
 
     shutil.rmtree(out, ignore_errors=True)
     stamps = []
     start = time.perf_counter()
-    summary = distributed.predict("depth", [str(p) for p in images], out, model, workers=workers,
-                                  cpus_per_worker=1, gpus_per_worker=0, batch_size=batch_size,
-                                  progress=lambda done, total: stamps.append(time.perf_counter()), **options)
+    summary = distributed.predict("depth", [str(p) for p in images], out, settings=settings,
+                                  ray=distributed.RayOptions(workers=workers, cpus_per_worker=1, gpus_per_worker=0),
+                                  progress=lambda done, total: stamps.append(time.perf_counter()))
     if summary.done != len(images):
         raise SystemExit(f"the Ray run predicted {summary.done} of {len(images)} images: {summary.failed[:1]}")
     rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     # when the workers finished each image (the driver may receive finished rows in bursts)
     finished = sorted(datetime.fromisoformat(row["finished"].replace("Z", "+00:00")).timestamp() for row in rows)
-    steady, _ = steady_rate(finished, start, workers * batch_size)
+    steady, _ = steady_rate(finished, start, workers * settings.batch_size)
     total = stamps[-1] - start
     worker_seconds = float(np.mean([row["seconds"] for row in rows]))  # reading, predicting, writing, per image
     return {"images_per_s": steady, "seconds_end_to_end": total, "seconds_including_model_check": summary.seconds,
@@ -106,20 +106,20 @@ def best(runs: list[dict]) -> dict:
     return max(runs, key=lambda r: r["images_per_s"])
 
 
-def measure(name: str, model, options: dict, images, work: Path, batch_size: int, repeat: int) -> dict:
+def measure(name: str, settings, images, work: Path, repeat: int) -> dict:
+    """The four configurations, each with the same :class:`RunSettings`."""
     threads = os.cpu_count() or 1
     configs = {
-        "single_process_1_thread": lambda: single_process(images, work / "local1", model, options, 1, batch_size),
-        f"single_process_{threads}_threads": lambda: single_process(images, work / "localN", model, options,
-                                                                    threads, batch_size),
-        "ray_1_worker": lambda: on_ray(images, work / "ray1", model, options, 1, batch_size),
-        "ray_2_workers": lambda: on_ray(images, work / "ray2", model, options, 2, batch_size),
+        "single_process_1_thread": lambda: single_process(images, work / "local1", settings, 1),
+        f"single_process_{threads}_threads": lambda: single_process(images, work / "localN", settings, threads),
+        "ray_1_worker": lambda: on_ray(images, work / "ray1", settings, 1),
+        "ray_2_workers": lambda: on_ray(images, work / "ray2", settings, 2),
     }
     runs: dict[str, list] = {key: [] for key in configs}
     for _ in range(repeat):  # interleaved, so a busy spell of the machine does not land on one configuration
         for key, run in configs.items():
             runs[key].append(run())
-    result = {"model": name, "images": len(images), "batch_size": batch_size, "cores": os.cpu_count(),
+    result = {"model": name, "images": len(images), "batch_size": settings.batch_size, "cores": os.cpu_count(),
               "load_average_1min": os.getloadavg()[0], **{key: best(found) for key, found in runs.items()}}
     one, two, local = result["ray_1_worker"], result["ray_2_workers"], result["single_process_1_thread"]
     result["scaling_efficiency"] = two["images_per_s"] / (2 * one["images_per_s"])
@@ -132,6 +132,7 @@ def measure(name: str, model, options: dict, images, work: Path, batch_size: int
 
 def main() -> None:
     from vb_plugins import distributed
+    from vb_plugins.settings import RunSettings
     from vb_plugins.testing.tiny_pipeline import save_tiny_pipeline
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -147,12 +148,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vb-ray-bench-") as temp:
         work = Path(temp)
         images = make_images(work / "images", args.images)
-        models = {"bundled": (None, {}),
-                  "flux2-klein": (str(save_tiny_pipeline("flux2-klein", work / "klein")),
-                                  {"steps": 2, "megapixels": 0.0164})}
+        models = {"bundled": lambda: RunSettings(batch_size=args.batch_size),
+                  "flux2-klein": lambda: RunSettings(model=str(save_tiny_pipeline("flux2-klein", work / "klein")),
+                                                     steps=2, megapixels=0.0164, batch_size=args.batch_size)}
         for name in args.models:
-            model, options = models[name]
-            result = measure(name, model, options, images, work, args.batch_size, args.repeat)
+            result = measure(name, models[name](), images, work, args.repeat)
             results.append(result)
             print(f"\n{name}: {args.images} images of 128x96, batch {args.batch_size}, {result['cores']} core(s)")
             for key, value in result.items():

@@ -44,7 +44,7 @@ def single_process_run(images: list[Path], output: Path, task: str = "depth", **
 
     output.mkdir(parents=True, exist_ok=True)
     with torch_threads(1):
-        predictor = Predictor(task, batch_size=1, **options)
+        predictor = Predictor(task, **{"batch_size": 1, **options})
         for image, prediction in zip(images, predictor.predict_iter([str(p.resolve()) for p in images])):
             save_prediction(prediction, output, image.stem, predictor.task, write_npy, write_png, write_text)
 

@@ -18,22 +18,31 @@ def test_vb_predict_ray_writes_the_layout_and_exits_1_listing_a_corrupt_image(ra
     listing = tmp_path / "todo.txt"
     listing.write_text("".join(f"in/{p.name}\n" for p in sorted((tmp_path / "in").iterdir())))
     out = tmp_path / "out"
+    assert main(["predict", "depth", str(images[0]), "-o", str(out), "--seed", "3", "--quiet"]) == 0  # local
+    capsys.readouterr()
 
-    code = main(["predict", "depth", str(listing), "-o", str(out), "--ray", "--workers", "2", "--batch-size", "1"])
+    code = main(["predict", "depth", str(listing), "-o", str(out), "--ray", "--workers", "2", "--batch-size", "1",
+                 "--seed", "3"])
 
     err = capsys.readouterr().err
     assert code == 1
     assert "1 image(s) failed, listed in" in err and "zz-corrupt.jpg" in err and "Traceback" not in err
-    assert "3 image(s) predicted" in err
+    assert "2 image(s) predicted" in err and "skipping 1 image(s) already done" in err  # the local run's image
     for image in images:
-        assert json.loads((out / f"{image.stem}.json").read_text())["task"] == "depth"
-    assert {row["stem"]: row["status"] for row in manifest_rows(out)} == {
+        record = json.loads((out / f"{image.stem}.json").read_text())
+        assert record["task"] == "depth" and record["settings"]["seed"] == 3
+    rows = manifest_rows(out)
+    assert {row["stem"]: row["status"] for row in rows} == {
         "img00": "done", "img01": "done", "img02": "done", "zz-corrupt": "failed"}
+    assert [row["run"] for row in rows if row["stem"] == "img00"] == [None]  # made by the single-process run
 
-    code = main(["predict", "depth", *map(str, images), "-o", str(out), "--ray", "--quiet"])
+    code = main(["predict", "depth", *map(str, images), "-o", str(out), "--ray", "--quiet", "--seed", "3"])
     assert code == 0 and "skipping 3 image(s) already done" in capsys.readouterr().err
-    code = main(["predict", "depth", *map(str, images), "-o", str(out), "--quiet"])  # the single-process run
+    code = main(["predict", "depth", *map(str, images), "-o", str(out), "--quiet", "--seed", "3"])  # local
     assert code == 0 and "skipping 3 image(s) already done" in capsys.readouterr().err
+    code = main(["predict", "depth", *map(str, images), "-o", str(out), "--ray", "--quiet"])  # seed 0: refused
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "seed 3, this run asks for 0" in err and len(err.splitlines()) == 1
 
 
 def test_ray_options_without_ray_or_with_a_folder_as_address_are_one_line_errors(tmp_path, capsys):

@@ -19,6 +19,7 @@ from ray_test_helpers import assert_same_results, manifest_rows, result_files, s
 from vb_plugins import distributed
 from vb_plugins.errors import InputError
 from vb_plugins.evaluation.directory import evaluate_directory
+from vb_plugins.settings import RunSettings
 
 FILES_PER_IMAGE = 5  # generated.png, depth.npy, depth.png, confidence.npy, json
 
@@ -28,10 +29,13 @@ def images(tmp_path_factory):
     return write_images(tmp_path_factory.mktemp("inputs"), 6)
 
 
+SETTINGS = RunSettings(seed=5, ensemble=2, batch_size=1)  # not the defaults: the workers must get them
+
+
 @pytest.fixture(scope="module")
 def reference(images, tmp_path_factory):
     folder = tmp_path_factory.mktemp("reference")
-    single_process_run(images, folder)
+    single_process_run(images, folder, settings=SETTINGS)
     return folder
 
 
@@ -41,7 +45,8 @@ def test_two_worker_nodes_write_what_the_single_process_run_writes_and_a_corrupt
     broken.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     out = tmp_path / "out"
     try:
-        summary = distributed.predict("depth", images[0].parent, out, workers=2, batch_size=1)
+        summary = distributed.predict("depth", images[0].parent, out, settings=SETTINGS,
+                                      ray=distributed.RayOptions(workers=2))
     finally:
         broken.unlink()
 
@@ -49,6 +54,7 @@ def test_two_worker_nodes_write_what_the_single_process_run_writes_and_a_corrupt
     assert [(f["stem"], "broken.png" in f["error"]) for f in summary.failed] == [("broken", True)]
     assert not list(out.glob("broken.*"))  # nothing half-written for the failed image
     assert_same_results(reference, out)
+    assert len(list(out.glob("*.uncertainty.npy"))) == len(images)  # the ensemble of the settings ran
     truth = tmp_path / "truth"  # `vb eval` reads the folder as it reads a single-process one
     truth.mkdir()
     for image in images:

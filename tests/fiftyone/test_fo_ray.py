@@ -9,6 +9,7 @@ import pytest
 
 from vb_plugins.fiftyone_tools.ray_runner import predict_collection_ray
 from vb_plugins.fiftyone_tools.runner import predict_collection
+from vb_plugins.fiftyone_tools.scores import scorer_for_field
 
 NO_DATABASE = {"env_vars": {"FIFTYONE_DATABASE_URI": "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=1000"}}
 
@@ -20,15 +21,29 @@ def workers_without_database(ray_cluster):
     ray_cluster.reconnect()
 
 
-def _local(view, field, tmp_path, **options):
+def _local(view, field, tmp_path, task="depth", **options):
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each Ray worker (one CPU) computes
     try:
-        return predict_collection(view, "depth", field, batch_size=1, output_dir=str(tmp_path / field), **options)
+        return predict_collection(view, task, field, **{"batch_size": 1, **options},
+                                  output_dir=str(tmp_path / field))
     finally:
         torch.set_num_threads(threads)
+
+
+def _assert_same_scores(dataset, ours: str, theirs: str) -> list[str]:
+    """Every score field of ``ours`` equals ``theirs``'s on every labelled sample; returns the suffixes."""
+    suffixes = sorted(name[len(ours):] for name in scorer_for_field(dataset, ours).fields)
+    assert suffixes == sorted(name[len(theirs):] for name in scorer_for_field(dataset, theirs).fields)
+    for sample in dataset.exists(theirs):
+        for suffix in suffixes:
+            mine, yours = sample[ours + suffix], sample[theirs + suffix]
+            if hasattr(mine, "to_dict"):  # class shares: an embedded document
+                mine, yours = mine.to_dict(), yours.to_dict()
+            assert mine == yours is not None, suffix
+    return suffixes
 
 
 def test_ray_engine_labels_what_the_local_engine_labels_and_skips_the_same_samples(
@@ -50,15 +65,39 @@ def test_ray_engine_labels_what_the_local_engine_labels_and_skips_the_same_sampl
         assert ours.range == theirs.range and ours.scale == theirs.scale
         assert ours.map_path.startswith(str(tmp_path / "spread"))
         np.testing.assert_array_equal(sample["spread_confidence"].get_map(), sample["local_confidence"].get_map())
-        assert sample["spread_confidence_mean"] == sample["local_confidence_mean"] is not None  # issue 22 scores
+    assert _assert_same_scores(dataset, "spread", "local") == ["_confidence_mean"]  # issue 22's scores
     assert len(dataset.exists("spread")) == 5
     record = dataset.info["vb_plugins"]["spread"]
     assert record["engine"] == "ray" and record["complete"] is False  # two samples could not be read
     assert record["signature"] == {**dataset.info["vb_plugins"]["local"]["signature"]}
 
-    again = predict_collection_ray(dataset.view(), "depth", "spread", workers=2, batch_size=1,
-                                   output_dir=str(tmp_path / "spread"))
-    assert (again.predicted, again.already_done, len(again.skipped)) == (0, 5, 2)  # only the unreadable retried
+    # one run signature for both engines: each resumes the other's field, retrying only the unreadable
+    again = predict_collection_ray(dataset.view(), "depth", "local", workers=2, batch_size=1,
+                                   output_dir=str(tmp_path / "local"))
+    assert (again.predicted, again.already_done, len(again.skipped)) == (0, 5, 2)
+    again = _local(dataset.view(), "spread", tmp_path)
+    assert (again.predicted, again.already_done, len(again.skipped)) == (0, 5, 2)
+
+
+def test_ray_engine_scores_segmentation_on_the_workers_as_the_local_engine_does(
+        fo, make_dataset, ray_cluster, tmp_path):
+    from vb_plugins.settings import RunSettings
+    from vb_plugins.testing.tiny_pipeline import save_tiny_pipeline
+
+    model = str(save_tiny_pipeline("flux2-klein", tmp_path / "klein"))
+    settings = RunSettings(model=model, steps=1, megapixels=0.005, ensemble=2, seed=3, batch_size=1)
+    dataset = make_dataset(3)
+    _local(dataset.view(), "local", tmp_path, task="semantic", settings=settings, classes="sky, road")
+    run = predict_collection_ray(dataset.view(), "semantic", "spread", settings=settings, classes="sky, road",
+                                 workers=2, output_dir=str(tmp_path / "spread"))
+
+    assert (run.predicted, run.skipped) == (3, [])
+    dataset.reload()
+    for sample in dataset:
+        np.testing.assert_array_equal(sample["spread"].get_mask(), sample["local"].get_mask())
+    assert _assert_same_scores(dataset, "spread", "local") == [
+        "_class_shares", "_confidence_mean", "_uncertainty_mean", "_unlabeled_share"]
+    assert dataset.info["vb_plugins"]["spread"]["signature"] == dataset.info["vb_plugins"]["local"]["signature"]
 
 
 def test_cancel_stops_sending_work_and_a_rerun_finishes(fo, make_dataset, ray_cluster, tmp_path):
