@@ -3,9 +3,13 @@
 The driver resolves the inputs, checks the output folder exactly as the single-process run does (one run
 at a time, one configuration per folder, images already complete are skipped), then streams the images
 that are left through ``map_batches`` over a pool of actors (:class:`vb_plugins.distributed.worker.
-PredictWorker`, one model each). Workers write each image's result set into the folder with the
-single-process writer; the driver collects one manifest row per image. Ray retries the batches of a
-worker process that dies; images are deterministic (per-image seeds), so a redone image is the same.
+PredictWorker`, one model each). Each actor gets the task spec and the run's
+:class:`vb_plugins.settings.RunSettings` (sent as ``to_dict()``, rebuilt with ``from_dict``); where the
+actors run is a :class:`vb_plugins.distributed.options.RayOptions`, which is in no record, so the folder
+is the one a single-process run with the same settings writes and resumes. Workers write each image's
+result set into the folder with the single-process writer; the driver collects one manifest row per image.
+Ray retries the batches of a worker process that dies; images are deterministic (per-image seeds), so a
+redone image is the same.
 
 The output folder must be visible at the same path on every node (a shared file system) when the
 workers run on other machines.
