@@ -15,7 +15,9 @@ options), ``prompt`` (a custom prompt, painted as given; the legend is read from
 ``dialect``, ``decode_mode``, ``profile`` (a model profile name or JSON profile file; empty: detected from
 the model, see `vb profiles`); ``rewriter`` (referring: a vision-language model that rewrites the expression,
 a reasoning query, per image) or ``gate`` + ``gate_threshold`` (semantic / instance: classes checked for
-presence first), see :mod:`vb_plugins.fiftyone_tools.guidance`.
+presence first), see :mod:`vb_plugins.fiftyone_tools.guidance`; ``engine`` (``local`` | ``ray``) and, with
+``ray``, every option of :class:`vb_plugins.distributed.options.RayOptions`: ``ray_address``, ``workers``,
+``gpus_per_worker``, ``cpus_per_worker`` (see :mod:`vb_plugins.fiftyone_tools.ray_runner`).
 """
 
 import fiftyone.operators as foo
@@ -24,6 +26,7 @@ import fiftyone.operators.types as types
 from vb_plugins.codecs.colors import parse_colour
 from vb_plugins.errors import InputError
 from vb_plugins.fiftyone_tools.params import class_legend, colour_key, hex_colour, parse_predict_params
+from vb_plugins.fiftyone_tools.ray_runner import add_engine_inputs, engine_runner
 from vb_plugins.fiftyone_tools.runner import existing_state, field_conflict, plan_run, predict_collection, run_signature
 from vb_plugins.registry import get_task, list_tasks
 from vb_plugins.settings import SETTINGS
@@ -116,6 +119,7 @@ class Predict(foo.Operator):
                                "<FiftyOne dataset dir>/vb-plugins/<dataset>/<field>")
         inputs.bool("delegate", default=False, label="Delegate",
                     description="Queue the run for a delegated-operations worker (`fiftyone delegated launch`)")
+        add_engine_inputs(inputs, types, ctx.params, errors)
         inputs.str("options", default="", label="Task options (JSON)",
                    description='Other task options, e.g. {"tolerance": 40, "passes": 3}')
         if task is not None and "threshold" in task.options:
@@ -184,7 +188,8 @@ class Predict(foo.Operator):
             raise InputError("; ".join(errors.values()))
         ignored = kwargs.pop("ignored")
         view = target_view(ctx)
-        run = predict_collection(view, progress=progress_reporter(ctx), should_stop=StopPoller(ctx), **kwargs)
+        runner = engine_runner(ctx.params, predict_collection)  # engine "local" (default) or "ray"
+        run = runner(view, progress=progress_reporter(ctx), should_stop=StopPoller(ctx), **kwargs)
         if not ctx.delegated:
             ctx.trigger("reload_dataset")
         result = run.to_dict()

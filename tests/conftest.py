@@ -21,7 +21,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 BROWSER_FIXTURES = {"browser_tools", "playwright_core"}  # the tests that drive headless Chromium
 SETUP_TIMEOUT_S = 900
-pytest_plugins = ["pytester"]  # tests/test_ci_policy.py runs this file's hooks in an inner pytest
+# pytester: tests/test_ci_policy.py runs this file's hooks in an inner pytest. ray_cluster: the session
+# fixture with a loopback Ray cluster (head + two worker nodes) for the distributed tests.
+pytest_plugins = ["pytester", "vb_plugins.testing.ray_cluster"]
 
 
 def _browser_setups() -> list[tuple[str, bool]]:

@@ -8,6 +8,8 @@ import warnings
 from pathlib import Path
 
 from vb_plugins.cli.command import Command
+from vb_plugins.cli.predict_ray import check_address
+from vb_plugins.distributed.options import RayOptions
 from vb_plugins.errors import InputError
 from vb_plugins.evaluation.conventions import EvalWarning
 from vb_plugins.evaluation.depth import ALIGNMENTS, PRED_KINDS
@@ -69,6 +71,10 @@ def register(subparsers) -> None:
     parser.add_argument("--strip-suffix", action="append", metavar="SUFFIX",
                         help="remove SUFFIX from prediction stems before looking up ground truth")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="score images in parallel on Ray (same numbers): bare for a local Ray, 'auto' or "
+                             "ray://HOST:PORT for a cluster (default RAY_ADDRESS)")
+    parser.add_argument("--workers", type=int, help="with --ray: scoring actors (default: one per CPU)")
 
     depth = parser.add_argument_group("depth")
     depth.add_argument("--align", default="none", choices=list(ALIGNMENTS),
@@ -125,6 +131,10 @@ def run_eval(args) -> int:
     from vb_plugins.evaluation.directory import evaluate_directory
     from vb_plugins.evaluation.runner import DEFAULT, EvalSettings
 
+    if args.ray:
+        check_address(args.ray)
+    if args.workers is not None and (args.ray is None or args.workers < 1):
+        raise InputError(f"--workers {args.workers}: " + ("needs --ray" if args.ray is None else "must be at least 1"))
     _check_output(args.output, (".json",), args.overwrite, "the report")
     _check_output(args.plot, PLOT_SUFFIXES, args.overwrite, "the plot")
     if args.output is not None and args.plot is not None and args.output.resolve() == args.plot.resolve():
@@ -155,7 +165,8 @@ def run_eval(args) -> int:
     try:
         with warnings.catch_warnings():  # printed below as one line each, from the report
             warnings.simplefilter("ignore", EvalWarning)
-            report = evaluate_directory(args.task, args.pred, args.gt, settings, progress=progress)
+            report = evaluate_directory(args.task, args.pred, args.gt, settings, progress=progress,
+                                        ray=None if args.ray is None else RayOptions(args.ray, args.workers))
     finally:
         if bar is not None:
             bar.close()

@@ -23,6 +23,7 @@ from vb_plugins.cli.predict_outputs import (
     refuse_other_settings,
     staging_folder,
 )
+from vb_plugins.cli.predict_ray import add_ray_options, run_predict_on_ray, wants_ray
 from vb_plugins.errors import InputError
 from vb_plugins.generation.bundled import BUNDLED_NAMES
 from vb_plugins.hookspecs import hookimpl
@@ -46,7 +47,8 @@ def register(subparsers) -> None:
                     "settings (else the run is refused). One run at a time writes to a folder.",
     )
     parser.add_argument("task")
-    parser.add_argument("images", nargs="+", type=Path, help="image files or directories of images")
+    parser.add_argument("images", nargs="+", help="image files or directories of images (with --ray also globs, "
+                                                  "text files of paths, and URIs such as s3://bucket/folder)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output directory (created)")
     add_run_options(parser)
     parser.add_argument("--overwrite", action="store_true",
@@ -64,6 +66,7 @@ def register(subparsers) -> None:
                        help="fixed depth range of the previews in metres, the same for every image (default: each "
                             "image's 2nd-98th percentile)")
     reasoning_options.add_query_option(parser)
+    add_ray_options(parser)
     parser.set_defaults(handler=run_predict)
 
 
@@ -137,6 +140,8 @@ def local_path(value: str | None) -> str | None:
 
 
 def run_predict(args) -> int:
+    if wants_ray(args):
+        return run_predict_on_ray(args)
     reasoning_options.apply_query(args)
     # Every check that needs no model comes first, then the model loads, and only then is anything written.
     # The model's profile may decode the task asked for with another task (Open Vision Banana's depth is
@@ -153,8 +158,9 @@ def run_predict(args) -> int:
     predictor = Predictor(args.task, settings=run_settings(args, local_path), prompt=prompt, **options)
     task, spec = predictor.task, predictor.spec
     unguided = predictor
-    refuse_inputs_in_output(args.images, args.output)
-    named = output_stems(expand_images(args.images))
+    images = [Path(image) for image in args.images]  # strings: with --ray, URIs stay as given
+    refuse_inputs_in_output(images, args.output)
+    named = output_stems(expand_images(images))
     # A VLM first (--rewriter, --gate) and texts per image (--queries)
     predictor = reasoning_options.guide(predictor, [image for image, _ in named])
     for image, _ in named:  # every input must be a readable image

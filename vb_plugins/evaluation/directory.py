@@ -60,12 +60,14 @@ def _fit(pred: np.ndarray, shape: tuple[int, int], task: str, resize: bool, name
 
 
 def evaluate_directory(task: str, pred_dir, gt_dirs, settings: EvalSettings | None = None,
-                       progress: Callable[[int, int], None] | None = None) -> dict:
+                       progress: Callable[[int, int], None] | None = None, ray=None) -> dict:
     """Pair ``pred_dir``'s predictions with ground truth by stem, evaluate, and return the report.
 
     ``gt_dirs``: a directory, or several for instance segmentation (alternative annotations, scored as
     SA-Co's oracle). Raises :class:`InputError` for missing ground truth (unless ``skip_missing``),
     unreadable files, size mismatches (unless ``resize``) and when no image could be evaluated.
+    ``ray``: a :class:`vb_plugins.distributed.options.RayOptions`: score the images on Ray's workers
+    (:mod:`vb_plugins.distributed.evaluate`); the report is the same.
     """
     settings = settings or EvalSettings()
     check_task_settings(task, settings)
@@ -112,6 +114,12 @@ def evaluate_directory(task: str, pred_dir, gt_dirs, settings: EvalSettings | No
                                    ignore_index=-1 if task == "semantic" else DEFAULT)
     zero_shares: list[float] = []  # label-0 share of semantic predictions read without a vb predict record
     evaluate_one = _directory_evaluator(task, settings, accumulator, classes, file_settings, zero_shares)
+    if ray is not None:
+        from vb_plugins.distributed.evaluate import score_pairs
+
+        score_pairs(task, settings, classes, file_settings, zero_shares, accumulator, pairs, indexes, progress,
+                    ray=ray, quiet=progress is None)
+        pairs = []  # scored
     for done, (stem, pred_path, gt_paths) in enumerate(pairs, start=1):
         record = evaluate_one(stem, pred_path, gt_paths, indexes)
         if record is not None:
