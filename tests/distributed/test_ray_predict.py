@@ -21,7 +21,7 @@ from vb_plugins.errors import InputError
 from vb_plugins.evaluation.directory import evaluate_directory
 from vb_plugins.settings import RunSettings
 
-FILES_PER_IMAGE = 5  # generated.png, depth.npy, depth.png, confidence.npy, json
+FILES_PER_IMAGE = 6  # generated.png, depth.npy, depth.png, confidence.npy, preview.png, json
 
 
 @pytest.fixture(scope="module")
