@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import pytest
 
 from vb_plugins.testing.hub_cache import paint_gray, save_in_hub_cache
@@ -73,3 +74,18 @@ def test_the_form_maps_depth_to_the_profile_task_and_refuses_a_task_the_profile_
     assert errors == {"profile": "profile 'edit2perceive' has no task 'semantic'; its tasks: depth, normals, matting"}
     _, errors = parse_predict_params({"task": "depth", "profile": "nope"})
     assert errors["profile"].startswith("unknown profile 'nope'; known: vision-banana")
+
+
+def test_ovb_depth_runs_end_to_end_as_a_relative_heatmap(fo, make_dataset, run_op, ovb_snapshot, prompts, tmp_path):
+    dataset = make_dataset(1)
+    result = run_op("predict", dataset.view(), {"task": "depth", "output_field": "rel", "model": str(ovb_snapshot),
+                                                "device": "cpu", "megapixels": 0.005,
+                                                "output_dir": str(tmp_path / "o")})
+    assert result["predicted"] == 1 and prompts == [OVB_DEPTH]
+    sample = dataset.first()
+    heatmap = sample["rel"]
+    assert isinstance(heatmap, fo.Heatmap)
+    values = heatmap.get_map() if hasattr(heatmap, "get_map") else heatmap.map
+    assert values is not None and np.asarray(values).ndim == 2
+    assert "relative" in (dataset.get_field("rel").description or "")
+    assert dataset.info["vb_plugins"]["rel"]["signature"]["task"] == "relative-depth"
