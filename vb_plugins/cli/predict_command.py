@@ -33,7 +33,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "predict", help="predict a task on images with a generator and save visualizations and values",
         description="Per image STEM writes: STEM.generated.png (the generator's painting), STEM.TASK.npy "
-                    "(decoded values) and STEM.TASK.png (viewable), STEM.confidence.npy, STEM.uncertainty.npy "
+                    "(decoded values) and STEM.TASK.png (viewable), STEM.confidence.npy (reliability, 0..1), "
+                    "STEM.expected_error.npy (depth: metres, normals: degrees), STEM.uncertainty.npy "
                     "(with --ensemble > 1) and STEM.json (settings; written last). Images whose STEM.json "
                     "exists are skipped unless --overwrite, provided the folder's results were made with the same "
                     "settings (else the run is refused). One run at a time writes to a folder.",
@@ -188,6 +189,8 @@ def save_prediction(prediction, directory: Path, stem: str, task, write_npy, wri
         put(write_npy, f"{stem}.confidence.npy", prediction.confidence.astype(np.float32))
         if prediction.uncertainty is not None:
             put(write_npy, f"{stem}.uncertainty.npy", prediction.uncertainty.astype(np.float32))
+        if prediction.expected_error is not None:
+            put(write_npy, f"{stem}.expected_error.npy", prediction.expected_error.astype(np.float32))
         record = prediction.record()
         record["extras"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in prediction.extras.items()}
         record["outputs"] = sorted(names + [f"{stem}.json"])

@@ -103,7 +103,8 @@ def clear_staging(directory: Path) -> None:
 def output_pattern() -> re.Pattern:
     """The tail every file `vb predict` writes has after ``STEM.``."""
     tasks = "|".join(re.escape(name) for name in list_tasks())
-    return re.compile(rf"(?:generated(?:-\d+)?\.png|confidence\.npy|uncertainty\.npy|json|(?:{tasks})\.(?:npy|png))")
+    arrays = r"(?:confidence|uncertainty|expected_error)\.npy"
+    return re.compile(rf"(?:generated(?:-\d+)?\.png|{arrays}|json|(?:{tasks})\.(?:npy|png))")
 
 
 def is_output_of(name: str, stem: str, pattern: re.Pattern) -> bool:

@@ -309,7 +309,8 @@ def semantic_features(codec, image, decoding, classes, nearest=None) -> Features
     from vb_plugins.codecs.semantic import legend_colours
 
     rgb = as_rgb(image, "segmentation image")
-    _, colours = legend_colours(classes)
+    # ``classes``: a legend, or the K x 3 colours themselves (instance and referring decodings)
+    colours = classes if isinstance(classes, np.ndarray) else legend_colours(classes)[1]
     index, d1, d2 = nearest if nearest is not None else nearest_colours(rgb, colours, codec.space)
     labels = np.asarray(decoding.labels).astype(np.int32)
     usable = labels > 0
