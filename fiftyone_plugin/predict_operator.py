@@ -6,6 +6,7 @@ Params (``ctx.params``; only ``task`` matters, everything else has a default): `
 options), ``options`` (JSON object of other task options), ``target`` (``DATASET`` | ``CURRENT_VIEW`` |
 ``SELECTED_SAMPLES``), ``overwrite``, ``output_dir``, ``depth_max`` (metres, heatmap display range),
 ``write_batch`` (samples per database write), ``save_visualizations``, ``save_confidence``,
+``save_expected_error`` (off by default: ``<field>_expected_error``, metres or degrees, depth and normals),
 ``delegate``; and every run setting of :class:`vb_plugins.settings.RunSettings` by its name: ``model``
 (id or path; empty = the bundled model), ``lora``, ``transformer_weights``, ``device``, ``dtype``,
 ``cpu_offload``, ``seed``, ``steps``, ``guidance``, ``megapixels``, ``ensemble``, ``batch_size``,
