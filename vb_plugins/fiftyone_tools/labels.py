@@ -34,7 +34,8 @@ metres for depth with ``scale`` 1000, degrees for normals with ``scale`` 100, di
 for labels/masks/instances with ``scale`` 1000; ``range`` [0, sample maximum] in PNG units), and
 ``F_expected_error`` when asked (``save_expected_error``; depth and normals: ``fo.Heatmap``, 16-bit PNG,
 metres with ``scale`` 1000 or degrees with ``scale`` 100, the largest value for infinite ones, ``range``
-[0, sample maximum] in PNG units), and ``F_generated``: path of the first generated visualization (a media field); every generated image
+[0, sample maximum] in PNG units), and ``F_generated``: path of the first generated visualization (a media
+field); every generated image
 (ensemble samples, passes) is on disk as ``ID.generated[-K].png`` and listed in the main label's
 ``visualizations`` attribute (for string fields: ``F_generated_paths``).
 """
