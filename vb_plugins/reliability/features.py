@@ -239,7 +239,11 @@ NORMALS_NAMES = ("log_noise", "length", "local_length", "local_angle", "bend", "
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]  # faster than sum(axis=-1)
+    """Per-pixel dot product of H x W x 3 arrays (OpenCV sums the channels: 4x faster than numpy views)."""
+    import cv2
+
+    product = np.multiply(a, b, dtype=np.float32)
+    return cv2.transform(product, np.ones((1, 3), np.float32)).reshape(a.shape[:-1])
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -338,12 +342,23 @@ def semantic_features(codec, image, decoding, classes, nearest=None) -> Features
 
 
 def _agreement(labels: np.ndarray, size: int) -> np.ndarray:
-    """Share of each pixel's size x size neighbourhood that carries its label."""
+    """Share of each pixel's size x size neighbourhood that carries its label (edges replicated). Only
+    pixels whose neighbourhood holds two labels (found by a max/min filter) are counted: 1 elsewhere."""
+    import cv2
+
     radius = size // 2
-    padded = np.pad(labels, radius, mode="edge")
-    height, width = labels.shape
-    agree = np.zeros(labels.shape, np.float32)
-    for dy in range(size):
-        for dx in range(size):
-            agree += padded[dy:dy + height, dx:dx + width] == labels
-    return agree / np.float32(size * size)
+    kernel = np.ones((size, size), np.uint8)
+    as_float = labels.astype(np.float32)  # exact for the label counts decoders produce (< 2**24)
+    mixed = (cv2.dilate(as_float, kernel, borderType=cv2.BORDER_REPLICATE)
+             != cv2.erode(as_float, kernel, borderType=cv2.BORDER_REPLICATE))
+    agree = np.ones(labels.shape, np.float32)
+    rows, cols = np.nonzero(mixed)
+    if rows.size:
+        padded = np.pad(labels, radius, mode="edge")
+        own = labels[rows, cols]
+        count = np.zeros(rows.size, np.float32)
+        for dy in range(size):
+            for dx in range(size):
+                count += padded[rows + dy, cols + dx] == own
+        agree[rows, cols] = count / np.float32(size * size)
+    return agree
