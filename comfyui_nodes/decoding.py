@@ -25,7 +25,7 @@ from vb_plugins.predict import Prediction, Predictor
 from vb_plugins.registry import get_task
 from vb_plugins.settings import SETTINGS
 
-from .tensors import image_batch, spatial_size
+from .tensors import image_batch, mask_tensor, spatial_size
 
 PREVIEW_NORMALISATION = ("batch", "fixed")
 COLORMAPS = ("inferno", "turbo", "viridis", "magma", "gray")
@@ -305,3 +305,15 @@ def instance_masks(labels: LabelMaps) -> tuple[np.ndarray, list[dict]]:
 
 def referring_mask(batch: DecodedBatch) -> np.ndarray:
     return np.stack([np.asarray(v, dtype=bool) for v in batch.values]) & batch.inside
+
+
+def with_expected_error(result):
+    """A depth or normals operation's result with the expected error appended as the node's last output (so
+    saved workflows keep their links): a float MASK ``[B, H, W]`` in metres or degrees, not clipped to 0..1;
+    inf where nothing was decoded or the error is unbounded (depth at the far end of the path)."""
+    outputs, *rest = result
+    maps = outputs[0]
+    error = maps.expected_error
+    if error is None:
+        error = np.full(maps.valid.shape, np.inf, np.float32)
+    return (*outputs, mask_tensor(np.nan_to_num(error, nan=np.inf, posinf=np.inf))), *rest

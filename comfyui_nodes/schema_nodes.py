@@ -11,7 +11,6 @@ import logging
 import os
 
 import folder_paths
-import numpy as np
 from comfy_api.latest import ComfyExtension, io, ui
 
 from vb_plugins.errors import CancelledError, InputError, VBError
@@ -19,7 +18,6 @@ from vb_plugins.placement import FITS, MAX_SIDE
 from vb_plugins.settings import widget_default, widget_options, widget_settings
 
 from . import decoding, files, generating, models, operations, prompting
-from .tensors import mask_tensor
 
 log = logging.getLogger("vb_plugins.comfyui")
 CATEGORY = "vb-plugins"
@@ -344,21 +342,12 @@ def _decoder(name: str, decode, *, saves: bool = False, spec_optional: bool = Tr
                                     "decode": staticmethod(decode), "saves": saves})
 
 
-def _with_expected_error(result):
-    """A depth or normals operation's result with the expected error (metres or degrees, as a float MASK;
-    inf where nothing was decoded) appended as the node's last output, so saved workflows keep their links."""
-    outputs, *rest = result
-    error = outputs[0].expected_error
-    if error is None:
-        error = np.full(outputs[0].valid.shape, np.inf, np.float32)
-    return (*outputs, mask_tensor(np.nan_to_num(error, nan=np.inf))), *rest
-
-
 def _decoder_nodes() -> tuple:
     """The VB Decode nodes, one per kind of output: one implementation (:class:`_Decoder`), declared here."""
     return (
         _decoder(
-            "VBDecodeDepth", lambda *inputs, **extras: _with_expected_error(operations.decode_depth(*inputs, **extras)),
+            "VBDecodeDepth",
+            lambda *inputs, **extras: decoding.with_expected_error(operations.decode_depth(*inputs, **extras)),
             saves=True,
             node_id="VBDecodeDepth", display_name="VB Decode Depth",
             description="Reads metric depth (metres) from a depth visualization in the Vision Banana colours (or the "
@@ -379,7 +368,8 @@ def _decoder_nodes() -> tuple:
                      io.Mask.Output(display_name="expected_error")]),
         _decoder(
             "VBDecodeNormals",
-            lambda *inputs, **extras: _with_expected_error(operations.decode_normals(*inputs, **extras)), saves=True,
+            lambda *inputs, **extras: decoding.with_expected_error(operations.decode_normals(*inputs, **extras)),
+            saves=True,
             node_id="VBDecodeNormals", display_name="VB Decode Normals",
             description="Reads unit surface normals (camera frame: x right, y up, z towards the camera, or the spec's "
                         "convention) from a normal-map visualization; the expected error is in degrees.",
