@@ -100,7 +100,7 @@ SIGNS = {
     "normals": {"log_noise": -1, "length": -1, "local_length": -1, "local_angle": -1, "bend": -1,
                 "range": -1, "moved": -1, "near_invalid": -1, "log_length_spread": -1},
     "semantic": {"distance": -1, "margin": 1, "gap": 1, "relabelled": -1, "agreement": 1,
-                 "agreement5": 1, "log_noise": -1, "separation": 1},
+                 "agreement5": 1, "log_noise": -1, "separation": 1, "overruled": -1, "beyond": -1},
 }
 
 
@@ -303,7 +303,8 @@ def normals_features(codec, image, decoding, convention: str = "camera") -> Feat
 
 
 # -- labels -------------------------------------------------------------------------------------------------
-SEMANTIC_NAMES = ("distance", "margin", "gap", "relabelled", "agreement", "agreement5", "log_noise", "separation")
+SEMANTIC_NAMES = ("distance", "margin", "gap", "relabelled", "agreement", "agreement5", "log_noise", "separation",
+                  "overruled", "beyond")
 
 
 def semantic_features(codec, image, decoding, classes, nearest=None) -> Features:
@@ -337,6 +338,10 @@ def semantic_features(codec, image, decoding, classes, nearest=None) -> Features
         _agreement(labels, 5),
         np.float32(np.log(noise)),
         np.float32(np.log(separation / noise)),
+        # The decoder's own evidence against a relabelling: how much farther the chosen colour is than the
+        # nearest one (a thin structure taken over by its surroundings), and how far beyond the tolerance.
+        np.log1p(np.maximum(distance - d1, 0.0) / np.float32(noise)),
+        np.log1p(np.maximum(distance - np.float32(tolerance), 0.0) / np.float32(noise)),
     ]
     return Features(SEMANTIC_NAMES, _float32(columns, labels.shape), usable, np.ones(labels.shape, np.float32))
 
