@@ -249,6 +249,7 @@ def _evaluate_all(kind, scenes, noise, how, seed, tables=None) -> dict:
     pooled = {key: [] for key in keys}
     for i, scene in enumerate(scenes):
         legend = list(F.LEGENDS)[i % len(F.LEGENDS)]
+        scene = F.with_thin_structures(scene) if kind == "semantic" else scene  # as in the fit
         picture = F.degrade(kind, F.clean_picture(kind, scene, legend), noise, how, rng)
         row = evaluate_picture(kind, scene, picture, legend, tables)
         row["far"] = np.isfinite(scene.depth) & (scene.depth > 10.0)  # finite: sky is reported apart

@@ -64,7 +64,10 @@ class DepthDecoding(Decoding):
     - ``expected_error``: float32 H x W, the calibrated mean error in metres (inf where the decoding is
       the far end of the path),
     - ``mode``: ``"exact"`` or ``"robust"``, the decoding that produced ``depth``,
-    - ``repaired``: bool H x W (robust only, else None): pixels that took a neighbouring surface's value.
+    - ``repaired``: bool H x W (robust only, else None): pixels that took a neighbouring surface's value,
+    - ``decoder_error``: float32 H x W (robust only, else None): the robust decoder's own error estimate in
+      path steps (spread of the smoothing window it settled on, residual, distance moved, edges), one of
+      the inputs to reliability.
     """
 
     depth: np.ndarray
@@ -73,6 +76,7 @@ class DepthDecoding(Decoding):
     mode: str = "exact"
     repaired: np.ndarray | None = None
     expected_error: np.ndarray | None = Computed()  # type: ignore[assignment]
+    decoder_error: np.ndarray | None = None
     values_field = "depth"
     unpacks = ("depth", "residual")
 
@@ -164,7 +168,7 @@ class DepthCodec:
         s0 = positions
         s, error, repaired = robust_depth(self, rgb, s0, residual)
         # inf only where the robust estimate itself rounds to the far end of the path
-        robust = DepthDecoding(path.depth(s), residual, mode="robust", repaired=repaired)
+        robust = DepthDecoding(path.depth(s), residual, mode="robust", repaired=repaired, decoder_error=error)
         return self._with_reliability(rgb, robust, s0)
 
     def _with_reliability(self, rgb: np.ndarray, decoding: DepthDecoding, s0) -> DepthDecoding:

@@ -88,7 +88,7 @@ def _one_hot(index: np.ndarray, count: int) -> list:
 # -- depth --------------------------------------------------------------------------------------------------
 DEPTH_NAMES = ("log_tolerance", "log_noise", "residual", "local_residual", "local_along", "bend", "range",
                "moved", "corner", "repaired", "log_residual_level", "far_end", "far_gap", "noise_correlation",
-               "sky", "sky_noise", "sky_along", "sky_moved", "sky_range", "sky_residual") + tuple(
+               "sky", "sky_noise", "sky_along", "sky_moved", "sky_range", "sky_residual", "decoder_error") + tuple(
     f"segment{k}" for k in range(7))
 
 # +1: the weight may not be negative, -1: may not be positive, 0: free. Anything that grows with the
@@ -96,7 +96,7 @@ DEPTH_NAMES = ("log_tolerance", "log_noise", "residual", "local_residual", "loca
 SIGNS = {
     "depth": {"log_tolerance": 1, "log_noise": -1, "residual": -1, "local_residual": -1, "local_along": -1,
               "bend": -1, "range": -1, "moved": -1, "corner": -1, "repaired": -1, "log_residual_level": -1,
-              "noise_correlation": -1, "sky_residual": -1},
+              "noise_correlation": -1, "sky_residual": -1, "decoder_error": -1},
     "normals": {"log_noise": -1, "length": -1, "local_length": -1, "local_angle": -1, "bend": -1,
                 "range": -1, "moved": -1, "near_invalid": -1, "log_length_spread": -1},
     "semantic": {"distance": -1, "margin": 1, "gap": 1, "relabelled": -1, "agreement": 1,
@@ -191,6 +191,10 @@ def depth_features(codec, image, decoding, s0: np.ndarray | None = None) -> Feat
     sky = (s >= path.steps - 8.0).astype(np.float32)
     columns += [sky] + [sky * columns[DEPTH_NAMES.index(name)]
                         for name in ("log_noise", "local_along", "moved", "range", "residual")]
+    # The robust decoder's own error estimate (in steps): largest where it could only average over a
+    # small window, as beside depth edges where JPEG rings; 0 for an exact decoding (the residual says it).
+    own = getattr(decoding, "decoder_error", None)
+    columns.append(np.log1p(np.asarray(own, np.float32) / tolerance) if own is not None else np.float32(0.0))
     columns += _one_hot(np.minimum(segment, 6), 7)
     return Features(DEPTH_NAMES, _float32(columns, s.shape), np.ones(s.shape, bool), metres_per_step(path, s))
 
