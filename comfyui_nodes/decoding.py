@@ -25,7 +25,7 @@ from vb_plugins.predict import Prediction, Predictor
 from vb_plugins.registry import get_task
 from vb_plugins.settings import SETTINGS
 
-from .tensors import image_batch, spatial_size
+from .tensors import image_batch, mask_tensor, spatial_size
 
 PREVIEW_NORMALISATION = ("batch", "fixed")
 COLORMAPS = ("inferno", "turbo", "viridis", "magma", "gray")
@@ -41,7 +41,10 @@ class DecodedBatch:
 
     - ``values``: per input image, the combined values (depth H x W metres, normals H x W x 3,
       labels / instance ids H x W, mask H x W bool, or what a plugin task decodes),
-    - ``confidence``: float32 ``[B, H, W]`` in 0..1 (0 where ``inside`` is False),
+    - ``confidence``: float32 ``[B, H, W]`` in 0..1, the reliability (calibrated probability that a pixel
+      was read within the task's tolerance; 0 where ``inside`` is False),
+    - ``expected_error``: float32 ``[B, H, W]`` in the task's unit (depth: metres, normals: degrees; NaN
+      where ``inside`` is False), None for label tasks,
     - ``spread``: float32 ``[B, H, W]`` disagreement between samples (None for one sample per input),
       in the task's unit (metres, degrees, fraction of samples),
     - ``inside``: bool ``[B, H, W]``, pixels a generated pixel covers (False in crop padding and
@@ -58,14 +61,18 @@ class DecodedBatch:
     extras: list[dict] = field(default_factory=list)
     generated_size: tuple[int, int] = (0, 0)
     predictions: list[Prediction] = field(default_factory=list)
+    expected_error: np.ndarray | None = None
 
     @classmethod
     def from_predictions(cls, task, spec, predictions: list[Prediction], generated_size) -> DecodedBatch:
         inside = [np.ones(p.confidence.shape, bool) if p.inside is None else p.inside for p in predictions]
         spread = None if any(p.uncertainty is None for p in predictions) else \
             np.stack([p.uncertainty for p in predictions]).astype(np.float32)
+        errors = [p.expected_error for p in predictions]
+        error = None if any(e is None for e in errors) else np.stack(errors).astype(np.float32)
         return cls(task, spec, [p.values for p in predictions], np.stack([p.confidence for p in predictions]),
-                   spread, np.stack(inside), [dict(p.extras) for p in predictions], tuple(generated_size), predictions)
+                   spread, np.stack(inside), [dict(p.extras) for p in predictions], tuple(generated_size), predictions,
+                   error)
 
     @property
     def kind(self) -> str:
@@ -178,9 +185,11 @@ class DepthMaps:
 
     - ``depth``: float32 ``[B, H, W]`` metres; ``inf`` where the colour is the far end of the path
       (sky), NaN where nothing was decoded,
-    - ``valid``: bool ``[B, H, W]``, finite depth with confidence at least the node's threshold,
-    - ``confidence``: float32 ``[B, H, W]`` in 0..1; ``spread``: metres between samples, or None,
-    - ``spec``: the task spec it was decoded with (colour scheme and curve: VB Encode re-encodes with it).
+    - ``valid``: bool ``[B, H, W]``, finite depth with reliability (``confidence``) at least the node's
+      ``min_confidence``: a far pixel read as well as the encoding allows is valid,
+    - ``confidence``: float32 ``[B, H, W]`` in 0..1, the reliability; ``spread``: metres between samples, or None,
+    - ``spec``: the task spec it was decoded with (colour scheme and curve: VB Encode re-encodes with it),
+    - ``expected_error``: float32 ``[B, H, W]`` metres (inf at the far end of the path), or None.
     """
 
     depth: np.ndarray
@@ -188,6 +197,7 @@ class DepthMaps:
     confidence: np.ndarray
     spread: np.ndarray | None
     spec: object
+    expected_error: np.ndarray | None = None
 
     def tensor(self):
         import torch
@@ -199,13 +209,15 @@ class DepthMaps:
 class NormalMaps:
     """What the VB_NORMALS socket carries: float32 ``[B, H, W, 3]`` unit normals in the spec's
     convention (camera frame by default: x right, y up, z towards the camera; zeros where invalid),
-    ``valid``, ``confidence`` and ``spread`` (degrees between samples, or None)."""
+    ``valid``, ``confidence`` (the reliability), ``spread`` (degrees between samples, or None) and
+    ``expected_error`` (degrees, or None)."""
 
     normals: np.ndarray
     valid: np.ndarray
     confidence: np.ndarray
     spread: np.ndarray | None
     spec: object
+    expected_error: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -224,7 +236,7 @@ class LabelMaps:
 def depth_outputs(batch: DecodedBatch, min_confidence: float = 0.0) -> DepthMaps:
     depth = batch.stacked().astype(np.float32)
     valid = batch.inside & np.isfinite(depth) & (batch.confidence >= min_confidence)
-    return DepthMaps(depth, valid, batch.confidence, batch.spread, batch.spec)
+    return DepthMaps(depth, valid, batch.confidence, batch.spread, batch.spec, batch.expected_error)
 
 
 def depth_preview(depth: np.ndarray, valid: np.ndarray, normalisation: str = "batch",
@@ -311,7 +323,7 @@ def alpha_outputs(batch: DecodedBatch) -> np.ndarray:
 def normals_outputs(batch: DecodedBatch) -> NormalMaps:
     normals = batch.stacked().astype(np.float32)
     valid = batch.inside & (np.linalg.norm(normals, axis=-1) > 0.5)
-    return NormalMaps(normals, valid, batch.confidence, batch.spread, batch.spec)
+    return NormalMaps(normals, valid, batch.confidence, batch.spread, batch.spec, batch.expected_error)
 
 
 def label_outputs(batch: DecodedBatch) -> LabelMaps:
@@ -365,3 +377,15 @@ def referring_mask(batch: DecodedBatch) -> np.ndarray:
         return np.stack([(np.asarray(v) == k) & inside for v, inside in zip(batch.values, batch.inside)
                          for k in range(1, count + 1)])
     return np.stack([np.asarray(v, dtype=bool) for v in batch.values]) & batch.inside
+
+
+def with_expected_error(result):
+    """A depth or normals operation's result with the expected error appended as the node's last output (so
+    saved workflows keep their links): a float MASK ``[B, H, W]`` in metres or degrees, not clipped to 0..1;
+    inf where nothing was decoded or the error is unbounded (depth at the far end of the path)."""
+    outputs, *rest = result
+    maps = outputs[0]
+    error = maps.expected_error
+    if error is None:
+        error = np.full(maps.valid.shape, np.inf, np.float32)
+    return (*outputs, mask_tensor(np.nan_to_num(error, nan=np.inf, posinf=np.inf))), *rest

@@ -47,7 +47,7 @@ def _decode(kind, default_task, image, spec, mode, group, fit, width, height, re
 
 
 def decode_depth(image, spec=None, mode="auto", group=1, fit="stretch", width=0, height=0, reference=None,
-                 min_confidence=0.1, preview="batch", colormap="inferno", save="none", filename_prefix="vb/depth",
+                 min_confidence=0.5, preview="batch", colormap="inferno", save="none", filename_prefix="vb/depth",
                  output_dir=None, prompt=None):
     """VB Decode Depth -> (depth VB_DEPTH, preview IMAGE, valid MASK, uncertainty IMAGE), and the list
     of files saved (ComfyUI ``ui`` entries)."""

@@ -370,31 +370,37 @@ def _decoder_nodes() -> tuple:
     """The VB Decode nodes, one per kind of output: one implementation (:class:`_Decoder`), declared here."""
     return (
         _decoder(
-            "VBDecodeDepth", lambda *inputs, **extras: operations.decode_depth(*inputs, **extras), saves=True,
-            prompt_task="depth",
+            "VBDecodeDepth",
+            lambda *inputs, **extras: decoding.with_expected_error(operations.decode_depth(*inputs, **extras)),
+            saves=True, prompt_task="depth",
             node_id="VBDecodeDepth", display_name="VB Decode Depth",
             description="Reads metric depth (metres) from a depth visualization in the Vision Banana colours (or the "
-                        "spec's colour scheme). Outputs float depth, a preview, the valid pixels and the uncertainty "
-                        "(1 - confidence, raised to the ensemble spread relative to depth).",
+                        "spec's colour scheme). Outputs float depth, a preview, the valid pixels (reliability at least "
+                        "min_confidence), the uncertainty (1 - reliability, raised to the ensemble spread relative to "
+                        "depth) and the expected error in metres.",
             extra_inputs=[
-                io.Float.Input("min_confidence", default=0.1, min=0.0, max=1.0, step=0.01,
-                               tooltip="pixels decoded with less confidence are left out of the valid mask"),
+                io.Float.Input("min_confidence", default=0.5, min=0.0, max=1.0, step=0.01,
+                               tooltip="pixels whose reliability (the calibrated probability that the depth was read "
+                                       "within its tolerance) is lower are left out of the valid mask"),
                 io.Combo.Input("preview", options=list(decoding.PREVIEW_NORMALISATION), default="batch",
                                tooltip="batch: inverse depth scaled once for the whole batch; fixed: a fixed metric "
                                        "mapping, the same in every run"),
                 io.Combo.Input("colormap", options=list(decoding.COLORMAPS), default="inferno"),
                 *_save_inputs("vb/depth")],
             outputs=[VBDepth.Output(display_name="depth"), io.Image.Output(display_name="preview"),
-                     io.Mask.Output(display_name="valid"), io.Image.Output(display_name="uncertainty")]),
+                     io.Mask.Output(display_name="valid"), io.Image.Output(display_name="uncertainty"),
+                     io.Mask.Output(display_name="expected_error")]),
         _decoder(
-            "VBDecodeNormals", lambda *inputs, **extras: operations.decode_normals(*inputs, **extras), saves=True,
-            prompt_task="normals",
+            "VBDecodeNormals",
+            lambda *inputs, **extras: decoding.with_expected_error(operations.decode_normals(*inputs, **extras)),
+            saves=True, prompt_task="normals",
             node_id="VBDecodeNormals", display_name="VB Decode Normals",
             description="Reads unit surface normals (camera frame: x right, y up, z towards the camera, or the spec's "
-                        "convention) from a normal-map visualization.",
+                        "convention) from a normal-map visualization; the expected error is in degrees.",
             extra_inputs=_save_inputs("vb/normals"),
             outputs=[VBNormals.Output(display_name="normals"), io.Image.Output(display_name="preview"),
-                     io.Mask.Output(display_name="valid"), io.Image.Output(display_name="uncertainty")]),
+                     io.Mask.Output(display_name="valid"), io.Image.Output(display_name="uncertainty"),
+                     io.Mask.Output(display_name="expected_error")]),
         _decoder(
             "VBDecodeRelativeDepth", lambda *inputs, **extras: operations.decode_relative_depth(*inputs, **extras),
             saves=True, node_id="VBDecodeRelativeDepth", display_name="VB Decode Relative Depth",

@@ -9,6 +9,7 @@ options), ``prompt`` (a custom prompt, painted as given; the legend is read from
 ``threshold`` (matting: also a binary ``<field>_mask`` Segmentation at this alpha), ``encodes`` (relative depth:
 ``inverse`` or ``depth``),
 ``write_batch`` (samples per database write), ``save_visualizations``, ``save_confidence``,
+``save_expected_error`` (off by default: ``<field>_expected_error``, metres or degrees, depth and normals),
 ``delegate``; and every run setting of :class:`vb_plugins.settings.RunSettings` by its name: ``model``
 (id or path; empty = the bundled model), ``lora``, ``transformer_weights``, ``device``, ``dtype``,
 ``cpu_offload``, ``seed``, ``steps``, ``guidance``, ``megapixels``, ``ensemble``, ``batch_size``,

@@ -8,7 +8,8 @@ values are never read from resized colours.
 - labels / masks: per-pixel majority; uncertainty = 1 - the fraction of samples that agree,
 - instances: the medoid sample (best mean foreground IoU with the others) per pass; uncertainty =
   1 - agreement on foreground; passes (one per class) are merged with instance ids offset.
-Confidence (from the colour decoding) is averaged over samples.
+Reliability (from the colour decoding; ``confidence`` is its older name) and the expected error (depth and
+normals) are averaged over samples; the spread between samples stays the separate ``uncertainty``.
 """
 
 from __future__ import annotations
@@ -22,24 +23,41 @@ MAD_TO_SIGMA = 1.4826
 
 @dataclass
 class Combined:
-    """Values combined over samples (and passes), with per-pixel confidence and ensemble spread."""
+    """Values combined over samples (and passes), with per-pixel reliability (``confidence``, its older
+    name), ensemble spread (``uncertainty``) and expected error (task units; None for labels)."""
 
     values: np.ndarray
     confidence: np.ndarray
     uncertainty: np.ndarray | None = None
     extras: dict = field(default_factory=dict)
+    expected_error: np.ndarray | None = None
+
+    @property
+    def reliability(self) -> np.ndarray:
+        return self.confidence
 
 
 def mean_confidence(decodings) -> np.ndarray:
-    """The decodings' confidence, averaged."""
+    """The decodings' reliability (``confidence``), averaged."""
     if len(decodings) == 1:  # the common single-sample case: no stack, no mean
         return np.array(decodings[0].confidence, dtype=np.float32)
     return np.mean([np.asarray(d.confidence, dtype=np.float32) for d in decodings], axis=0).astype(np.float32)
 
 
+def mean_expected_error(decodings) -> np.ndarray | None:
+    """The decodings' expected error, averaged (inf stays inf: far on any sample); None if one has none."""
+    errors = [getattr(d, "expected_error", None) for d in decodings]
+    if any(e is None for e in errors):
+        return None
+    if len(errors) == 1:
+        return np.array(errors[0], dtype=np.float32)
+    return np.mean([np.asarray(e, dtype=np.float32) for e in errors], axis=0).astype(np.float32)
+
+
 def combine_depth(decodings) -> Combined:
     if len(decodings) == 1:
-        return Combined(np.array(decodings[0].values, dtype=np.float32), mean_confidence(decodings))
+        return Combined(np.array(decodings[0].values, dtype=np.float32), mean_confidence(decodings),
+                        expected_error=mean_expected_error(decodings))
     depths = np.stack([np.asarray(d.values, dtype=np.float32) for d in decodings])
     median = np.median(depths, axis=0)
     uncertainty = None
@@ -48,7 +66,8 @@ def combine_depth(decodings) -> Combined:
             deviation = np.abs(depths - median)
         deviation = np.where(np.isnan(deviation), 0.0, deviation)  # inf - inf: all agree on "far"
         uncertainty = (MAD_TO_SIGMA * np.median(deviation, axis=0)).astype(np.float32)
-    return Combined(median.astype(np.float32), mean_confidence(decodings), uncertainty)
+    return Combined(median.astype(np.float32), mean_confidence(decodings), uncertainty,
+                    expected_error=mean_expected_error(decodings))
 
 
 def combine_normals(decodings) -> Combined:
@@ -64,7 +83,10 @@ def combine_normals(decodings) -> Combined:
         angles = np.degrees(np.arccos(cosine))
         counted = np.maximum(valid.sum(axis=0), 1)
         uncertainty = np.where(keep, (angles * valid).sum(axis=0) / counted, 0.0).astype(np.float32)
-    return Combined(unit, mean_confidence(decodings) * keep, uncertainty)
+    error = mean_expected_error(decodings)
+    if error is not None:
+        error = np.where(keep, error, np.float32(180.0)).astype(np.float32)  # as an invalid pixel's
+    return Combined(unit, mean_confidence(decodings) * keep, uncertainty, expected_error=error)
 
 
 def majority(maps, num_labels: int | None = None) -> tuple[np.ndarray, np.ndarray]:

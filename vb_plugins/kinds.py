@@ -61,7 +61,8 @@ class ValueKind:
         values = np.stack([np.asarray(d.values, dtype=np.float32) for d in flat])
         spread = values.std(axis=0).mean(axis=-1) if values.ndim == 4 else values.std(axis=0)
         return Combined(np.median(values, axis=0), ensemble.mean_confidence(flat),
-                        spread.astype(np.float32) if len(flat) > 1 else None)
+                        spread.astype(np.float32) if len(flat) > 1 else None,
+                        expected_error=ensemble.mean_expected_error(flat))
 
     def resize_values(self, values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """Values at ``size`` = (height, width)."""
@@ -71,9 +72,10 @@ class ValueKind:
         """Combined values and their confidence / spread at ``size``."""
         if combined.values.shape[:2] == tuple(size):
             return combined
+        error = combined.expected_error
         return Combined(self.resize_values(combined.values, size), resize_smooth(combined.confidence, size),
                         None if combined.uncertainty is None else resize_smooth(combined.uncertainty, size),
-                        combined.extras)
+                        combined.extras, None if error is None else resize_smooth(error, size))
 
 
 class DepthKind(ValueKind):

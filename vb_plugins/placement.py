@@ -76,7 +76,8 @@ def place(kind: ValueKind, combined: Combined, target: tuple[int, int], fit: str
     bool at the generated size, pixels that hold data (False where the input was transparent).
 
     Returns the placed values and ``inside`` (bool at the target, pixels a covered generated pixel lands
-    on; None when that is every pixel). Outside, values are the kind's fill and confidence is 0.
+    on; None when that is every pixel). Outside, values are the kind's fill, confidence (reliability) is 0
+    and the expected error NaN.
     """
     target = tuple(int(v) for v in target)
     generated = combined.values.shape[:2]
@@ -91,11 +92,14 @@ def place(kind: ValueKind, combined: Combined, target: tuple[int, int], fit: str
         canvas[top:top + height, left:left + width] = values
         confidence = np.zeros(target, np.float32)
         confidence[top:top + height, left:left + width] = region.confidence
-        spread = None
+        spread = error = None
         if region.uncertainty is not None:
             spread = np.zeros(target, np.float32)
             spread[top:top + height, left:left + width] = region.uncertainty
-        placed = Combined(canvas, confidence, spread, region.extras)
+        if region.expected_error is not None:
+            error = np.full(target, np.nan, np.float32)  # nothing was read there
+            error[top:top + height, left:left + width] = region.expected_error
+        placed = Combined(canvas, confidence, spread, region.extras, error)
         inside = np.zeros(target, dtype=bool)
         inside[top:top + height, left:left + width] = True
     if covered is not None:
@@ -106,4 +110,7 @@ def place(kind: ValueKind, combined: Combined, target: tuple[int, int], fit: str
     values = np.array(placed.values, copy=True)
     values[~inside] = kind.fill
     confidence = np.where(inside, placed.confidence, 0.0).astype(np.float32)
-    return Combined(values, confidence, placed.uncertainty, placed.extras), inside
+    error = placed.expected_error
+    if error is not None:
+        error = np.where(inside, error, np.nan).astype(np.float32)
+    return Combined(values, confidence, placed.uncertainty, placed.extras, error), inside

@@ -77,10 +77,12 @@ def check_depth(depth, name: str = "depth") -> np.ndarray:
 
 
 def unproject(depth: np.ndarray, intrinsics: Intrinsics, colours: np.ndarray | None = None,
-              max_depth: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+              max_depth: float | None = None, reliability: np.ndarray | None = None,
+              min_reliability: float = 0.5) -> tuple[np.ndarray, np.ndarray | None]:
     """Depth (H x W metres along the optical axis) -> (N x 3 float32 points, N x 3 uint8 colours or None).
 
-    Pixels with non-finite, non-positive or (with ``max_depth``) too distant depth are left out.
+    Pixels with non-finite, non-positive or (with ``max_depth``) too distant depth are left out, and with
+    ``reliability`` (H x W, the decoding's) those below ``min_reliability``.
     """
     depth = check_depth(depth).astype(np.float64, copy=False)
     if colours is not None and np.asarray(colours).shape[:2] != depth.shape:
@@ -88,6 +90,13 @@ def unproject(depth: np.ndarray, intrinsics: Intrinsics, colours: np.ndarray | N
     valid = np.isfinite(depth) & (depth > 0)
     if max_depth is not None:
         valid &= depth <= max_depth
+    if reliability is not None:
+        reliability = np.asarray(reliability)
+        if reliability.shape != depth.shape:
+            raise InputError(f"reliability: shape {reliability.shape} differs from the depth's {depth.shape}")
+        if not 0.0 <= min_reliability <= 1.0:
+            raise InputError(f"min_reliability={min_reliability!r}: must be a number from 0 to 1")
+        valid &= reliability >= min_reliability
     v, u = np.nonzero(valid)
     z = depth[v, u]
     x = (u - intrinsics.cx) / intrinsics.fx * z

@@ -58,13 +58,16 @@ class Prediction:
 
     - ``values``: decoded values at the target size (by default the input's: depth H x W metres, normals
       H x W x 3, labels H x W, instance ids H x W, mask H x W bool),
-    - ``confidence``: H x W in [0, 1], how cleanly the generated colours decoded (see each codec),
+    - ``confidence`` (also readable as ``reliability``): H x W in [0, 1], the calibrated probability that
+      each pixel's value was read right from the generated colours (:mod:`vb_plugins.reliability`),
     - ``uncertainty``: H x W spread over ensemble samples / passes (None for a single sample),
     - ``visualizations``: the generated images (uint8 RGB at the generation size), per pass and sample,
     - ``prompts``: the prompt of each pass; ``settings``: everything needed to reproduce the run,
     - ``extras``: task-specific results (class names, instance colours and classes),
     - ``inside``: bool H x W, pixels a generated pixel covers (None: all of them; see
-      :func:`vb_plugins.placement.place`); elsewhere values are the kind's fill and confidence is 0.
+      :func:`vb_plugins.placement.place`); elsewhere values are the kind's fill and confidence is 0,
+    - ``expected_error``: H x W calibrated mean error in the task's units (depth: metres, normals:
+      degrees; NaN outside ``inside``), None for label tasks.
     """
 
     task: str
@@ -78,6 +81,11 @@ class Prediction:
     extras: dict = field(default_factory=dict)
     key: Hashable = None
     inside: np.ndarray | None = None
+    expected_error: np.ndarray | None = None
+
+    @property
+    def reliability(self) -> np.ndarray:
+        return self.confidence
 
     @property
     def visualization(self) -> np.ndarray:
@@ -386,7 +394,7 @@ class Predictor(ProfileSteps):
                 record["input_size"] = list(image.input_size)
             predictions.append(Prediction(self.task.name, self.spec, placed.values, placed.confidence,
                                           placed.uncertainty, image.visualizations, list(generated.prompts),
-                                          record, placed.extras, image.key, inside))
+                                          record, placed.extras, image.key, inside, placed.expected_error))
         return predictions
 
     def align_outputs(self, image: GeneratedImage) -> list[list[np.ndarray]]:

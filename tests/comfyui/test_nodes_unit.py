@@ -180,7 +180,11 @@ def test_decode_depth_gives_encoded_metric_depth_back_within_the_codec_bound():
     truth[1][:4, :6] = np.inf  # sky: the far end of the colour path
     task = get_task("depth")
     pictures = [task.encode(d) for d in truth]
-    (depth, preview, valid, uncertainty), shown, saved = operations.decode_depth(as_image(*pictures), mode="exact")
+    # min_confidence 0: the valid mask as coverage and finiteness (this steep 100x ramp over 53 px is read
+    # exactly, but its reliability (issue 23) is not certain there; the default mask is tested in
+    # test_decode_reliability.py)
+    (depth, preview, valid, uncertainty), shown, saved = operations.decode_depth(as_image(*pictures), mode="exact",
+                                                                                 min_confidence=0.0)
 
     assert saved == [] and shown is preview
     assert depth.depth.shape == (3, 37, 53) and depth.depth.dtype == np.float32
@@ -193,7 +197,8 @@ def test_decode_depth_gives_encoded_metric_depth_back_within_the_codec_bound():
     np.testing.assert_array_equal(valid.numpy() > 0.5, finite)
     assert preview.shape == (3, 37, 53, 3) and uncertainty.shape == (3, 37, 53, 3)
     assert float(uncertainty.min()) >= 0.0 and float(uncertainty.max()) <= 1.0
-    assert float(uncertainty[0].max()) < 0.2  # clean colours on the path: confident
+    # one sample: the uncertainty is 1 - the reliability (issue 23; no longer 0 on any on-path colour)
+    np.testing.assert_allclose(uncertainty[0].numpy()[..., 0], 1.0 - depth.confidence[0], atol=1e-6)
     # Near is bright: the nearest column outshines the farthest in the batch-normalised preview.
     assert preview[0, :, 0].mean() > preview[0, :, -1].mean() + 0.3
 
@@ -216,7 +221,8 @@ def test_alpha_channel_marks_transparent_pixels_invalid():
     picture = get_task("depth").encode(truth)
     alpha = np.ones((1, 21, 31), np.float32)
     alpha[0, 10:, 15:] = 0.0
-    (depth, _, valid, uncertainty), _, _ = operations.decode_depth(as_image(picture, alpha=alpha), mode="exact")
+    (depth, _, valid, uncertainty), _, _ = operations.decode_depth(as_image(picture, alpha=alpha), mode="exact",
+                                                                   min_confidence=0.0)  # coverage: see above
     opaque = alpha[0] > 0.5
     np.testing.assert_array_equal(valid.numpy()[0] > 0.5, opaque)
     assert np.isnan(depth.depth[0][~opaque]).all()
@@ -254,7 +260,7 @@ def test_decoded_depth_lines_up_with_a_reference_the_graph_rescaled_or_cropped()
     # A graph that centre-cropped a 30 x 60 input to its middle 30 x 40: outside is no data.
     wide = torch.zeros((1, 30, 60, 3))
     (depth, _, valid, _), _, _ = operations.decode_depth(as_image(task.encode(truth)), mode="exact", fit="crop",
-                                                         reference=wide)
+                                                         reference=wide, min_confidence=0.0)  # coverage only
     assert depth.depth.shape == (1, 30, 60)
     assert np.isnan(depth.depth[0, :, :10]).all() and np.isnan(depth.depth[0, :, 50:]).all()
     assert relative_error(depth.depth[0, :, 10:50], truth) < 0.01

@@ -146,7 +146,7 @@ def test_pack_loads_through_the_entrypoint_with_registry_choices(server):
     assert loader["model"][1]["options"] == ["bundled", "tiny-klein", "tiny-vbnet"]
     assert loader["lora"][1]["options"] == ["(none)"]  # pickled.pt is not offered
     depth = info["VBDecodeDepth"]
-    assert depth["output"] == ["VB_DEPTH", "IMAGE", "MASK", "IMAGE"]
+    assert depth["output"] == ["VB_DEPTH", "IMAGE", "MASK", "IMAGE", "MASK"]  # expected_error appended last
     assert depth["output_node"] is True
     assert info["VBEncode"]["input"]["optional"]["depth"][0] == "VB_DEPTH"
 
@@ -159,7 +159,7 @@ def test_depth_visualization_decodes_to_metric_depth_in_the_output_folder(server
         "1": {"class_type": "LoadImage", "inputs": {"image": "depth_vis.png"}},
         "2": {"class_type": "VBDecodeDepth", "inputs": {
             "image": ["1", 0], "mode": "exact", "group": 1, "fit": "stretch", "width": 0, "height": 0,
-            "min_confidence": 0.1, "preview": "fixed", "colormap": "inferno", "save": "npy+exr",
+            "min_confidence": 0.0, "preview": "fixed", "colormap": "inferno", "save": "npy+exr",
             "filename_prefix": "e2e/depth"}},
         # A graph that rescaled the visualization (2x, as edit models do) decodes back onto the original.
         "3": {"class_type": "ImageScaleBy", "inputs": {"image": ["1", 0], "upscale_method": "nearest-exact",

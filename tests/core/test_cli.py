@@ -6,6 +6,8 @@ import pytest
 from PIL import Image
 
 from vb_plugins.cli import main
+from vb_plugins.codecs import DepthCodec
+from vb_plugins.io import read_rgb
 
 LEGEND = '{"cat": "red", "background": "#ffff00"}'
 
@@ -40,7 +42,8 @@ def test_depth_encode_decode_round_trip(tmp_path, capsys):
     decoded = np.load(tmp_path / "out.npy")
     assert decoded.dtype == np.float32 and decoded.shape == depth.shape
     assert np.allclose(decoded, depth, rtol=0.02)
-    assert np.all(np.load(tmp_path / "conf.npy") == 1)
+    # --confidence writes the decoding's reliability (issue 23), the library's own
+    assert np.array_equal(np.load(tmp_path / "conf.npy"), DepthCodec().decode(read_rgb(tmp_path / "d.png")).reliability)
 
 
 def test_normals_round_trip(tmp_path, capsys):

@@ -15,7 +15,8 @@ def test_semantic_round_trip_and_unlabeled():
     decoding = codec.decode(rgb, LEGEND)
     assert np.array_equal(decoding.labels, labels)  # black is > 80 levels from every legend colour
     assert decoding.names == ["cat", "dog", "background"]
-    assert np.all(decoding.confidence[labels > 0] == 1)
+    # confidence is the calibrated reliability (issue 23): 0 where unlabeled, positive on legend colours
+    assert np.all(decoding.confidence[labels > 0] > 0) and np.all(decoding.confidence[labels == 0] == 0)
 
 
 def test_semantic_nearest_colour_within_tolerance():

@@ -21,7 +21,7 @@ from vb_plugins.errors import InputError
 from vb_plugins.evaluation.directory import evaluate_directory
 from vb_plugins.settings import RunSettings
 
-FILES_PER_IMAGE = 6  # generated.png, depth.npy, depth.png, confidence.npy, preview.png, json
+FILES_PER_IMAGE = 7  # generated.png, depth.npy, depth.png, confidence.npy, expected_error.npy, preview.png, json
 
 
 @pytest.fixture(scope="module")

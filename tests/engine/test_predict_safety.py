@@ -187,13 +187,14 @@ def test_overwrite_with_a_smaller_ensemble_or_another_task_leaves_one_consistent
     assert run(capsys, *base, "--overwrite")[0] == 0
     record = json.loads((out / "a.json").read_text())
     assert result_files(out, "a") == record["outputs"] == [
-        "a.confidence.npy", "a.depth.npy", "a.depth.png", "a.generated.png", "a.json", "a.preview.png"]
+        "a.confidence.npy", "a.depth.npy", "a.depth.png", "a.expected_error.npy", "a.generated.png", "a.json",
+        "a.preview.png"]
     assert record["settings"]["ensemble"] == 1
     # Without a preview this time: the old set's preview goes too.
     assert run(capsys, "predict", "normals", tmp_path / "in", "-o", out, "--quiet", "--overwrite",
                "--no-preview")[0] == 0
     assert result_files(out, "a") == [
-        "a.confidence.npy", "a.generated.png", "a.json", "a.normals.npy", "a.normals.png"]
+        "a.confidence.npy", "a.expected_error.npy", "a.generated.png", "a.json", "a.normals.npy", "a.normals.png"]
     assert sorted(p.name for p in out.iterdir()) == result_files(out, "a")  # no lock, no staging left
 
 

@@ -50,10 +50,12 @@ def test_app_shows_the_review_view_sorted_by_confidence(fo, playwright_core):  #
     info = json.loads((ARTIFACTS / "shots.json").read_text())
     queue = info["queue"]
 
-    # the queue: the six largest patches, least confident first, scores from the patch area alone
+    # the queue: the six largest patches, least confident first, scores from the patch area (the reliability
+    # of issue 23: 0 on the patch, a little under 1 along the legend colours' borders)
     expected_sides = sorted(info["patches"], reverse=True)[:6]
     assert queue["patches"] == expected_sides
-    assert queue["scores"] == pytest.approx([1 - side ** 2 / (WIDTH * HEIGHT) for side in expected_sides], abs=1e-12)
+    for score, side in zip(queue["scores"], expected_sides, strict=True):
+        assert 1 - side ** 2 / (WIDTH * HEIGHT) - 0.005 <= score <= 1 - side ** 2 / (WIDTH * HEIGHT)
     assert queue["view_name"] == "vb-review: seg"
 
     # the App loaded the saved view: its name and the queue's size are on the page

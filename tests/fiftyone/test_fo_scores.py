@@ -92,8 +92,11 @@ def test_semantic_scores_match_the_drawn_regions_and_are_declared_for_the_app(fo
                     "background": (TOTAL - 48 * WIDTH - ball - white) / TOTAL}
         assert sample.seg_unlabeled_share == pytest.approx(white / TOTAL, abs=1e-12)
         assert plain(sample.seg_class_shares) == pytest.approx(expected, abs=1e-12)
-        # legend colours decode with confidence 1, white with 0
-        assert sample.seg_confidence_mean == pytest.approx(1 - white / TOTAL, abs=1e-12)
+        # confidence is the reliability (issue 23): 0 on the unlabeled white, near 1 on exact legend colours
+        # (a little under 1 along region borders); the score is the mean of the stored map
+        stored = sample.seg_confidence.get_map()
+        assert sample.seg_confidence_mean == stored.sum(dtype=np.uint64) / (stored.size * sample.seg_confidence.scale)
+        assert 1 - white / TOTAL - 0.005 <= sample.seg_confidence_mean <= 1 - white / TOTAL
     schema = dataset.get_field_schema(flat=True)
     assert type(schema["seg_confidence_mean"]) is fo.FloatField
     assert type(schema["seg_unlabeled_share"]) is fo.FloatField

@@ -46,7 +46,11 @@ def register(subparsers) -> None:
     decode.add_argument("task")
     decode.add_argument("input", type=Path, help="generated image (PNG, JPEG, WebP, ...)")
     decode.add_argument("output", type=Path, help="values: .npy (depth, normals) or PNG (labels, ids, masks)")
-    decode.add_argument("--confidence", type=Path, help="also write the per-pixel confidence (.npy float32)")
+    decode.add_argument("--confidence", type=Path,
+                        help="also write the per-pixel reliability (.npy float32, 0..1: the calibrated probability "
+                             "that the pixel was read within the task's tolerance)")
+    decode.add_argument("--expected-error", type=Path,
+                        help="also write the per-pixel expected error (.npy float32; depth: metres, normals: degrees)")
     decode.add_argument("--mode", choices=("auto", "exact", "robust"), default="auto",
                         help="exact: every pixel on its own (lossless PNGs); robust: read compressed, noisy or "
                              "colour-cast images (JPEG, WebP, generator output); auto (default): robust for "
@@ -139,6 +143,9 @@ def run_decode(args) -> int:
     if args.confidence is not None:
         _check_output(args.confidence, (".npy",), args.overwrite, "confidences")
         outputs["--confidence"] = args.confidence
+    if args.expected_error is not None:
+        _check_output(args.expected_error, (".npy",), args.overwrite, "expected errors")
+        outputs["--expected-error"] = args.expected_error
     if args.preview is not None:
         _check_output(args.preview, (".png",), args.overwrite, "previews")
         outputs["--preview"] = args.preview
@@ -152,6 +159,8 @@ def run_decode(args) -> int:
         _check_output(extra, task.value_suffixes, args.overwrite, f"{task.name} values")
     _check_distinct({"INPUT": args.input, **outputs, **{f"OUTPUT ({p.name})": p for p in values[1:]}})
     decoding = decode_file(task, spec, args.input, args.mode)
+    if args.expected_error is not None and decoding.expected_error is None:
+        raise InputError(f"--expected-error: {task.name} decodings have no error in units (depth and normals do)")
     preview = decode_preview(args, task, decoding, spec)  # drawn before anything is written
     metric = metric_depth(args, spec, decoding)  # fitted (or refused) before anything is written
     # Every output goes to a temporary file first; they replace the targets only once all are written,
@@ -167,6 +176,9 @@ def run_decode(args) -> int:
             task.save_values(decoding, written[str(args.output)], spec, overwrite=True)
         if args.confidence is not None:
             write_npy(written[str(args.confidence)], np.asarray(decoding.confidence, dtype=np.float32),
+                      overwrite=True)
+        if args.expected_error is not None:
+            write_npy(written[str(args.expected_error)], np.asarray(decoding.expected_error, dtype=np.float32),
                       overwrite=True)
         if preview is not None:
             preview.save(written[str(args.preview)], overwrite=True)

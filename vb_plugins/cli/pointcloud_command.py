@@ -26,6 +26,11 @@ def register(subparsers) -> None:
     camera.add_argument("--fov", type=float, help="assumed horizontal field of view in degrees (default 60)")
     camera.add_argument("--intrinsics", help="fx,fy,cx,cy in pixels of the depth map")
     parser.add_argument("--max-depth", type=float, help="leave out points beyond this distance (metres)")
+    parser.add_argument("--min-reliability", type=float,
+                        help="leave out pixels whose reliability is lower (0..1; the decoding's for a PNG, else "
+                             "read from --reliability)")
+    parser.add_argument("--reliability", type=Path,
+                        help="reliability map (.npy, e.g. STEM.confidence.npy from `vb predict`) for --min-reliability")
     parser.add_argument("--overwrite", action="store_true")
     parser.set_defaults(handler=run_pointcloud)
 
@@ -50,17 +55,31 @@ def run_pointcloud(args) -> int:
         raise InputError(f"{args.output}: is a directory; give a file name")
     if args.output.exists() and not args.overwrite:
         raise InputError(f"{args.output}: already exists (pass --overwrite to replace it)")
+    minimum = args.min_reliability
+    if minimum is not None and not (math.isfinite(minimum) and 0.0 <= minimum <= 1.0):
+        raise InputError(f"--min-reliability {minimum}: must be a number from 0 to 1")
+    if args.reliability is not None and minimum is None:
+        raise InputError("--reliability: give --min-reliability too (the threshold to filter by)")
+    reliability = None
     if args.depth.suffix.lower() == ".npy":
         depth = check_depth(load_npy(args.depth), str(args.depth))
+        if minimum is not None:
+            if args.reliability is None:
+                raise InputError("--min-reliability: a .npy depth needs --reliability PATH (its reliability map)")
+            reliability = load_npy(args.reliability)
     else:
-        depth = decode_file(get_task("depth"), None, args.depth).depth  # as `vb decode depth` reads it
+        decoding = decode_file(get_task("depth"), None, args.depth)  # as `vb decode depth` reads it
+        depth = decoding.depth
+        if minimum is not None:
+            reliability = load_npy(args.reliability) if args.reliability is not None else decoding.reliability
     height, width = depth.shape
     if intrinsics is None:
         intrinsics = Intrinsics.from_fov(height, width, fov)
     colours = None
     if args.image:
         colours = resize_image(read_rgb(args.image, exif_transpose=True), (height, width))
-    points, picked = unproject(depth, intrinsics, colours, args.max_depth)
+    points, picked = unproject(depth, intrinsics, colours, args.max_depth, reliability,
+                               0.0 if minimum is None else minimum)
     if not len(points):
         raise InputError(f"{args.depth}: no valid depth pixels to unproject")
     comments = [f"vb-plugins point cloud from {args.depth.name}", f"camera {intrinsics.describe()}",

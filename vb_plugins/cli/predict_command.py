@@ -41,7 +41,8 @@ def register(subparsers) -> None:
                     "(decoded values) and STEM.TASK.png (viewable, the image's size), STEM.preview.png (readable: "
                     "depth with a colour bar in metres, labels with a legend of class names, normals with a key), "
                     "STEM.referring-1.png, -2.png, ... (one 0/255 mask per object when a prompt names several), "
-                    "STEM.confidence.npy, STEM.uncertainty.npy "
+                    "STEM.confidence.npy (reliability, 0..1), STEM.expected_error.npy (depth: metres, normals: "
+                    "degrees), STEM.uncertainty.npy "
                     "(with --ensemble > 1) and STEM.json (settings; written last). Images whose STEM.json "
                     "exists are skipped unless --overwrite, provided the folder's results were made with the same "
                     "settings (else the run is refused). One run at a time writes to a folder.",
@@ -244,6 +245,8 @@ def save_prediction(prediction, directory: Path, stem: str, task, write_npy, wri
         put(write_npy, f"{stem}.confidence.npy", prediction.confidence.astype(np.float32))
         if prediction.uncertainty is not None:
             put(write_npy, f"{stem}.uncertainty.npy", prediction.uncertainty.astype(np.float32))
+        if prediction.expected_error is not None:
+            put(write_npy, f"{stem}.expected_error.npy", prediction.expected_error.astype(np.float32))
         record = prediction.record()
         record["extras"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in prediction.extras.items()}
         if objects:

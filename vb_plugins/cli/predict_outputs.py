@@ -106,7 +106,8 @@ def clear_staging(directory: Path) -> None:
 def output_pattern() -> re.Pattern:
     """The tail every file `vb predict` writes has after ``STEM.``."""
     tasks = "|".join(re.escape(name) for name in list_tasks())
-    return re.compile(rf"(?:generated(?:-\d+)?\.png|preview\.png|confidence\.npy|uncertainty\.npy|json|"
+    arrays = r"(?:confidence|uncertainty|expected_error)\.npy"
+    return re.compile(rf"(?:generated(?:-\d+)?\.png|preview\.png|{arrays}|json|"
                       rf"(?:{tasks})\.(?:npy|png)|(?:{tasks})-\d+\.png)")
 
 

@@ -8,15 +8,15 @@ Decoding projects each pixel onto the path, inverts the curve, and reports the d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from vb_plugins import names
 from vb_plugins.codecs._arrays import as_rgb, check_hw, to_uint8
 from vb_plugins.codecs._modes import resolve_mode
-from vb_plugins.codecs._robust import _Path, depth_confidence, looks_lossy, robust_depth
-from vb_plugins.codecs.base import Decoding
+from vb_plugins.codecs._robust import _Path, looks_lossy, robust_depth
+from vb_plugins.codecs.base import Computed, Decoding, compute_later
 from vb_plugins.codecs.colors import parse_colour
 from vb_plugins.codecs.schemes import ColourScheme, PolylineScheme
 from vb_plugins.errors import InputError
@@ -57,24 +57,32 @@ class DepthDecoding(Decoding):
 
     - ``depth``: float32 H x W metres (``inf`` where the colour is the far end of the path),
     - ``residual``: float32 H x W distance from the pixel's colour to the path, in 8-bit levels,
-    - ``confidence``: float32 H x W in (0, 1]. Exact decoding: ``exp(-(residual / 8)**2 / 2)``. Robust
-      decoding: ``exp(-r / 0.01)`` with ``r`` the expected relative depth error (see
-      :func:`vb_plugins.codecs._robust.robust_depth`), so it ranks pixels by expected error,
+    - ``reliability`` (also readable as ``confidence``, its older name): float32 H x W in [0, 1], the
+      calibrated probability that the pixel's depth is within ``max(1 %, one path step)`` of the depth
+      the colour was painted to show (:func:`vb_plugins.reliability.depth_reliability`): a far pixel read
+      as well as the encoding allows is reliable, however coarse a path step is there,
+    - ``expected_error``: float32 H x W, the calibrated mean error in metres (inf where the decoding is
+      the far end of the path),
     - ``mode``: ``"exact"`` or ``"robust"``, the decoding that produced ``depth``,
-    - ``repaired``: bool H x W (robust only, else None): pixels that took a neighbouring surface's value.
+    - ``repaired``: bool H x W (robust only, else None): pixels that took a neighbouring surface's value,
+    - ``decoder_error``: float32 H x W (robust only, else None): the robust decoder's own error estimate in
+      path steps (spread of the smoothing window it settled on, residual, distance moved, edges), one of
+      the inputs to reliability.
     """
 
     depth: np.ndarray
     residual: np.ndarray
-    confidence: np.ndarray = field(default=None)  # type: ignore[assignment]
+    confidence: np.ndarray = Computed()  # type: ignore[assignment]
     mode: str = "exact"
     repaired: np.ndarray | None = None
+    expected_error: np.ndarray | None = Computed()  # type: ignore[assignment]
+    decoder_error: np.ndarray | None = None
     values_field = "depth"
     unpacks = ("depth", "residual")
 
     def __post_init__(self):
-        if self.confidence is None:
-            object.__setattr__(self, "confidence", residual_confidence(self.residual))
+        if self.confidence is None:  # built without the picture: the residual's score (decode replaces it)
+            compute_later(self, lambda: (residual_confidence(self.residual), None))
 
 
 def residual_confidence(residual: np.ndarray, scale: float = CONFIDENCE_SCALE) -> np.ndarray:
@@ -147,19 +155,30 @@ class DepthCodec:
             code, d2 = self.scheme.cube_codes(rgb)
             residual = np.sqrt(d2.astype(np.float32))
             exact = DepthDecoding(self.depth_table()[code], residual)
+            positions = code.astype(np.float32)
         else:
             f, residual = self.scheme.decode(rgb)
             residual = residual.astype(np.float32, copy=False)
             exact = DepthDecoding(self.curve.inverse(f).astype(np.float32), residual)
-        if mode == "exact" or not isinstance(self.scheme, PolylineScheme):
-            return exact
-        if mode == "auto" and not looks_lossy(residual):
-            return exact
+            polyline = isinstance(self.scheme, PolylineScheme)
+            positions = (f * _Path(self).steps).astype(np.float32) if polyline else None
+        if mode == "exact" or positions is None or (mode == "auto" and not looks_lossy(residual)):
+            return self._with_reliability(rgb, exact, positions)
         path = _Path(self)
-        s0 = code.astype(np.float32) if cube else (f * path.steps).astype(np.float32)
+        s0 = positions
         s, error, repaired = robust_depth(self, rgb, s0, residual)
         # inf only where the robust estimate itself rounds to the far end of the path
-        return DepthDecoding(path.depth(s), residual, depth_confidence(path, s, error), "robust", repaired)
+        robust = DepthDecoding(path.depth(s), residual, mode="robust", repaired=repaired, decoder_error=error)
+        return self._with_reliability(rgb, robust, s0)
+
+    def _with_reliability(self, rgb: np.ndarray, decoding: DepthDecoding, s0) -> DepthDecoding:
+        from vb_plugins.reliability import depth_reliability
+
+        def compute():
+            result = depth_reliability(self, rgb, decoding, s0)
+            return result.reliability, result.expected_error
+
+        return compute_later(decoding, compute)
 
     def depth_table(self) -> np.ndarray:
         """Depth (float32 metres) of each 8-bit step along a cube-walk path, indexed by position code."""

@@ -15,8 +15,7 @@ from vb_plugins.codecs._arrays import as_rgb, check_hw
 from vb_plugins.codecs._instances import cluster_instances
 from vb_plugins.codecs._modes import resolve_mode
 from vb_plugins.codecs._nearest import nearest_colours
-from vb_plugins.codecs._robust import label_agreement
-from vb_plugins.codecs.base import Decoding
+from vb_plugins.codecs.base import Computed, Decoding, compute_later
 from vb_plugins.codecs.colors import palette, parse_colour
 from vb_plugins.errors import InputError
 
@@ -34,8 +33,10 @@ class InstanceDecoding(Decoding):
     - ``masks``: bool N x H x W, one mask per instance,
     - ``colours``: uint8 N x 3, the mean colour of each instance,
     - ``distance``: float32 H x W distance to the assigned cluster colour (8-bit levels),
-    - ``confidence``: float32 H x W in [0, 1], ``1 - distance / tolerance`` (0 where unassigned); robust
-      decoding multiplies by the share of the pixel's 3 x 3 neighbourhood with the same id (edges),
+    - ``reliability`` (also readable as ``confidence``, its older name): float32 H x W in [0, 1], the
+      calibrated probability that the pixel belongs where it was put, background included, read as labels
+      are against the background and instance colours (:func:`vb_plugins.reliability.label_reliability`);
+      0 where a pixel matches no colour,
     - ``mode``: ``"exact"`` or ``"robust"``.
     """
 
@@ -43,7 +44,7 @@ class InstanceDecoding(Decoding):
     masks: np.ndarray
     colours: np.ndarray
     distance: np.ndarray
-    confidence: np.ndarray
+    confidence: np.ndarray = Computed()  # type: ignore[assignment]
     mode: str = "exact"
     values_field = "ids"
     unpacks = ("ids", "masks")
@@ -110,11 +111,25 @@ class InstanceCodec:
         min_area = self.min_area if min_area is None else int(min_area)
         if mode != "exact":
             labels, colours, distance = cluster_instances(rgb, background, tolerance, min_area)
-            return _instances_from_assignment(labels, colours, distance, tolerance, min_area, mode="robust")
-        centres = find_colour_clusters(rgb, background, tolerance, min_area)
-        index, d1, _ = nearest_colours(rgb, centres)
-        assigned = (d1 <= tolerance) & (index > 0)  # centre 0 is the background
-        return _instances_from_assignment(np.where(assigned, index, 0), centres, d1, tolerance, min_area)
+            decoding = _instances_from_assignment(labels, colours, distance, tolerance, min_area, mode="robust")
+        else:
+            centres = find_colour_clusters(rgb, background, tolerance, min_area)
+            index, d1, _ = nearest_colours(rgb, centres)
+            assigned = (d1 <= tolerance) & (index > 0)  # centre 0 is the background
+            decoding = _instances_from_assignment(np.where(assigned, index, 0), centres, d1, tolerance, min_area)
+        return compute_later(decoding, lambda: _reliability(rgb, decoding, background, tolerance))
+
+
+def _reliability(rgb: np.ndarray, decoding: InstanceDecoding, background, tolerance: float):
+    """Label reliability with the background as label 1 and instance k as label k + 1."""
+    from vb_plugins.reliability import label_reliability
+
+    to_background = np.linalg.norm(rgb.astype(np.float32) - np.asarray(background, np.float32), axis=2)
+    ids = np.asarray(decoding.ids)
+    labels = np.where(ids > 0, ids + 1, np.where(to_background <= tolerance, 1, 0))
+    distance = np.where(ids > 0, decoding.distance, to_background)
+    colours = np.vstack([np.asarray(background, np.uint8)[None], decoding.colours])
+    return label_reliability(rgb, labels, distance, colours, tolerance, decoding.mode).reliability, None
 
 
 def find_colour_clusters(rgb: np.ndarray, background, tolerance: float, min_area: int) -> np.ndarray:
@@ -163,7 +178,4 @@ def _instances_from_assignment(labels: np.ndarray, centres: np.ndarray, distance
     ids = remap[labels]
     masks = np.stack([ids == i for i in range(1, len(keep) + 1)]) if keep else np.zeros((0,) + ids.shape, bool)
     colours = np.rint(centres[keep]).astype(np.uint8).reshape(-1, 3)
-    confidence = np.where(ids > 0, np.clip(1.0 - distance / tolerance, 0, 1), 0.0).astype(np.float32)
-    if mode == "robust":
-        confidence = np.where(ids > 0, confidence * label_agreement(ids), 0.0).astype(np.float32)
-    return InstanceDecoding(ids, masks, colours, distance.astype(np.float32), confidence, mode)
+    return InstanceDecoding(ids, masks, colours, distance.astype(np.float32), mode=mode)

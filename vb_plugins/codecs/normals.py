@@ -12,14 +12,14 @@ stored in those normal maps): flip x and y; ``lub``: none.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from vb_plugins.codecs._arrays import as_rgb, check_hw, to_float, to_uint8
 from vb_plugins.codecs._modes import resolve_mode
 from vb_plugins.codecs._robust import normals_look_lossy, robust_normals
-from vb_plugins.codecs.base import Decoding
+from vb_plugins.codecs.base import Computed, Decoding, compute_later
 from vb_plugins.codecs.colors import parse_colour
 from vb_plugins.errors import InputError
 
@@ -64,17 +64,19 @@ class NormalsDecoding(Decoding):
     - ``normals``: float32 H x W x 3 unit vectors in the requested convention (zeros where invalid),
     - ``valid``: bool H x W, decoded length within the tolerance of 1,
     - ``residual``: float32 H x W, ``| |2 rgb - 1| - 1 |`` (0 for a perfect normal colour),
-    - ``confidence``: float32 H x W in [0, 1] (0 where invalid). Exact decoding:
-      1 - residual / tolerance, clipped. Robust decoding: ``exp(-e / 5)`` with ``e`` the estimated
-      angular error in degrees (see :func:`vb_plugins.codecs._robust.robust_normals`),
+    - ``reliability`` (also readable as ``confidence``, its older name): float32 H x W in [0, 1], the
+      calibrated probability that the normal is within 5 degrees of the one the colour was painted to
+      show (:func:`vb_plugins.reliability.normals_reliability`); 0 where invalid,
+    - ``expected_error``: float32 H x W, the calibrated mean angular error in degrees (180 where invalid),
     - ``mode``: ``"exact"`` or ``"robust"``.
     """
 
     normals: np.ndarray
     valid: np.ndarray
     residual: np.ndarray
-    confidence: np.ndarray = field(default=None)  # type: ignore[assignment]
+    confidence: np.ndarray = Computed()  # type: ignore[assignment]
     mode: str = "exact"
+    expected_error: np.ndarray | None = Computed()  # type: ignore[assignment]
 
     values_field = "normals"
     unpacks = ("normals", "valid")
@@ -130,10 +132,16 @@ class NormalsCodec:
         valid = residual <= self.length_tolerance
         lossy = normals_look_lossy(residual, valid)
         if mode == "robust" or (mode == "auto" and lossy):
-            unit, error = robust_normals(lub, valid, clean=not lossy)
-            confidence = np.where(valid, np.exp(-error / 5.0), 0.0).astype(np.float32)
-            return NormalsDecoding(from_lub(unit, convention), valid, residual, confidence, "robust")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            unit = np.where(valid[..., None], lub / length[..., None], 0.0).astype(np.float32)
-        confidence = np.where(valid, 1.0 - residual / self.length_tolerance, 0.0).astype(np.float32)
-        return NormalsDecoding(from_lub(unit, convention), valid, residual, confidence)
+            unit, _ = robust_normals(lub, valid, clean=not lossy)
+            decoding = NormalsDecoding(from_lub(unit, convention), valid, residual, mode="robust")
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                unit = np.where(valid[..., None], lub / length[..., None], 0.0).astype(np.float32)
+            decoding = NormalsDecoding(from_lub(unit, convention), valid, residual)
+        return compute_later(decoding, lambda: self._reliability(image, decoding, convention))
+
+    def _reliability(self, image, decoding: NormalsDecoding, convention: str):
+        from vb_plugins.reliability import normals_reliability
+
+        result = normals_reliability(self, image, decoding, convention)
+        return result.reliability, result.expected_error

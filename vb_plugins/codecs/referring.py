@@ -9,7 +9,7 @@ import numpy as np
 from vb_plugins.codecs._arrays import as_rgb, check_hw
 from vb_plugins.codecs._modes import resolve_mode
 from vb_plugins.codecs._nearest import nearest_colours
-from vb_plugins.codecs.base import Decoding
+from vb_plugins.codecs.base import Computed, Decoding, compute_later
 from vb_plugins.codecs.colors import parse_colour
 from vb_plugins.errors import InputError
 
@@ -26,8 +26,9 @@ class ReferringDecoding(Decoding):
 
     - ``mask``: bool H x W, pixels nearer the target colour than the background and within tolerance,
     - ``distance``: float32 H x W distance to the target colour (8-bit levels),
-    - ``confidence``: float32 H x W in [0, 1]: how decisively each pixel is target or background,
-      ``|d_bg - d_target| / (d_bg + d_target)``,
+    - ``reliability`` (also readable as ``confidence``, its older name): float32 H x W in [0, 1], the
+      calibrated probability that the pixel is rightly read as target or background (read as labels are,
+      :func:`vb_plugins.reliability.label_reliability`); 0 where it matches neither colour,
     - ``matched``: for colours given as words, how they were matched to the painted colours (set by the
       task; {} otherwise),
     - ``mode``: always ``"exact"``: each pixel is read on its own in every mode (target or background,
@@ -36,7 +37,7 @@ class ReferringDecoding(Decoding):
 
     mask: np.ndarray
     distance: np.ndarray
-    confidence: np.ndarray
+    confidence: np.ndarray = Computed()  # type: ignore[assignment]
     matched: dict = field(default_factory=dict)
     mode: str = "exact"
     values_field = "mask"
@@ -84,6 +85,15 @@ class ReferringCodec:
         d_target = np.where(index == 0, d1, d2)
         d_background = np.where(index == 0, d2, d1)
         mask = (index == 0) & (d_target <= tolerance)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            confidence = np.abs(d_background - d_target) / np.maximum(d_background + d_target, 1e-6)
-        return ReferringDecoding(mask, d_target.astype(np.float32), confidence.astype(np.float32))
+        decoding = ReferringDecoding(mask, d_target.astype(np.float32))
+        # labels: 1 target, 2 background (read within the tolerance too), 0 neither
+        labels = np.where(mask, 1, np.where((index == 1) & (d_background <= tolerance), 2, 0))
+        distance = np.where(index == 0, d_target, d_background)
+
+        def compute():
+            from vb_plugins.reliability import label_reliability
+
+            result = label_reliability(rgb, labels, distance, np.array([colour, background]), tolerance)
+            return result.reliability, None
+
+        return compute_later(decoding, compute)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vb_plugins.codecs.base import compute_later
 from vb_plugins.codecs.colors import RGB
 from vb_plugins.codecs.legend_matching import matched_colours
 from vb_plugins.codecs.semantic import SemanticCodec, SemanticDecoding
@@ -51,12 +52,13 @@ def decode_objects(image, objects: list[tuple[str, RGB]], background: RGB, toler
     decoding = SemanticCodec(tolerance).decode(image, classes, mode=mode)
     count = len(objects)
     labels = np.where(decoding.labels > count, 0, decoding.labels).astype(np.uint8)
-    confidence = np.where(labels > 0, decoding.confidence, 0.0).astype(np.float32)
     if _BACKGROUND_KEY in matched:
         matched["background"] = matched.pop(_BACKGROUND_KEY)
     colours = np.array([colour for _, colour in classes[:count]], np.uint8).reshape(-1, 3)
-    return ReferringObjectsDecoding(labels, decoding.distance, confidence, [name for name, _ in objects],
-                                    decoding.mode, matched, colours)
+    objects_decoding = ReferringObjectsDecoding(labels, decoding.distance, names=[name for name, _ in objects],
+                                                mode=decoding.mode, matched=matched, colours=colours)
+    # The background is a legend colour like the objects': a pixel rightly read as background is reliable.
+    return compute_later(objects_decoding, lambda: (decoding.reliability, None))
 
 
 def object_paths(path, count: int) -> list:

@@ -13,8 +13,8 @@ import numpy as np
 from vb_plugins.codecs._arrays import as_rgb, check_hw
 from vb_plugins.codecs._modes import resolve_mode
 from vb_plugins.codecs._nearest import nearest_colours
-from vb_plugins.codecs._robust import label_agreement, robust_labels
-from vb_plugins.codecs.base import Decoding
+from vb_plugins.codecs._robust import robust_labels
+from vb_plugins.codecs.base import Computed, Decoding, compute_later
 from vb_plugins.codecs.colors import RGB, check_distinct_colours, parse_class_colours, parse_colour
 from vb_plugins.errors import InputError
 
@@ -43,11 +43,10 @@ class SemanticDecoding(Decoding):
 
     - ``labels``: H x W (uint8, uint16 beyond 254 classes), i + 1 for the i-th class, 0 = unlabeled,
     - ``distance``: float32 H x W distance to the chosen colour (8-bit RGB levels or CIELAB units),
-    - ``confidence``: float32 H x W in [0, 1], 0 where unlabeled. Exact decoding:
-      ``(1 - d1 / tolerance) * (d2 - d1) / d2`` — low when the colour is far from the legend or halfway
-      between two legend colours. Robust decoding: the same where the pixel kept its nearest colour, and
-      ``0.5 * (1 - d / tolerance) * a`` where it was relabelled from its neighbours (``d``: distance to
-      the chosen class colour, ``a``: share of its 3 x 3 neighbourhood with the same label),
+    - ``reliability`` (also readable as ``confidence``, its older name): float32 H x W in [0, 1], the
+      calibrated probability that the pixel has the class its colour was painted to show
+      (:func:`vb_plugins.reliability.semantic_reliability`: distance to the nearest legend colour against
+      the second nearest, agreement with the neighbours); 0 where unlabeled,
     - ``names``: the class names, index i for label i + 1,
     - ``mode``: ``"exact"`` or ``"robust"``,
     - ``matched``: for legends with colour words, how each entry was matched to the painted colours
@@ -56,7 +55,7 @@ class SemanticDecoding(Decoding):
 
     labels: np.ndarray
     distance: np.ndarray
-    confidence: np.ndarray
+    confidence: np.ndarray = Computed()  # type: ignore[assignment]
     names: list[str] = field(default_factory=list)
     mode: str = "exact"
     matched: dict = field(default_factory=dict)
@@ -106,23 +105,21 @@ class SemanticCodec:
         index, d1, d2 = nearest_colours(rgb, colours, self.space)
         if mode != "exact" and self.space == "rgb":
             labels = robust_labels(rgb, colours, index, d1, d2, tolerance)
-            relabelled = labels != np.where(d1 <= tolerance, index + 1, 0)
             chosen = np.asarray(colours, np.float64)[np.maximum(labels - 1, 0)]
             pixels = rgb.astype(np.float64) * (1.0 if rgb.dtype == np.uint8 else 255.0)
             distance = np.linalg.norm(pixels - chosen, axis=2).astype(np.float32)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                margin = np.where(np.isfinite(d2), (d2 - d1) / np.maximum(d2, 1e-6), 1.0)
-            kept = np.clip(1.0 - d1 / tolerance, 0, 1) * margin
-            borrowed = 0.5 * np.clip(1.0 - distance / tolerance, 0, 1) * label_agreement(labels)
-            confidence = np.where(labels > 0, np.where(relabelled, borrowed, kept), 0.0).astype(np.float32)
-            return SemanticDecoding(labels.astype(label_dtype(len(names))), np.where(labels > 0, distance, d1),
-                                    confidence, names, "robust")
-        inside = d1 <= tolerance
-        labels = np.where(inside, index + 1, 0).astype(label_dtype(len(names)))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            margin = np.where(np.isfinite(d2), (d2 - d1) / np.maximum(d2, 1e-6), 1.0)
-        confidence = np.where(inside, np.clip(1.0 - d1 / tolerance, 0, 1) * margin, 0.0).astype(np.float32)
-        return SemanticDecoding(labels, d1.astype(np.float32), confidence, names)
+            decoding = SemanticDecoding(labels.astype(label_dtype(len(names))), np.where(labels > 0, distance, d1),
+                                        names=names, mode="robust")
+        else:
+            labels = np.where(d1 <= tolerance, index + 1, 0).astype(label_dtype(len(names)))
+            decoding = SemanticDecoding(labels, d1.astype(np.float32), names=names)
+        codec = self if tolerance == self.tolerance else SemanticCodec(tolerance, self.space)
+        return compute_later(decoding, lambda: codec._reliability(rgb, decoding, colours, (index, d1, d2)))
+
+    def _reliability(self, rgb, decoding: SemanticDecoding, colours: np.ndarray, nearest):
+        from vb_plugins.reliability import semantic_reliability
+
+        return semantic_reliability(self, rgb, decoding, colours, nearest).reliability, None
 
 
 def permuted_legends(classes, passes: int, seed: int = 0) -> list[list[tuple[str, RGB]]]:

@@ -21,7 +21,7 @@ labels          ``F``: ``fo.Segmentation(mask_path=ID.semantic.png)``, class i o
                 with the colour it was prompted with.
 instances       ``F``: ``fo.Detections``, one ``fo.Detection`` per instance: ``label`` (its class, or
                 "object"), relative ``bounding_box``, ``mask_path`` (ID.instance-K.png, 0/1 cropped to the
-                box, FiftyOne's convention), ``confidence`` (mean decoding confidence over its pixels).
+                box, FiftyOne's convention), ``confidence`` (mean reliability over its pixels).
 mask            ``F``: ``fo.Segmentation(mask_path=ID.referring.png)`` with values 0/1 and
   (referring)   ``mask_targets[F]`` = {1: expression}; the label's ``expression`` attribute repeats it.
                 Several referred objects (a prompt naming two): values 0..K, ``mask_targets[F]`` = {k: object}.
@@ -31,11 +31,15 @@ alpha           mattes the same with ``units`` "alpha" and, with a threshold, ``
                 (see :mod:`vb_plugins.fiftyone_tools.gray_labels`).
 ==============  ==================================================================================
 
-Alongside: ``F_confidence`` (``fo.Heatmap``, 16-bit PNG, ``scale`` = 1000 per unit, range [0, 1000]),
+Alongside: ``F_confidence`` (the reliability: the calibrated probability that a pixel was read within the
+task's tolerance; ``fo.Heatmap``, 16-bit PNG, ``scale`` = 1000 per unit, range [0, 1000]),
 ``F_uncertainty`` with an ensemble (``fo.Heatmap``, 16-bit PNG; units in the label's ``units``:
 metres for depth with ``scale`` 1000, degrees for normals with ``scale`` 100, disagreement fraction
 for labels/masks/instances with ``scale`` 1000; ``range`` [0, sample maximum] in PNG units), and
-``F_generated``: path of the first generated visualization (a media field); every generated image
+``F_expected_error`` when asked (``save_expected_error``; depth and normals: ``fo.Heatmap``, 16-bit PNG,
+metres with ``scale`` 1000 or degrees with ``scale`` 100, the largest value for infinite ones, ``range``
+[0, sample maximum] in PNG units), and ``F_generated``: path of the first generated visualization (a media
+field); every generated image
 (ensemble samples, passes) is on disk as ``ID.generated[-K].png`` and listed in the main label's
 ``visualizations`` attribute (for string fields: ``F_generated_paths``).
 """
@@ -107,7 +111,7 @@ class LabelWriter:
 
     def __init__(self, task, spec, field: str, directory: str | Path, *, with_uncertainty: bool = False,
                  save_visualizations: bool = True, save_confidence: bool = True,
-                 depth_max: float | None = None):
+                 depth_max: float | None = None, save_expected_error: bool = False):
         self.task = task
         self.spec = spec
         self.field = field
@@ -117,6 +121,7 @@ class LabelWriter:
         self.with_uncertainty = with_uncertainty
         self.save_visualizations = save_visualizations
         self.save_confidence = save_confidence
+        self.save_expected_error = save_expected_error and self.kind.spread_units in SPREAD_SCALES
         if depth_max is not None and not (np.isfinite(depth_max) and 0 < depth_max <= UINT16_MAX / DEPTH_SCALE):
             raise InputError(f"depth_max={depth_max}: must be a positive number of metres up to 65.5")
         self.depth_max = depth_max
@@ -133,6 +138,8 @@ class LabelWriter:
             side.append(f"{f}_confidence")
         if self.with_uncertainty:
             side.append(f"{f}_uncertainty")
+        if self.save_expected_error:
+            side.append(f"{f}_expected_error")
         media = []
         if self.save_visualizations:
             side.append(f"{f}_generated")
@@ -191,6 +198,14 @@ class LabelWriter:
             _write_png(path, png)
             values[f"{f}_uncertainty"] = fo.Heatmap(map_path=str(path), range=[0, _upper(png)], scale=scale,
                                                     units=units)
+        if self.save_expected_error and prediction.expected_error is not None:
+            scale, units = SPREAD_SCALES[self.kind.spread_units]
+            error = np.asarray(prediction.expected_error, np.float32)
+            png = quantize(np.where(np.isposinf(error), UINT16_MAX / scale, error), scale)
+            path = self.path(sample_id, "expected_error.png")
+            _write_png(path, png)
+            values[f"{f}_expected_error"] = fo.Heatmap(map_path=str(path), range=[0, _upper(png)], scale=scale,
+                                                       units=units)
         main = self.storage.main(self, prediction, sample_id, values)
         if self.fields.kind == "label" and generated:
             main["visualizations"] = generated

@@ -144,13 +144,14 @@ def parse_predict_params(params: dict) -> tuple[dict, dict[str, str]]:
     target = params.get("target")
     if not _blank(target) and target not in TARGETS:
         errors["target"] = f"target {target!r}: expected DATASET, CURRENT_VIEW or SELECTED_SAMPLES"
-    for key in ("overwrite", "save_visualizations", "save_confidence", "delegate"):
+    for key in ("overwrite", "save_visualizations", "save_confidence", "save_expected_error", "delegate"):
         value = params.get(key)
         if value is not None and not isinstance(value, bool):
             errors[key] = f"{key}={value!r}: expected true or false"
     kwargs["overwrite"] = bool(params.get("overwrite") or False)
     kwargs["save_visualizations"] = params.get("save_visualizations", True) is not False
     kwargs["save_confidence"] = params.get("save_confidence", True) is not False
+    kwargs["save_expected_error"] = params.get("save_expected_error", False) is True
     kwargs["write_batch"] = _number(params, "write_batch", None, int, errors, 1)
     depth_max = _number(params, "depth_max", None, float, errors)
     kwargs["depth_max"] = depth_max or None

@@ -208,7 +208,7 @@ def check_existing(dataset, fields, kind, signature: dict, overwrite: bool) -> N
 def _expected_types(fields, kind) -> dict[str, str]:
     types = {fields.main: storage_for(kind).field_type, **dict(fields.types)}
     for name in fields.all:
-        if name.endswith(("_confidence", "_uncertainty")):
+        if name.endswith(("_confidence", "_uncertainty", "_expected_error")):
             types[name] = "Heatmap"
         elif name.endswith(("_generated", "_values_path")):
             types[name] = "str"
@@ -241,7 +241,7 @@ def update_app_config(dataset, writer) -> None:
     if writer.kind.name == "depth" and fields.main not in known:
         colorscales.append({"path": fields.main, "name": "viridis"})
     for name in fields.side:
-        if name.endswith(("_confidence", "_uncertainty")) and name not in known:
+        if name.endswith(("_confidence", "_uncertainty", "_expected_error")) and name not in known:
             colorscales.append({"path": name, "name": "magma"})
     colours = writer.mask_colours()
     if colours and fields.main not in known:
@@ -290,7 +290,7 @@ def _read_image(filepath: str):
 def plan_run(dataset, task: str, output_field: str, model=None, *, settings: RunSettings | None = None,
              classes=None, expression=None, task_options: dict | None = None, output_dir=None,
              save_visualizations: bool = True, save_confidence: bool = True, depth_max: float | None = None,
-             predictor=None, prompt: str | None = None, **setting_keywords):
+             predictor=None, prompt: str | None = None, save_expected_error: bool = False, **setting_keywords):
     """The predictor (generator not loaded yet) and label writer of a run; validates every option.
     ``settings`` (a :class:`RunSettings`) or its fields as keywords (``batch_size=2``) set the run; with a
     ``rewriter`` or ``gate`` among them, a vision-language model runs first (:mod:`vb_plugins.reasoning`).
@@ -308,7 +308,8 @@ def plan_run(dataset, task: str, output_field: str, model=None, *, settings: Run
         predictor = guided(Predictor(task, model, settings=settings, prompt=prompt, **setting_keywords, **options))
     directory = Path(output_dir).expanduser() if output_dir else default_output_dir(dataset, output_field)
     options = dict(with_uncertainty=predictor.ensemble > 1, save_visualizations=save_visualizations,
-                   save_confidence=save_confidence, depth_max=depth_max)
+                   save_confidence=save_confidence, depth_max=depth_max,
+                   save_expected_error=save_expected_error)
     if isinstance(predictor, GuidedPredictor) and (predictor.rewriter_model, predictor.gate_model) != (None, None):
         writer = GuidedLabelWriter(predictor.task, predictor.spec, output_field, directory, **options,
                                    guidance="rewrite" if predictor.rewriter_model is not None else "gate")
@@ -322,7 +323,8 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, set
                        output_dir=None, save_visualizations: bool = True, save_confidence: bool = True,
                        depth_max: float | None = None, write_batch: int | None = None,
                        progress: ProgressCallback | None = None, should_stop: Callable[[], bool] | None = None,
-                       predictor=None, prompt: str | None = None, **setting_keywords) -> PredictRun:
+                       predictor=None, prompt: str | None = None, save_expected_error: bool = False,
+                       **setting_keywords) -> PredictRun:
     """Predict ``task`` on every sample of ``samples`` (a Dataset or DatasetView) into ``output_field``.
 
     ``model``: model string (``None``/"" = bundled model, a pipeline directory, a Hub id, ``backend:model``)
@@ -330,7 +332,8 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, set
     (model, LoRA, dtype, steps, guidance, ensemble, batch size, seed, ...), or its fields as keywords
     (``batch_size=2, ensemble=3``). ``classes`` / ``expression`` / ``task_options`` build the task spec;
     ``prompt``, a custom prompt, is painted as given and the legend is read from it instead.
-    ``output_dir``: where files go (default :func:`default_output_dir`). ``write_batch``: samples per
+    ``output_dir``: where files go (default :func:`default_output_dir`). ``save_expected_error``: also store
+    ``F_expected_error`` (depth and normals; off by default). ``write_batch``: samples per
     database write (default ``max(16, 4 * batch_size)``). ``progress(done, total, message)`` is called after
     each write; ``should_stop()`` stops the run after the current batch (the result has ``cancelled=True``).
     ``rewriter`` (referring: ``expression`` is the reasoning query it rewrites per image) or ``gate`` (semantic,
@@ -344,7 +347,8 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, set
     predictor, writer = plan_run(dataset, task, output_field, model, settings=settings, classes=classes,
                                  expression=expression, task_options=task_options, output_dir=output_dir,
                                  save_visualizations=save_visualizations, save_confidence=save_confidence,
-                                 depth_max=depth_max, predictor=predictor, prompt=prompt, **setting_keywords)
+                                 depth_max=depth_max, predictor=predictor, prompt=prompt,
+                                 save_expected_error=save_expected_error, **setting_keywords)
     directory, fields = writer.directory, writer.fields
     signature = run_signature(predictor, model)
     check_existing(dataset, fields, writer.kind, signature, overwrite)

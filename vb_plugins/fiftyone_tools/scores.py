@@ -7,8 +7,8 @@ generating again. For an output field ``F``:
 =======================  ==========  ============================================================
 field                    type        value
 =======================  ==========  ============================================================
-``F_confidence_mean``    float       mean per-pixel decoding confidence over the image, 0..1 (the
-                                     mean of the ``F_confidence`` map as stored)
+``F_confidence_mean``    float       mean per-pixel decoding confidence (the calibrated reliability)
+                                     over the image, 0..1 (the mean of the ``F_confidence`` map as stored)
 ``F_uncertainty_mean``   float       ensembles only: mean per-pixel spread of the samples, in the
                                      label's units (metres for depth, degrees for normals, the
                                      disagreeing fraction of samples for labels, masks, instances)
@@ -45,9 +45,9 @@ CONFIDENCE_SCALE = 1000.0  # PNG units per unit of F_confidence (labels.UNIT_SCA
 
 
 def per_pixel_confidence(prediction) -> np.ndarray:
-    """The per-pixel map ``F_confidence_mean`` averages: the one line to change when the calibrated
-    reliability (issue 23) replaces the decoding confidence (``F_confidence`` stays its alias)."""
-    return prediction.confidence
+    """The per-pixel map ``F_confidence_mean`` averages: the calibrated reliability (``confidence`` is its
+    older name, and the ``F_confidence`` map holds it)."""
+    return getattr(prediction, "reliability", prediction.confidence)
 
 
 def class_keys(names) -> list[str]:

@@ -43,7 +43,7 @@ from vb_plugins.reliability.features import (
 )
 from vb_plugins.reliability.model import Calibration, load_calibrations
 
-__all__ = ["Reliability", "depth_reliability", "normals_reliability", "semantic_reliability",
+__all__ = ["Reliability", "depth_reliability", "normals_reliability", "semantic_reliability", "label_reliability",
            "load_calibration", "CALIBRATION_FILE", "NORMALS_TOLERANCE_DEGREES"]
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
@@ -107,3 +107,29 @@ def semantic_reliability(codec, image, decoding, classes, nearest=None, calibrat
     features = semantic_features(codec, image, decoding, classes, nearest)
     reliability, _ = _apply("semantic", decoding.mode, features, calibration)
     return Reliability(reliability, None, "")
+
+
+@dataclass(frozen=True)
+class _LabelView:
+    """What the label features read of a codec and a decoding, for decodings that are not semantic ones."""
+
+    labels: np.ndarray
+    distance: np.ndarray
+    mode: str
+    tolerance: float
+    space: str = "rgb"
+
+
+def label_reliability(image, labels, distance, colours, tolerance: float, mode: str = "exact",
+                      calibration=None) -> Reliability:
+    """Reliability of labels read as "nearest of these colours" by a decoder other than the semantic one
+    (instances: the background and each instance's colour; referring: target and background), with the
+    semantic table. ``labels``: H x W ints, k = the k-th of ``colours`` (K x 3), 0 = none; ``distance``: to
+    the chosen colour; ``tolerance``: the decoder's. Repeated colours (separate instances painted alike)
+    count once."""
+    colours = np.asarray(colours, np.float64).reshape(-1, 3)
+    unique, index = np.unique(colours, axis=0, return_inverse=True)
+    remap = np.concatenate([[0], index.ravel() + 1]).astype(np.int32)
+    view = _LabelView(remap[np.asarray(labels, np.int64)], np.asarray(distance, np.float32),
+                      "robust" if mode == "robust" else "exact", float(tolerance))
+    return semantic_reliability(view, image, view, unique, calibration=calibration)

@@ -15,6 +15,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from vb_plugins.errors import InputError
@@ -62,8 +63,15 @@ class Calibration:
         folded = np.asarray(weights, np.float64)[: len(self.scale)] / np.asarray(self.scale, np.float64)
         total = np.full(np.shape(columns[0]), bias - float(folded @ np.asarray(self.centre)), np.float32)
         for weight, column in zip(folded, columns):
-            if weight != 0.0:
-                total += np.float32(weight) * np.asarray(column, np.float32)
+            column = np.asarray(column, np.float32)
+            if weight == 0.0:
+                continue
+            if column.size and not any(column.strides):  # one value broadcast over the picture: a constant
+                total += np.float32(weight * float(column.flat[0]))
+            elif column.ndim == 2 and column.flags.c_contiguous and total.ndim == 2:
+                cv2.scaleAdd(column, float(weight), total, dst=total)  # one pass, no temporary
+            else:
+                total += np.float32(weight) * column
         return total
 
     def score(self, columns) -> np.ndarray:
