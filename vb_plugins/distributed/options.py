@@ -109,11 +109,10 @@ def refuse_what_workers_cannot_run(predictor) -> None:
     """A vision-language model (rewriter, presence gate, per-image queries) and a custom prompt run in the
     single-process engine only: workers rebuild a plain Predictor from the spec and settings, so they would
     paint without them. Refused before anything starts."""
-    settings = getattr(predictor, "settings", None)
-    named = [name for name in ("rewriter", "gate", "queries") if getattr(settings, name, None) not in (None, "")]
-    if named or getattr(predictor, "base", None) is not None:
-        raise InputError(f"ray: {', '.join(named) or 'a vision-language model'}: runs in the single-process engine "
-                         "only (leave out --ray / engine=ray)")
-    if getattr(predictor, "custom_prompt", None) is not None:
+    named = [name for name in ("rewriter", "gate", "queries") if getattr(predictor.settings, name) not in (None, "")]
+    if named:
+        raise InputError(f"ray: {', '.join(named)}: runs in the single-process engine only (leave out --ray / "
+                         "engine=ray)")
+    if getattr(predictor, "custom_prompt", None) is not None:  # a GuidedPredictor has none (it refuses one)
         raise InputError("ray: a custom prompt runs in the single-process engine only (leave out --ray / "
                          "engine=ray)")
