@@ -8,12 +8,11 @@ import os
 import folder_paths
 from comfy_api.latest import io, ui
 
-from vb_plugins.errors import VBError
 from vb_plugins.settings import SETTINGS
 
 from . import vlm
+from .schema_common import CATEGORY, checked
 
-CATEGORY = "vb-plugins"
 THRESHOLD = SETTINGS["gate_threshold"]  # the run setting's bounds and help, as `vb predict --gate-threshold`
 
 # Local vision-language models (Qwen2.5-VL, Qwen3-VL, ... folders with config.json + safetensors) live here.
@@ -26,14 +25,6 @@ def _folders() -> list[str]:
         return folder_paths.get_folder_paths("vlm")
     except KeyError:
         return []
-
-
-def _checked(check, *args):
-    try:
-        check(*args)
-    except VBError as error:
-        return str(error)
-    return True
 
 
 class VBRewrite(io.ComfyNode):
@@ -66,7 +57,7 @@ class VBRewrite(io.ComfyNode):
     def validate_inputs(cls, query=None, model=None):
         if model is None:
             return True
-        return _checked(vlm.resolve_model, model, _folders())
+        return checked(vlm.resolve_model, model, _folders())
 
     @classmethod
     def execute(cls, image, query, model) -> io.NodeOutput:
@@ -108,7 +99,7 @@ class VBPresenceGate(io.ComfyNode):
                 vlm.resolve_model(model, _folders())
             if threshold is not None:
                 vlm.check_threshold(threshold)
-        return _checked(check)
+        return checked(check)
 
     @classmethod
     def execute(cls, image, classes, model, threshold) -> io.NodeOutput:

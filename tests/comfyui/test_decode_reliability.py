@@ -70,7 +70,7 @@ def test_depth_and_normals_nodes_end_with_the_expected_error():
 
 def test_the_schema_appends_expected_error_after_the_existing_outputs():
     """Read from source (ComfyUI is not here): saved workflows link outputs by index."""
-    tree = ast.parse((ROOT / "comfyui_nodes" / "schema_nodes.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "comfyui_nodes" / "decoder_nodes.py").read_text(encoding="utf-8"))
     outputs = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):

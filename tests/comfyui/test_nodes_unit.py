@@ -56,7 +56,8 @@ def test_pack_imports_without_comfyui_and_exports_no_nodes():
         assert name not in sys.modules, f"{name} was imported"
     assert not hasattr(comfyui_nodes, "NODE_CLASS_MAPPINGS")
     assert not hasattr(comfyui_nodes, "comfy_entrypoint")
-    assert "comfyui_nodes.schema_nodes" not in sys.modules
+    for module in ("schema_nodes", "decoder_nodes", "schema_common", "vlm_nodes"):
+        assert f"comfyui_nodes.{module}" not in sys.modules
     for function in ("prompt", "encode", "generate", "decode_depth", "decode_normals", "decode_semantic",
                      "decode_instances", "decode_referring", "decode_any"):
         assert callable(getattr(operations, function))
@@ -77,7 +78,8 @@ def test_core_never_imports_comfyui():
 
 def test_schema_layer_declares_every_operation_as_a_node():
     """The node classes (read from source: ComfyUI is not here) each call one operation."""
-    source = (ROOT / "comfyui_nodes" / "schema_nodes.py").read_text(encoding="utf-8")
+    source = "\n".join((ROOT / "comfyui_nodes" / name).read_text(encoding="utf-8")
+                       for name in ("schema_nodes.py", "decoder_nodes.py"))
     tree = ast.parse(source)
     node_ids = [kw.value.value for node in ast.walk(tree) if isinstance(node, ast.Call)
                 for kw in node.keywords if kw.arg == "node_id"]
