@@ -43,10 +43,8 @@ from vb_plugins.fiftyone_tools.runner import (
     PredictRun,
     ProgressCallback,
     _mark_complete,
-    check_existing,
     plan_run,
-    plan_samples,
-    run_signature,
+    start_run,
     update_app_config,
 )
 from vb_plugins.fiftyone_tools.scores import SampleScorer
@@ -118,14 +116,9 @@ def predict_collection_ray(samples, task: str, output_field: str, model=None, *,
     refuse_what_workers_cannot_run(predictor)
     settings = predictor.settings
     directory, fields = writer.directory, writer.fields
-    signature = run_signature(predictor)
-    check_existing(dataset, fields, writer.kind, signature, overwrite)
-    scorer = SampleScorer.for_writer(writer)  # the workers compute the same scores
-    scorer.check(dataset)
-    plan = plan_samples(samples, output_field, signature, overwrite, directory)
+    # the same start as the local engine; the workers compute the same scores
+    signature, scorer, plan, run = start_run(samples, output_field, predictor, writer, overwrite)
     ids, filepaths = plan.ids, plan.filepaths
-    run = PredictRun(predictor.task.name, output_field, str(directory), target=len(samples),
-                     already_done=len(samples) - len(ids), fields=list(fields.all))
     if not ids:
         run.seconds = time.perf_counter() - began
         return run

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from vb_plugins.errors import CancelledError, InputError
 from vb_plugins.fiftyone_tools.guidance import GuidedLabelWriter
@@ -199,6 +200,28 @@ def plan_samples(samples, output_field: str, signature: dict, overwrite: bool, d
     return plan
 
 
+class RunStart(NamedTuple):
+    """What both engines (local, Ray) start a run from (see :func:`start_run`)."""
+
+    signature: dict
+    scorer: SampleScorer
+    plan: RunPlan
+    run: PredictRun
+
+
+def start_run(samples, output_field: str, predictor, writer, overwrite: bool) -> RunStart:
+    """Refuse a protected existing field, check the score fields, and plan which samples the run does."""
+    dataset = samples._dataset
+    signature = run_signature(predictor)
+    check_existing(dataset, writer.fields, writer.kind, signature, overwrite)
+    scorer = SampleScorer.for_writer(writer)  # per-sample scores (issue 22), written with the labels
+    scorer.check(dataset)
+    plan = plan_samples(samples, output_field, signature, overwrite, writer.directory)
+    run = PredictRun(predictor.task.name, output_field, str(writer.directory), target=len(samples),
+                     already_done=len(samples) - len(plan.ids), fields=list(writer.fields.all))
+    return RunStart(signature, scorer, plan, run)
+
+
 def check_existing(dataset, fields, kind, signature: dict, overwrite: bool) -> None:
     conflict = field_conflict(dataset, fields, kind, signature, overwrite)
     if conflict:
@@ -350,15 +373,8 @@ def predict_collection(samples, task: str, output_field: str, model=None, *, set
                                  depth_max=depth_max, predictor=predictor, prompt=prompt,
                                  save_expected_error=save_expected_error, **setting_keywords)
     directory, fields = writer.directory, writer.fields
-    signature = run_signature(predictor, model)
-    check_existing(dataset, fields, writer.kind, signature, overwrite)
-    scorer = SampleScorer.for_writer(writer)  # per-sample scores (issue 22), written with the labels
-    scorer.check(dataset)
-
-    plan = plan_samples(samples, output_field, signature, overwrite, directory)
+    signature, scorer, plan, run = start_run(samples, output_field, predictor, writer, overwrite)
     ids, filepaths = plan.ids, plan.filepaths
-    run = PredictRun(predictor.task.name, output_field, str(directory), target=len(samples),
-                     already_done=len(samples) - len(ids), fields=list(fields.all))
     if not ids:
         run.seconds = time.perf_counter() - began
         return run
